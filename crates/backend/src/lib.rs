@@ -1,0 +1,223 @@
+//! Run-time selection of the burn tensor backend.
+//!
+//! Model code is generic over `B: Backend`; this crate turns a `--backend NAME --device N` choice into
+//! a call of that generic code with a concrete backend type (wrapped in [`Autodiff`] so that the same
+//! task can train or infer). Backends are cargo features: `flex` (default, CPU), `ndarray`, `wgpu`,
+//! `cuda`. Asking for one that this build lacks is an error naming the feature to enable.
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use burn::backend::Autodiff;
+pub use burn::tensor::backend::{AutodiffBackend, Backend};
+
+/// A tensor backend this project knows, compiled in or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// burn's `Flex` CPU backend (the default: the fastest CPU backend of burn 0.21).
+    #[default]
+    Flex,
+    /// burn's `NdArray` CPU backend.
+    NdArray,
+    /// burn's `Wgpu` backend (Vulkan, Metal, DirectX 12 or WebGPU).
+    Wgpu,
+    /// burn's `Cuda` backend (NVIDIA GPUs).
+    Cuda,
+}
+
+/// Every backend kind, in the order `attn backends` lists them.
+pub const ALL_BACKENDS: [BackendKind; 4] = [
+    BackendKind::Flex,
+    BackendKind::NdArray,
+    BackendKind::Wgpu,
+    BackendKind::Cuda,
+];
+
+/// Errors of backend selection.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The name is not a backend this project knows.
+    #[error("unknown backend `{0}`: expected one of flex, ndarray, wgpu, cuda")]
+    Unknown(String),
+    /// The backend exists but this binary was built without it.
+    #[error(
+        "backend `{kind}` is not compiled into this build: rebuild with `--features {feature}` \
+         (e.g. `cargo build --release -p attn-cli --features {feature}`)"
+    )]
+    NotCompiled {
+        /// The backend asked for.
+        kind: BackendKind,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// The backend has a single device and another index was asked for.
+    #[error("backend `{kind}` has only device 0, not device {index}")]
+    NoSuchDevice {
+        /// The backend asked for.
+        kind: BackendKind,
+        /// The device index asked for.
+        index: usize,
+    },
+}
+
+impl BackendKind {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::NdArray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        }
+    }
+
+    /// The cargo feature (of `attn-backend` and `attn-cli`) that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        self.name()
+    }
+
+    /// Whether this build has the backend.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Self::Flex => cfg!(feature = "flex"),
+            Self::NdArray => cfg!(feature = "ndarray"),
+            Self::Wgpu => cfg!(feature = "wgpu"),
+            Self::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Whether the backend runs on the host CPU.
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Self::Flex | Self::NdArray)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = BackendError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_BACKENDS
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| BackendError::Unknown(s.to_string()))
+    }
+}
+
+/// A backend and the index of the device to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendSpec {
+    /// Which backend.
+    pub kind: BackendKind,
+    /// Which of its devices (0 for the CPU backends).
+    pub device: usize,
+}
+
+/// Work that is generic over the backend; [`dispatch`] runs it on the chosen one.
+///
+/// `B` is an autodiff backend so that a task can train; inference code uses `B::InnerBackend`.
+pub trait BackendTask {
+    /// What the task returns.
+    type Output;
+    /// Runs the task on backend `B` and its device.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `task` on the backend and device named by `spec`.
+pub fn dispatch<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, BackendError> {
+    let not_compiled = BackendError::NotCompiled {
+        kind: spec.kind,
+        feature: spec.kind.feature(),
+    };
+    if spec.kind.is_cpu() && spec.device != 0 {
+        return Err(BackendError::NoSuchDevice {
+            kind: spec.kind,
+            index: spec.device,
+        });
+    }
+    match spec.kind {
+        BackendKind::Flex => {
+            #[cfg(feature = "flex")]
+            return Ok(task.run::<Autodiff<burn::backend::Flex>>(Default::default()));
+        }
+        BackendKind::NdArray => {
+            #[cfg(feature = "ndarray")]
+            return Ok(task.run::<Autodiff<burn::backend::NdArray>>(Default::default()));
+        }
+        BackendKind::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            return Ok(task.run::<Autodiff<burn::backend::Wgpu>>(
+                burn::backend::wgpu::WgpuDevice::DiscreteGpu(spec.device),
+            ));
+        }
+        BackendKind::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok(task.run::<Autodiff<burn::backend::Cuda>>(
+                burn::backend::cuda::CudaDevice::new(spec.device),
+            ));
+        }
+    }
+    #[allow(unreachable_code)]
+    Err(not_compiled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{ElementConversion, Tensor};
+
+    struct SumTask;
+
+    impl BackendTask for SumTask {
+        type Output = f32;
+        fn run<B: AutodiffBackend>(self, device: B::Device) -> f32 {
+            Tensor::<B, 1>::from_floats([1.0, 2.0, 3.5], &device)
+                .sum()
+                .into_scalar()
+                .elem()
+        }
+    }
+
+    #[test]
+    fn parses_names_case_insensitively() {
+        assert_eq!("FLEX".parse::<BackendKind>().unwrap(), BackendKind::Flex);
+        assert_eq!("cuda".parse::<BackendKind>().unwrap(), BackendKind::Cuda);
+        let err = "tpu".parse::<BackendKind>().unwrap_err().to_string();
+        assert!(err.contains("flex, ndarray, wgpu, cuda"), "{err}");
+    }
+
+    #[test]
+    fn runs_generic_code_on_the_default_backend() {
+        let out = dispatch(BackendSpec::default(), SumTask).unwrap();
+        assert_eq!(out, 6.5);
+    }
+
+    #[test]
+    fn a_missing_backend_names_its_feature() {
+        for kind in ALL_BACKENDS.into_iter().filter(|k| !k.is_compiled()) {
+            let spec = BackendSpec { kind, device: 0 };
+            let err = dispatch(spec, SumTask).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("--features {}", kind.feature())),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_backends_have_one_device() {
+        let spec = BackendSpec {
+            kind: BackendKind::Flex,
+            device: 1,
+        };
+        assert!(matches!(
+            dispatch(spec, SumTask),
+            Err(BackendError::NoSuchDevice { .. })
+        ));
+    }
+}

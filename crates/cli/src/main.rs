@@ -1,0 +1,81 @@
+//! `attn`: fetch models and data, tokenize, embed, predict, train and evaluate attention models.
+
+mod backends;
+mod data;
+mod fetch;
+mod infer;
+
+use anyhow::Result;
+use attn_backend::{BackendKind, BackendSpec};
+use clap::{Parser, Subcommand};
+
+/// Attention models in Rust: a hand-written BERT and a Bahdanau RNN, on burn.
+#[derive(Parser, Debug)]
+#[command(name = "attn", version, about)]
+struct Cli {
+    /// Tensor backend: flex (CPU, default), ndarray, wgpu or cuda.
+    #[arg(long, global = true, default_value = "flex", env = "ATTN_BACKEND")]
+    backend: BackendKind,
+    /// Device index of the backend (GPUs).
+    #[arg(long, global = true, default_value_t = 0)]
+    device: usize,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the backends of this build and what their devices report.
+    Backends,
+    /// Find or download a model into the cache and verify it.
+    FetchModel(fetch::FetchModelArgs),
+    /// Find or download AG News into the cache and verify it.
+    FetchData(fetch::FetchDataArgs),
+    /// Tokenize texts: one JSON line `{"ids", "tokens"}` per text.
+    Tokenize(infer::TokenizeArgs),
+    /// Embed texts: one JSON line `{"embedding"}` per text.
+    Embed(infer::EmbedArgs),
+    /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
+    Predict(infer::PredictArgs),
+    /// Data set tools.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ATTN_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let spec = BackendSpec {
+        kind: cli.backend,
+        device: cli.device,
+    };
+    match cli.command {
+        Command::Backends => backends::run(),
+        Command::FetchModel(args) => fetch::model(args),
+        Command::FetchData(args) => fetch::data(args),
+        Command::Tokenize(args) => infer::tokenize(args),
+        Command::Embed(args) => infer::embed(spec, args),
+        Command::Predict(args) => infer::predict(spec, args),
+        Command::Data(cmd) => data::run(cmd),
+    }
+}

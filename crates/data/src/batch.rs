@@ -1,0 +1,128 @@
+//! `pad_bert`-style collation: each mini-batch padded to its own longest sequence.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+
+use crate::Example;
+
+/// A padded mini-batch, every tensor [batch, longest] except `labels` [batch].
+#[derive(Debug, Clone)]
+pub struct TextBatch<B: Backend> {
+    /// Token ids, padded with the pad id.
+    pub input_ids: Tensor<B, 2, Int>,
+    /// 1 for tokens, 0 for padding.
+    pub attention_mask: Tensor<B, 2, Int>,
+    /// Segment ids (0: single texts).
+    pub token_type_ids: Tensor<B, 2, Int>,
+    /// Class ids.
+    pub labels: Tensor<B, 1, Int>,
+    /// Real (unpadded) token count of each row.
+    pub lengths: Vec<usize>,
+}
+
+/// Pads each batch to its longest sequence (at most `max_len`), like the reference's `pad_bert`.
+#[derive(Debug, Clone, Copy)]
+pub struct TextBatcher {
+    /// Id written into padding positions.
+    pub pad_id: u32,
+    /// Sequences longer than this are cut (tokenizers already truncate; this is a guard).
+    pub max_len: usize,
+}
+
+impl TextBatcher {
+    /// Collates `items` on `device`.
+    pub fn collate<B: Backend>(&self, items: &[&Example], device: &B::Device) -> TextBatch<B> {
+        let lengths: Vec<usize> = items
+            .iter()
+            .map(|e| e.ids.len().min(self.max_len).max(1))
+            .collect();
+        let longest = lengths.iter().copied().max().unwrap_or(1);
+        let batch = items.len();
+        let mut ids = vec![self.pad_id as i64; batch * longest];
+        let mut mask = vec![0i64; batch * longest];
+        for (row, (item, &len)) in items.iter().zip(&lengths).enumerate() {
+            for (j, &id) in item.ids.iter().take(len).enumerate() {
+                ids[row * longest + j] = id as i64;
+                mask[row * longest + j] = 1;
+            }
+            if item.ids.is_empty() {
+                mask[row * longest] = 1;
+            }
+        }
+        let labels: Vec<i64> = items.iter().map(|e| e.label as i64).collect();
+        let shape = [batch, longest];
+        TextBatch {
+            input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
+            attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
+            token_type_ids: Tensor::zeros(shape, device),
+            labels: Tensor::from_data(TensorData::new(labels, [batch]), device),
+            lengths,
+        }
+    }
+}
+
+impl<B: Backend> Batcher<B, Example, TextBatch<B>> for TextBatcher {
+    fn batch(&self, items: Vec<Example>, device: &B::Device) -> TextBatch<B> {
+        let refs: Vec<&Example> = items.iter().collect();
+        self.collate(&refs, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn pads_to_the_longest_in_the_batch_with_a_matching_mask() {
+        let items = vec![
+            Example {
+                ids: vec![101, 7, 8, 102],
+                label: 2,
+            },
+            Example {
+                ids: vec![101, 102],
+                label: 0,
+            },
+        ];
+        let b: TextBatch<Flex> = TextBatcher {
+            pad_id: 0,
+            max_len: 128,
+        }
+        .batch(items, &Default::default());
+        assert_eq!(b.input_ids.dims(), [2, 4]);
+        let ids: Vec<i64> = b.input_ids.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(ids, [101, 7, 8, 102, 101, 102, 0, 0]);
+        let mask: Vec<i64> = b
+            .attention_mask
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        assert_eq!(mask, [1, 1, 1, 1, 1, 1, 0, 0]);
+        let labels: Vec<i64> = b.labels.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(labels, [2, 0]);
+        assert_eq!(b.lengths, [4, 2]);
+        let types: Vec<i64> = b
+            .token_type_ids
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        assert!(types.iter().all(|&t| t == 0));
+    }
+
+    #[test]
+    fn max_len_caps_the_width() {
+        let items = vec![Example {
+            ids: (0..300).collect(),
+            label: 1,
+        }];
+        let b: TextBatch<Flex> = TextBatcher {
+            pad_id: 0,
+            max_len: 128,
+        }
+        .batch(items, &Default::default());
+        assert_eq!(b.input_ids.dims(), [1, 128]);
+    }
+}

@@ -1,0 +1,47 @@
+//! Errors of data loading, naming the file and line at fault.
+
+use std::path::PathBuf;
+
+/// What can go wrong reading or preparing data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A data file that does not exist.
+    #[error(
+        "{path}: no such file; fetch AG News with `cargo xtask fetch-data`, or point at a directory \
+             holding train.csv and test.csv with `--data-dir DIR` / `AG_NEWS_DIR=DIR`"
+    )]
+    Missing {
+        /// The path looked for.
+        path: PathBuf,
+    },
+    /// A row that cannot be used (wrong field count, bad label, empty text, bad bytes).
+    #[error("{path}:{line}: {problem} (pass --skip-bad-rows to skip such rows)")]
+    BadRow {
+        /// The file at fault.
+        path: PathBuf,
+        /// The 1-based line where the row starts.
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, DataError>;
+
+/// Wraps an I/O error with the path it concerns.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DataError {
+    let path = path.into();
+    move |source| DataError::Io { path, source }
+}

@@ -1,0 +1,51 @@
+//! Text classification data: AG News and any labelled CSV/TSV, tokenization with a cache,
+//! `pad_bert`-style batching, seeded shuffling and splits, and a word vocabulary for the RNN.
+//!
+//! AG News text is `title + " " + description`, as in the reference workflow; the data's own
+//! escapes (`\\` for line breaks, `#39;` for apostrophes) are kept as they are, since the
+//! pre-trained tokenizers saw such text and cleaning would change the published benchmark.
+
+mod batch;
+mod cache;
+mod csv_rows;
+mod error;
+mod labels;
+mod sampling;
+mod stats;
+mod vocab;
+
+pub use batch::{TextBatch, TextBatcher};
+pub use cache::{TokenizedSet, tokenize_cached};
+pub use csv_rows::{Column, CsvFormat, RawRow, RawTable, TextRow, read_raw};
+pub use error::{DataError, Result};
+pub use labels::{AG_NEWS_CLASSES, LabelMap, load_ag_news};
+pub use sampling::{bucketed_batches, shuffled, stratified_split};
+pub use stats::{LengthStats, length_stats};
+pub use vocab::{WordVocab, basic_english};
+
+/// Turns texts into token ids; implemented by the BERT tokenizer (in `attn-train`) and by
+/// [`WordVocab`].
+pub trait TextEncoder: Send + Sync {
+    /// Token ids of each text, truncated to the encoder's maximum length.
+    fn encode_batch(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<u32>>, String>;
+    /// A stable fingerprint of the vocabulary and settings, keying the token cache.
+    fn fingerprint(&self) -> u64;
+    /// The id used for padding.
+    fn pad_id(&self) -> u32;
+}
+
+/// One tokenized example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// Token ids (already truncated).
+    pub ids: Vec<u32>,
+    /// Class id.
+    pub label: usize,
+}
+
+/// FNV-1a, a stable 64-bit hash for cache keys.
+pub fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    bytes.iter().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

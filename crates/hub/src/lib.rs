@@ -1,0 +1,75 @@
+//! Finds and fetches what training needs: Hugging Face model directories and the AG News data set.
+//!
+//! Everything fetched lands in a cache under [`attn_home`] (`$ATTN_HOME`, default `~/.cache/attn`),
+//! written into a temporary directory first and renamed into place only once verified, so a crash
+//! or a kill never leaves a half-written entry behind.
+
+mod ag_news;
+mod atomic;
+mod home;
+mod model;
+mod verify;
+
+pub use ag_news::{AG_NEWS_TEST_MD5, AG_NEWS_TRAIN_MD5, resolve_ag_news};
+pub use home::attn_home;
+pub use model::{KnownModel, ModelDir, resolve_model};
+pub use verify::verify_model_dir;
+
+use std::path::PathBuf;
+
+/// Errors of finding, fetching and verifying models and data.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A model directory is missing a file or holds one that does not parse.
+    #[error("{path}: not a valid model directory: {reason}")]
+    InvalidModel {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No source could provide the model.
+    #[error("could not find or fetch model `{name}`:\n{attempts}")]
+    ModelNotFound {
+        /// The name asked for.
+        name: String,
+        /// One line per source tried, saying why it failed.
+        attempts: String,
+    },
+    /// No source could provide the data set.
+    #[error(
+        "could not find or fetch AG News:\n{attempts}\nPoint at local files with `--data-dir DIR` or \
+         `AG_NEWS_DIR=DIR`, where DIR holds train.csv and test.csv (class,title,description rows)."
+    )]
+    DataNotFound {
+        /// One line per source tried, saying why it failed.
+        attempts: String,
+    },
+    /// A downloaded file does not have the checksum it must have.
+    #[error("{path}: MD5 {found} differs from the expected {expected}")]
+    Checksum {
+        /// The file at fault.
+        path: PathBuf,
+        /// The checksum it must have.
+        expected: String,
+        /// The checksum it has.
+        found: String,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, HubError>;
+
+/// Wraps an I/O error with the path it concerns.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HubError {
+    let path = path.into();
+    move |source| HubError::Io { path, source }
+}

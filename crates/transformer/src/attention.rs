@@ -1,0 +1,168 @@
+//! Multi-head scaled dot-product self-attention, with BERT's output projection, residual and LayerNorm.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::tensor::{Tensor, activation::softmax, backend::Backend};
+
+use crate::weights::{WeightStore, WeightWriter};
+use crate::{BertConfig, Result};
+
+/// Multi-head self-attention (HF `BertSelfAttention`): softmax(Q Kᵀ / √d + mask) V over every head.
+#[derive(Module, Debug)]
+pub struct MultiHeadAttention<B: Backend> {
+    /// `query` projection.
+    pub query: Linear<B>,
+    /// `key` projection.
+    pub key: Linear<B>,
+    /// `value` projection.
+    pub value: Linear<B>,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
+    /// Number of heads.
+    #[module(skip)]
+    pub num_heads: usize,
+}
+
+impl<B: Backend> MultiHeadAttention<B> {
+    /// Builds the projections from `{prefix}.query|key|value.*`.
+    pub fn load(
+        w: &mut WeightStore,
+        prefix: &str,
+        c: &BertConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let h = c.hidden_size;
+        Ok(Self {
+            query: w.linear(&format!("{prefix}.query"), h, h, device)?,
+            key: w.linear(&format!("{prefix}.key"), h, h, device)?,
+            value: w.linear(&format!("{prefix}.value"), h, h, device)?,
+            dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+            num_heads: c.num_attention_heads,
+        })
+    }
+
+    /// Writes the projections as `{prefix}.query|key|value.*`.
+    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
+        w.linear(&format!("{prefix}.query"), &self.query);
+        w.linear(&format!("{prefix}.key"), &self.key);
+        w.linear(&format!("{prefix}.value"), &self.value);
+    }
+
+    /// Attends over `x` [batch, seq, hidden] with `mask_bias` [batch, 1, 1, seq] (0 to keep, a
+    /// large negative number to drop) and returns the context [batch, seq, hidden] and, when
+    /// `keep_probs`, the probabilities [batch, heads, seq, seq].
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        mask_bias: Tensor<B, 4>,
+        keep_probs: bool,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.num_heads;
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, seq, self.num_heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask_bias;
+        let probs = softmax(scores, 3);
+        let kept = keep_probs.then(|| probs.clone());
+        let context = self
+            .dropout
+            .forward(probs)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden]);
+        (context, kept)
+    }
+}
+
+/// Output projection, dropout, residual and LayerNorm after a sub-layer (HF `BertSelfOutput`/`BertOutput`).
+#[derive(Module, Debug)]
+pub struct AddNorm<B: Backend> {
+    /// `dense` projection.
+    pub dense: Linear<B>,
+    /// `LayerNorm` of the residual sum.
+    pub layer_norm: LayerNorm<B>,
+    /// Dropout before the residual sum.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> AddNorm<B> {
+    /// Builds it from `{prefix}.dense.*` and `{prefix}.LayerNorm.*`.
+    pub fn load(
+        w: &mut WeightStore,
+        prefix: &str,
+        d_in: usize,
+        c: &BertConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            dense: w.linear(&format!("{prefix}.dense"), d_in, c.hidden_size, device)?,
+            layer_norm: w.layer_norm(
+                &format!("{prefix}.LayerNorm"),
+                c.hidden_size,
+                c.layer_norm_eps,
+                device,
+            )?,
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        })
+    }
+
+    /// Writes it as `{prefix}.dense.*` and `{prefix}.LayerNorm.*`.
+    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
+        w.linear(&format!("{prefix}.dense"), &self.dense);
+        w.layer_norm(&format!("{prefix}.LayerNorm"), &self.layer_norm);
+    }
+
+    /// LayerNorm(dropout(dense(x)) + residual).
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>, residual: Tensor<B, D>) -> Tensor<B, D> {
+        self.layer_norm
+            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    }
+}
+
+/// Self-attention followed by its output block (HF `BertAttention`).
+#[derive(Module, Debug)]
+pub struct BertAttention<B: Backend> {
+    /// `attention.self`: the multi-head attention.
+    pub self_attention: MultiHeadAttention<B>,
+    /// `attention.output`: projection, residual, LayerNorm.
+    pub output: AddNorm<B>,
+}
+
+impl<B: Backend> BertAttention<B> {
+    /// Builds it from `{prefix}.self.*` and `{prefix}.output.*`.
+    pub fn load(
+        w: &mut WeightStore,
+        prefix: &str,
+        c: &BertConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            self_attention: MultiHeadAttention::load(w, &format!("{prefix}.self"), c, device)?,
+            output: AddNorm::load(w, &format!("{prefix}.output"), c.hidden_size, c, device)?,
+        })
+    }
+
+    /// Writes it as `{prefix}.self.*` and `{prefix}.output.*`.
+    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
+        self.self_attention.save(w, &format!("{prefix}.self"));
+        self.output.save(w, &format!("{prefix}.output"));
+    }
+
+    /// Attention with residual and LayerNorm; see [`MultiHeadAttention::forward`].
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        mask_bias: Tensor<B, 4>,
+        keep_probs: bool,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
+        let (context, probs) = self
+            .self_attention
+            .forward(x.clone(), mask_bias, keep_probs);
+        (self.output.forward(context, x), probs)
+    }
+}

@@ -1,0 +1,123 @@
+//! `BertForSequenceClassification`: BERT, a pooled sentence vector, dropout and a linear head.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::model::{BertInput, BertModel, BertOutput};
+use crate::weights::{WeightStore, WeightWriter};
+use crate::{BertConfig, BertError, Result};
+
+/// How the sentence vector fed to the head is made from the encoder output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// HF's head: the pooler, tanh(dense([CLS])).
+    #[default]
+    Cls,
+    /// The attention-masked mean of the last hidden state (as sentence-transformers).
+    Mean,
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = BertError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cls" | "pooler" => Ok(Self::Cls),
+            "mean" => Ok(Self::Mean),
+            other => Err(BertError::Input(format!(
+                "unknown pooling `{other}`: expected cls or mean"
+            ))),
+        }
+    }
+}
+
+impl Pooling {
+    /// The name used on the command line and in saved configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cls => "cls",
+            Self::Mean => "mean",
+        }
+    }
+}
+
+/// The attention-masked mean over the sequence of `hidden` [batch, seq, width] -> [batch, width].
+pub fn mean_pool<B: Backend>(
+    hidden: Tensor<B, 3>,
+    attention_mask: Tensor<B, 2, burn::tensor::Int>,
+) -> Tensor<B, 2> {
+    let [batch, seq, width] = hidden.dims();
+    let mask = attention_mask.float().reshape([batch, seq, 1]);
+    let summed = (hidden * mask.clone()).sum_dim(1).reshape([batch, width]);
+    let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
+    summed / counts
+}
+
+/// BERT with a classification head (HF `BertForSequenceClassification`).
+#[derive(Module, Debug)]
+pub struct BertForSequenceClassification<B: Backend> {
+    /// `bert.*`: the encoder.
+    pub bert: BertModel<B>,
+    /// Dropout on the pooled vector.
+    pub dropout: Dropout,
+    /// `classifier`: hidden -> num_labels.
+    pub classifier: Linear<B>,
+    /// How the sentence vector is pooled.
+    #[module(skip)]
+    pub pooling: Pooling,
+}
+
+impl<B: Backend> BertForSequenceClassification<B> {
+    /// Builds the model from a store whose encoder names have the store's prefix; `classifier.*`
+    /// is taken without prefix, or initialised when the checkpoint has none.
+    pub fn load(
+        w: &mut WeightStore,
+        c: &BertConfig,
+        num_labels: usize,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let bert = BertModel::load(w, c, device)?;
+        w.set_prefix("");
+        let classifier =
+            w.optional(|w| w.linear("classifier", c.hidden_size, num_labels, device))?;
+        Ok(Self {
+            bert,
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            classifier,
+            pooling,
+        })
+    }
+
+    /// Writes every tensor with HF's names (`bert.*`, `classifier.*`).
+    pub fn save(&self, w: &mut WeightWriter) {
+        self.bert.save(w, "bert.");
+        w.linear("classifier", &self.classifier);
+    }
+
+    /// The number of classes.
+    pub fn num_labels(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    /// Logits [batch, num_labels] and the encoder output.
+    pub fn forward_full(
+        &self,
+        input: BertInput<B>,
+        keep_attentions: bool,
+    ) -> Result<(Tensor<B, 2>, BertOutput<B>)> {
+        let mask = input.attention_mask.clone();
+        let out = self.bert.forward(input, keep_attentions)?;
+        let pooled = match self.pooling {
+            Pooling::Cls => out.pooler_output.clone(),
+            Pooling::Mean => mean_pool(out.last_hidden_state.clone(), mask),
+        };
+        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        Ok((logits, out))
+    }
+
+    /// Logits [batch, num_labels].
+    pub fn forward(&self, input: BertInput<B>) -> Result<Tensor<B, 2>> {
+        Ok(self.forward_full(input, false)?.0)
+    }
+}

@@ -1,0 +1,88 @@
+//! `BertEmbeddings`: word + learned absolute position + token-type embeddings, LayerNorm, dropout.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+use crate::weights::{WeightStore, WeightWriter};
+use crate::{BertConfig, BertError, Result};
+
+/// The input embeddings of BERT (HF `BertEmbeddings`).
+#[derive(Module, Debug)]
+pub struct BertEmbeddings<B: Backend> {
+    /// `word_embeddings`: one row per WordPiece id.
+    pub word_embeddings: Embedding<B>,
+    /// `position_embeddings`: one learned row per position 0..max_position_embeddings.
+    pub position_embeddings: Embedding<B>,
+    /// `token_type_embeddings`: one row per segment.
+    pub token_type_embeddings: Embedding<B>,
+    /// `LayerNorm` over the sum.
+    pub layer_norm: LayerNorm<B>,
+    /// Dropout after the LayerNorm.
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> BertEmbeddings<B> {
+    /// Builds the embeddings from `embeddings.*` tensors.
+    pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
+        let h = c.hidden_size;
+        Ok(Self {
+            word_embeddings: w.embedding("embeddings.word_embeddings", c.vocab_size, h, device)?,
+            position_embeddings: w.embedding(
+                "embeddings.position_embeddings",
+                c.max_position_embeddings,
+                h,
+                device,
+            )?,
+            token_type_embeddings: w.embedding(
+                "embeddings.token_type_embeddings",
+                c.type_vocab_size,
+                h,
+                device,
+            )?,
+            layer_norm: w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps, device)?,
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+        })
+    }
+
+    /// Writes the embeddings as `embeddings.*` tensors.
+    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
+        w.embedding(
+            &format!("{prefix}embeddings.word_embeddings"),
+            &self.word_embeddings,
+        );
+        w.embedding(
+            &format!("{prefix}embeddings.position_embeddings"),
+            &self.position_embeddings,
+        );
+        w.embedding(
+            &format!("{prefix}embeddings.token_type_embeddings"),
+            &self.token_type_embeddings,
+        );
+        w.layer_norm(&format!("{prefix}embeddings.LayerNorm"), &self.layer_norm);
+    }
+
+    /// Embeds `input_ids` and `token_type_ids` ([batch, seq]) into [batch, seq, hidden].
+    ///
+    /// Positions are 0..seq; a sequence longer than the position table is an error.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        token_type_ids: Tensor<B, 2, Int>,
+    ) -> Result<Tensor<B, 3>> {
+        let seq = input_ids.dims()[1];
+        let max = self.position_embeddings.weight.dims()[0];
+        if seq > max {
+            return Err(BertError::Input(format!(
+                "sequence length {seq} exceeds max_position_embeddings {max}"
+            )));
+        }
+        let device = input_ids.device();
+        // [1, seq]: one row of positions, broadcast over the batch.
+        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        Ok(self.dropout.forward(self.layer_norm.forward(x)))
+    }
+}

@@ -1,0 +1,55 @@
+//! A hand-written BERT in [burn](https://burn.dev), numerically equal to Hugging Face transformers.
+//!
+//! Structs mirror HF's modules (`BertEmbeddings`, `MultiHeadAttention` for `BertSelfAttention`,
+//! `BertLayer`, `BertEncoder`, `BertPooler`, `BertModel`, `BertForSequenceClassification`) and
+//! their load/save code is a readable map of HF weight names. Checkpoints load from HF-layout
+//! directories (`config.json`, `model.safetensors` or shards, `tokenizer.json` or `vocab.txt`),
+//! with either `bert.`-prefixed or bare names, `gamma`/`beta` LayerNorms and f16/bf16 weights.
+//!
+//! ```no_run
+//! use attn_transformer::{BertInput, BertModel, BertTokenizer};
+//! use burn::backend::Flex;
+//! use burn::tensor::{Int, Tensor};
+//!
+//! # fn main() -> attn_transformer::Result<()> {
+//! let dir = std::path::Path::new("all-MiniLM-L6-v2");
+//! let device = Default::default();
+//! let (model, _config) = BertModel::<Flex>::from_pretrained(dir, &device)?;
+//! let tokenizer = BertTokenizer::from_dir(dir, 128)?;
+//! let ids: Vec<i64> = tokenizer.encode("Attention is all you need.")?.ids.iter().map(|&i| i as i64).collect();
+//! let len = ids.len();
+//! let input_ids = Tensor::<Flex, 1, Int>::from_data(ids.as_slice(), &device).reshape([1, len]);
+//! let input = BertInput {
+//!     attention_mask: input_ids.ones_like(),
+//!     token_type_ids: input_ids.zeros_like(),
+//!     input_ids,
+//! };
+//! let out = model.forward(input, false)?;
+//! assert_eq!(out.last_hidden_state.dims(), [1, len, 384]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod attention;
+mod checkpoint;
+mod classifier;
+mod config;
+mod embeddings;
+mod error;
+mod layer;
+mod model;
+mod tokenizer;
+pub mod weights;
+
+pub use attention::{AddNorm, BertAttention, MultiHeadAttention};
+pub use checkpoint::{
+    read_checkpoint, read_safetensors, saved_pooling, write_atomic, write_safetensors,
+};
+pub use classifier::{BertForSequenceClassification, Pooling, mean_pool};
+pub use config::BertConfig;
+pub use embeddings::BertEmbeddings;
+pub(crate) use error::io_err;
+pub use error::{BertError, Result};
+pub use layer::{BertEncoder, BertLayer};
+pub use model::{BertInput, BertModel, BertOutput, BertPooler, mask_bias};
+pub use tokenizer::{BertTokenizer, Encoded};

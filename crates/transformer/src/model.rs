@@ -1,0 +1,108 @@
+//! `BertModel`: embeddings, encoder and pooler (HF `BertModel`).
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Bool, Int, Tensor, backend::Backend};
+
+use crate::embeddings::BertEmbeddings;
+use crate::layer::BertEncoder;
+use crate::weights::{WeightStore, WeightWriter};
+use crate::{BertConfig, Result};
+
+/// The inputs of a BERT forward pass, all [batch, seq].
+#[derive(Debug, Clone)]
+pub struct BertInput<B: Backend> {
+    /// WordPiece ids.
+    pub input_ids: Tensor<B, 2, Int>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Tensor<B, 2, Int>,
+    /// Segment ids (all 0 for single sentences).
+    pub token_type_ids: Tensor<B, 2, Int>,
+}
+
+/// What `BertModel::forward` returns.
+#[derive(Debug, Clone)]
+pub struct BertOutput<B: Backend> {
+    /// The last hidden state [batch, seq, hidden].
+    pub last_hidden_state: Tensor<B, 3>,
+    /// tanh(dense([CLS])) [batch, hidden].
+    pub pooler_output: Tensor<B, 2>,
+    /// Each layer's attention probabilities [batch, heads, seq, seq], when asked for.
+    pub attentions: Vec<Tensor<B, 4>>,
+}
+
+/// The pooler: dense + tanh on the [CLS] hidden state (HF `BertPooler`).
+#[derive(Module, Debug)]
+pub struct BertPooler<B: Backend> {
+    /// `pooler.dense`.
+    pub dense: Linear<B>,
+}
+
+impl<B: Backend> BertPooler<B> {
+    /// tanh(dense(hidden[:, 0])).
+    pub fn forward(&self, hidden: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [batch, _, width] = hidden.dims();
+        let cls = hidden.narrow(1, 0, 1).reshape([batch, width]);
+        self.dense.forward(cls).tanh()
+    }
+}
+
+/// BERT's encoder with its embeddings and pooler.
+#[derive(Module, Debug)]
+pub struct BertModel<B: Backend> {
+    /// `embeddings.*`.
+    pub embeddings: BertEmbeddings<B>,
+    /// `encoder.layer.*`.
+    pub encoder: BertEncoder<B>,
+    /// `pooler.dense.*`.
+    pub pooler: BertPooler<B>,
+}
+
+impl<B: Backend> BertModel<B> {
+    /// Builds the model from a weight store (a missing pooler is initialised, as HF does).
+    pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
+        let embeddings = BertEmbeddings::load(w, c, device)?;
+        let encoder = BertEncoder::load(w, c, device)?;
+        let h = c.hidden_size;
+        let dense = w.optional(|w| w.linear("pooler.dense", h, h, device))?;
+        Ok(Self {
+            embeddings,
+            encoder,
+            pooler: BertPooler { dense },
+        })
+    }
+
+    /// Writes every tensor under `{prefix}` (`bert.` for a classifier, empty for a bare model).
+    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
+        self.embeddings.save(w, prefix);
+        self.encoder.save(w, prefix);
+        w.linear(&format!("{prefix}pooler.dense"), &self.pooler.dense);
+    }
+
+    /// Runs the model; `keep_attentions` also returns every layer's attention probabilities.
+    pub fn forward(&self, input: BertInput<B>, keep_attentions: bool) -> Result<BertOutput<B>> {
+        let mask_bias = mask_bias(input.attention_mask.equal_elem(0));
+        let x = self
+            .embeddings
+            .forward(input.input_ids, input.token_type_ids)?;
+        let (last_hidden_state, attentions) = self.encoder.forward(x, mask_bias, keep_attentions);
+        let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        Ok(BertOutput {
+            last_hidden_state,
+            pooler_output,
+            attentions,
+        })
+    }
+}
+
+/// The additive attention mask [batch, 1, 1, seq]: 0 where kept, `f32::MIN` where padded (as HF).
+///
+/// Softmax subtracts each row's maximum first, so a row that is all padding stays finite (uniform)
+/// instead of becoming NaN.
+pub fn mask_bias<B: Backend>(padding: Tensor<B, 2, Bool>) -> Tensor<B, 4> {
+    let [batch, seq] = padding.dims();
+    let device = padding.device();
+    Tensor::<B, 2>::zeros([batch, seq], &device)
+        .mask_fill(padding, f32::MIN)
+        .reshape([batch, 1, 1, seq])
+}

@@ -1,0 +1,85 @@
+//! Loading refuses bad checkpoints with an error naming the tensor or file, never a panic.
+
+use std::path::Path;
+
+use attn_transformer::{BertError, BertModel, read_checkpoint, write_safetensors};
+use burn::backend::Flex;
+use burn::tensor::TensorData;
+
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn load(dir: &Path) -> Result<(), BertError> {
+    BertModel::<Flex>::from_pretrained(dir, &Default::default()).map(|_| ())
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let dir = copy_fixture("tiny-bert-bare");
+    let mut tensors = read_checkpoint(dir.path()).unwrap();
+    tensors.remove("encoder.layer.1.attention.self.key.weight");
+    write_safetensors(&dir.path().join("model.safetensors"), &tensors).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("encoder.layer.1.attention.self.key.weight") && err.contains("[32, 32]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_shape_names_tensor_expected_and_found() {
+    let dir = copy_fixture("tiny-bert-bare");
+    let mut tensors = read_checkpoint(dir.path()).unwrap();
+    tensors.insert(
+        "encoder.layer.0.output.dense.bias".into(),
+        TensorData::new(vec![0f32; 31], [31]),
+    );
+    write_safetensors(&dir.path().join("model.safetensors"), &tensors).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("encoder.layer.0.output.dense.bias")
+            && err.contains("[31]")
+            && err.contains("[32]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_and_corrupted_files_are_refused() {
+    let dir = copy_fixture("tiny-bert-bare");
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    let mut lying = bytes.clone();
+    lying[0..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    std::fs::write(&path, &lying).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn an_impossible_config_is_refused() {
+    let dir = copy_fixture("tiny-bert-bare");
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 0");
+    std::fs::write(&path, text).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("config.json") && err.contains("num_attention_heads"),
+        "{err}"
+    );
+}
