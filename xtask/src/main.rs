@@ -1,1 +1,92 @@
-fn main() {}
+//! `cargo xtask`: the project's workflows as cargo subcommands.
+//!
+//! Each command runs the release `attn` binary (or cargo itself) with the defaults of the
+//! reference workflow; extra arguments are passed through to `attn`.
+
+use std::process::{Command, ExitStatus};
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project workflows")]
+struct Xtask {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Fine-tune BERT on AG News as the reference run does (all-MiniLM-L6-v2 by default), then
+    /// evaluate on the full test set. Extra arguments go to `attn train bert`.
+    TrainBert {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Train the Bahdanau additive-attention RNN baseline on AG News.
+    TrainRnnAttention {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Fetch a model (default all-MiniLM-L6-v2) into the cache and verify it.
+    FetchModel {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Fetch AG News into the cache and verify it.
+    FetchData {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the criterion benchmarks.
+    Bench {
+        /// Also run the PyTorch baseline side by side (issue: speed).
+        #[arg(long)]
+        vs_pytorch: bool,
+    },
+    /// Formatting, lints, the GPU backends' build, and every test: what CI runs.
+    Ci,
+}
+
+fn main() -> Result<()> {
+    match Xtask::parse().command {
+        Task::TrainBert { args } => attn(&["train", "bert"], &args),
+        Task::TrainRnnAttention { .. } => {
+            bail!("not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open")
+        }
+        Task::FetchModel { args } => attn(&["fetch-model"], &args),
+        Task::FetchData { args } => attn(&["fetch-data"], &args),
+        Task::Bench { vs_pytorch } => {
+            if vs_pytorch {
+                bail!("not yet implemented: issue 6 (side-by-side PyTorch speed comparison) is still open");
+            }
+            cargo(&["bench", "--workspace"])
+        }
+        Task::Ci => ci(),
+    }
+}
+
+/// Runs the release `attn` binary with `fixed` then `extra` arguments.
+fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
+    let mut args = vec!["run", "--release", "--quiet", "-p", "attn-cli", "--bin", "attn", "--"];
+    args.extend_from_slice(fixed);
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args)
+}
+
+fn ci() -> Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["check", "-p", "attn-cli", "--features", "wgpu,cuda"])?;
+    cargo(&["test", "--workspace"])
+}
+
+/// Runs cargo with `args`, failing on a non-zero exit.
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status: ExitStatus = Command::new(cargo).args(args).status()?;
+    if !status.success() {
+        bail!("`cargo {}` failed: {status}", args.join(" "));
+    }
+    Ok(())
+}

@@ -163,7 +163,10 @@ pub fn dispatch<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output,
         }
     }
     #[allow(unreachable_code)]
-    Err(not_compiled)
+    {
+        drop(task);
+        Err(not_compiled)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod backends;
 mod data;
 mod fetch;
 mod infer;
+mod train;
 
 use anyhow::Result;
 use attn_backend::{BackendKind, BackendSpec};
@@ -40,6 +41,10 @@ enum Command {
     Embed(infer::EmbedArgs),
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
     Predict(infer::PredictArgs),
+    /// Fine-tune a model on labelled text, then evaluate it on the test set.
+    Train(train::TrainArgs),
+    /// Evaluate a fine-tuned model (a run directory) on a test set.
+    Eval(train::EvalArgs),
     /// Data set tools.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -76,6 +81,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(args) => infer::tokenize(args),
         Command::Embed(args) => infer::embed(spec, args),
         Command::Predict(args) => infer::predict(spec, args),
+        Command::Train(args) => train::train(spec, args),
+        Command::Eval(args) => train::eval(spec, args),
         Command::Data(cmd) => data::run(cmd),
     }
 }

@@ -1,5 +1,17 @@
-//! One training and evaluation loop for the BERT and RNN classifiers.
+//! One training and evaluation loop for the text classifiers, and the BERT fine-tuning workflow.
 
+mod bert;
+mod classify;
+mod config;
 mod encoder;
+mod error;
+mod metrics;
+mod trainer;
 
+pub use bert::{DataFiles, eval_bert, train_bert};
+pub use classify::Classify;
+pub use config::TrainConfig;
 pub use encoder::WordPieceEncoder;
+pub use error::{Result, TrainError};
+pub use metrics::{ClassScores, EvalReport};
+pub use trainer::{CheckpointState, Report, batch_at, predict, train};

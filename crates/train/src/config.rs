@@ -1,0 +1,114 @@
+//! `TrainConfig`: every setting of a run, saved as the run's `config.json`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The settings of one training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Model directory or name (BERT).
+    pub model: String,
+    /// Classification pooling for BERT: `cls` (HF's pooler) or `mean`.
+    pub pooling: String,
+    /// Directory holding train.csv and test.csv (AG News layout), when no explicit files are given.
+    pub data_dir: Option<PathBuf>,
+    /// Training iterations (mini-batches).
+    pub iterations: usize,
+    /// Examples per mini-batch.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Share of iterations spent warming the learning rate up linearly from 0 (then it decays
+    /// linearly to 0); 0 with `constant_lr` for the reference's plain Adam.
+    pub warmup: f64,
+    /// Keep the learning rate constant after warm-up (the reference run) instead of decaying it.
+    pub constant_lr: bool,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Gradient norm clipping (0: none).
+    pub grad_clip: f64,
+    /// Longest sequence in tokens.
+    pub max_len: usize,
+    /// Print the averaged loss and accuracy every this many iterations.
+    pub report_every: usize,
+    /// Write a checkpoint every this many iterations (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Seed of initialisation, dropout and shuffling.
+    pub seed: u64,
+    /// Evaluate on at most this many test rows (0: all).
+    pub eval_limit: usize,
+    /// Mini-batch size for evaluation.
+    pub eval_batch_size: usize,
+    /// Group training examples of similar length into batches.
+    pub bucket: bool,
+    /// Skip malformed rows instead of stopping at the first.
+    pub skip_bad_rows: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: "all-MiniLM-L6-v2".into(),
+            pooling: "mean".into(),
+            data_dir: None,
+            iterations: 500,
+            batch_size: 8,
+            lr: 1e-4,
+            warmup: 0.1,
+            constant_lr: false,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            max_len: 128,
+            report_every: 50,
+            checkpoint_every: 100,
+            seed: 42,
+            eval_limit: 0,
+            eval_batch_size: 32,
+            bucket: false,
+            skip_bad_rows: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The learning rate at iteration `it` (0-based): linear warm-up, then constant or linear decay.
+    pub fn lr_at(&self, it: usize) -> f64 {
+        let total = self.iterations.max(1) as f64;
+        let warm = (self.warmup * total).round();
+        let step = it as f64 + 1.0;
+        if step <= warm {
+            return self.lr * step / warm;
+        }
+        if self.constant_lr {
+            return self.lr;
+        }
+        self.lr * ((total - step + 1.0) / (total - warm).max(1.0)).clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_linear_decay() {
+        let c = TrainConfig {
+            iterations: 100,
+            lr: 1.0,
+            warmup: 0.1,
+            ..TrainConfig::default()
+        };
+        assert!((c.lr_at(0) - 0.1).abs() < 1e-12);
+        assert!((c.lr_at(9) - 1.0).abs() < 1e-12);
+        assert!(c.lr_at(50) < 1.0 && c.lr_at(50) > c.lr_at(90));
+        assert!(c.lr_at(99) > 0.0);
+        let constant = TrainConfig {
+            warmup: 0.0,
+            constant_lr: true,
+            ..c
+        };
+        assert_eq!(constant.lr_at(0), 1.0);
+        assert_eq!(constant.lr_at(99), 1.0);
+    }
+}

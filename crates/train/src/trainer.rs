@@ -1,0 +1,239 @@
+//! The training loop shared by every model, its checkpoints, and batched prediction.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Classify;
+use crate::error::{Result, TrainError, io_err};
+use crate::TrainConfig;
+
+/// One line of `metrics.jsonl`: averages over the iterations since the last report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// 1-based iteration at the end of the window.
+    pub iteration: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training accuracy.
+    pub train_accuracy: f64,
+    /// Learning rate of the last iteration.
+    pub lr: f64,
+    /// Training examples per second.
+    pub samples_per_s: f64,
+}
+
+/// Where a checkpoint stands, saved beside its model and optimizer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Iterations completed.
+    pub iteration: usize,
+    /// Seed the shuffle order derives from.
+    pub seed: u64,
+}
+
+/// The indices of the examples of batch `it` (0-based): epochs are reshuffled with `seed + epoch`,
+/// so the order depends only on the seed and the iteration (a resumed run continues it exactly).
+pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
+    let n = lengths.len();
+    let per_epoch = n.div_ceil(cfg.batch_size).max(1);
+    let epoch = (it / per_epoch) as u64;
+    let order = shuffled(n, cfg.seed.wrapping_add(epoch));
+    let batches = bucketed_batches(&order, lengths, cfg.batch_size, cfg.bucket, cfg.seed.wrapping_add(epoch));
+    batches[it % per_epoch].clone()
+}
+
+/// The recorder of checkpoints: burn's named MessagePack files in full precision.
+fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Trains `model` on `examples` for `cfg.iterations` mini-batches, reporting every
+/// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
+/// and resuming from that checkpoint when it exists.
+pub fn train<B, M>(mut model: M, examples: &[Example], cfg: &TrainConfig, pad_id: u32, run: &Path, device: &B::Device) -> Result<M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+{
+    if examples.is_empty() || cfg.batch_size == 0 || cfg.iterations == 0 {
+        return Err(TrainError::Settings("training needs examples, a batch size and iterations".into()));
+    }
+    B::seed(device, cfg.seed);
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(cfg.weight_decay as f32)
+        .with_grad_clipping((cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32)))
+        .init::<B, M>();
+    let checkpoints = run.join("checkpoints");
+    let latest = checkpoints.join("latest");
+    let mut start = 0;
+    if latest.join("state.json").is_file() {
+        let state: CheckpointState = serde_json::from_str(
+            &std::fs::read_to_string(latest.join("state.json")).map_err(io_err(latest.join("state.json")))?,
+        )
+        .map_err(|e| checkpoint_err(&latest, e))?;
+        if state.seed != cfg.seed {
+            return Err(checkpoint_err(&latest, format!("made with seed {}, not {}", state.seed, cfg.seed)));
+        }
+        model = model
+            .load_file(latest.join("model"), &recorder(), device)
+            .map_err(|e| checkpoint_err(&latest.join("model.mpk"), e))?;
+        let record = recorder()
+            .load(latest.join("optim"), device)
+            .map_err(|e| checkpoint_err(&latest.join("optim.mpk"), e))?;
+        optim = optim.load_record(record);
+        start = state.iteration;
+        eprintln!("Resuming from {} at iteration {start}", latest.display());
+    }
+
+    let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
+    let batcher = TextBatcher { pad_id, max_len: cfg.max_len };
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let metrics_path = run.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io_err(&metrics_path))?;
+    let bar = ProgressBar::new(cfg.iterations as u64).with_position(start as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+            .expect("valid template"),
+    );
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    let mut window_start = Instant::now();
+    for it in start..cfg.iterations {
+        let idx = batch_at(it, &lengths, cfg);
+        let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
+        let batch = batcher.collate::<B>(&items, device);
+        let logits = model.logits(&batch);
+        let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
+        let loss_value: f32 = loss.clone().into_scalar().elem();
+        if !loss_value.is_finite() {
+            bar.abandon();
+            return Err(TrainError::NonFinite {
+                iteration: it + 1,
+                loss: loss_value,
+            });
+        }
+        let predicted = logits.argmax(1).reshape([items.len()]);
+        let hits: i64 = predicted.equal(batch.labels.clone()).int().sum().into_scalar().elem();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = cfg.lr_at(it);
+        model = optim.step(lr, model, grads);
+
+        loss_sum += loss_value as f64 * items.len() as f64;
+        correct += hits as usize;
+        seen += items.len();
+        bar.inc(1);
+        let done = it + 1;
+        if done % cfg.report_every.max(1) == 0 || done == cfg.iterations {
+            let report = Report {
+                iteration: done,
+                loss: loss_sum / seen as f64,
+                train_accuracy: correct as f64 / seen as f64,
+                lr,
+                samples_per_s: seen as f64 / window_start.elapsed().as_secs_f64(),
+            };
+            // Printed above the bar (and printed at all when the bar is hidden, e.g. not a TTY).
+            bar.suspend(|| {
+                println!(
+                    "Loss = {:.4}, Accuracy = {:.4}  (iteration {done}/{}, lr {:.2e}, {:.1} samples/s)",
+                    report.loss, report.train_accuracy, cfg.iterations, report.lr, report.samples_per_s
+                )
+            });
+            writeln!(metrics, "{}", serde_json::to_string(&report).expect("serializes")).map_err(io_err(&metrics_path))?;
+            bar.set_message(format!("{:.1} samples/s", report.samples_per_s));
+            (loss_sum, correct, seen) = (0.0, 0, 0);
+            window_start = Instant::now();
+        }
+        if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
+            save_checkpoint(&model, &optim, &checkpoints, CheckpointState { iteration: done, seed: cfg.seed })?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(model)
+}
+
+/// Writes model, optimizer and state into `checkpoints/latest`, through a temporary directory
+/// renamed into place, so a crash mid-write never leaves a torn `latest`.
+fn save_checkpoint<B, M, O>(model: &M, optim: &O, checkpoints: &Path, state: CheckpointState) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let tmp = checkpoints.join(".tmp");
+    let latest = checkpoints.join("latest");
+    let previous = checkpoints.join(".previous");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    model
+        .clone()
+        .save_file(tmp.join("model"), &recorder())
+        .map_err(|e| checkpoint_err(&tmp.join("model.mpk"), e))?;
+    recorder()
+        .record(optim.to_record(), tmp.join("optim"))
+        .map_err(|e| checkpoint_err(&tmp.join("optim.mpk"), e))?;
+    let state_path = tmp.join("state.json");
+    std::fs::write(&state_path, serde_json::to_string(&state).expect("serializes")).map_err(io_err(&state_path))?;
+    for file in ["model.mpk", "optim.mpk", "state.json"] {
+        let path = tmp.join(file);
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+    }
+    let _ = std::fs::remove_dir_all(&previous);
+    if latest.exists() {
+        std::fs::rename(&latest, &previous).map_err(io_err(&latest))?;
+    }
+    std::fs::rename(&tmp, &latest).map_err(io_err(&latest))?;
+    let _ = std::fs::remove_dir_all(&previous);
+    Ok(())
+}
+
+/// Predicted class of every example, in batches sorted by length (less padding), with a progress bar.
+pub fn predict<B: Backend, M: Classify<B>>(
+    model: &M,
+    examples: &[Example],
+    batch_size: usize,
+    batcher: TextBatcher,
+    device: &B::Device,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].ids.len());
+    let mut predicted = vec![0usize; examples.len()];
+    let bar = ProgressBar::new(examples.len() as u64);
+    bar.set_style(ProgressStyle::with_template("eval {bar:30} {pos}/{len} [{eta_precise}]").expect("valid template"));
+    for chunk in order.chunks(batch_size.max(1)) {
+        let items: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
+        let batch = batcher.collate::<B>(&items, device);
+        let best: Tensor<B, 2, Int> = model.logits(&batch).argmax(1);
+        let best: Vec<i64> = best.into_data().convert::<i64>().to_vec().expect("int data");
+        for (&i, &p) in chunk.iter().zip(&best) {
+            predicted[i] = p as usize;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    predicted
+}

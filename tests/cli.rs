@@ -1,0 +1,112 @@
+//! End-to-end tests of the `attn` binary on tiny fixtures, as a user runs it.
+
+mod common;
+
+use common::{attn, fixture, json_lines};
+use predicates::str::contains;
+
+#[test]
+fn backends_lists_the_cpu_default_and_what_is_missing() {
+    let home = tempfile::tempdir().unwrap();
+    attn(home.path())
+        .arg("backends")
+        .assert()
+        .success()
+        .stdout(contains("flex     compiled; device 0"))
+        .stdout(contains("ok (1 + 2 = 3)"));
+}
+
+#[test]
+fn a_backend_not_compiled_in_names_its_feature() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    attn(home.path())
+        .args(["--backend", "cuda", "embed", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("hello")
+        .assert()
+        .failure()
+        .stderr(contains("--features cuda"));
+}
+
+#[test]
+fn tokenize_prints_ids_and_tokens() {
+    let home = tempfile::tempdir().unwrap();
+    let out = attn(home.path())
+        .args(["tokenize", "--model"])
+        .arg(fixture("tiny-bert-cls"))
+        .args(["NASA researchers study space.", "the cafe"])
+        .assert()
+        .success();
+    let lines = json_lines(&out.get_output().stdout);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["tokens"][1], "nasa");
+    assert_eq!(lines[1]["tokens"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn predict_reads_stdin_and_names_labels() {
+    let home = tempfile::tempdir().unwrap();
+    let out = attn(home.path())
+        .args(["predict", "--model"])
+        .arg(fixture("tiny-bert-cls"))
+        .write_stdin("the market is up\nthe team won\n")
+        .assert()
+        .success();
+    let lines = json_lines(&out.get_output().stdout);
+    assert_eq!(lines.len(), 2);
+    for line in lines {
+        assert!(["World", "Sports", "Business"].contains(&line["label"].as_str().unwrap()));
+        let sum: f64 = line["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        assert_eq!(line["logits"].as_array().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn embed_normalizes_on_request() {
+    let home = tempfile::tempdir().unwrap();
+    let out = attn(home.path())
+        .args(["embed", "--normalize", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("the market")
+        .assert()
+        .success();
+    let v = &json_lines(&out.get_output().stdout)[0]["embedding"];
+    let norm: f64 = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap().powi(2)).sum();
+    assert_eq!(v.as_array().unwrap().len(), 32);
+    assert!((norm - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn a_missing_model_says_what_was_tried() {
+    let home = tempfile::tempdir().unwrap();
+    attn(home.path())
+        .args(["tokenize", "--model", "no-such/model", "x"])
+        .assert()
+        .failure()
+        .stderr(contains("could not find or fetch model `no-such/model`"))
+        .stderr(contains("HF_HUB_OFFLINE"));
+}
+
+#[test]
+fn fetch_data_points_at_local_files_or_explains() {
+    let home = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    attn(home.path())
+        .args(["fetch-data", "--data-dir"])
+        .arg(empty.path())
+        .assert()
+        .failure()
+        .stderr(contains("no test.csv there"))
+        .stderr(contains("AG_NEWS_DIR"));
+    std::fs::write(empty.path().join("test.csv"), "\"1\",\"a\",\"b\"\n").unwrap();
+    attn(home.path())
+        .args(["fetch-data", "--data-dir"])
+        .arg(empty.path())
+        .assert()
+        .success()
+        .stdout(contains(empty.path().to_str().unwrap()));
+}
