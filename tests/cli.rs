@@ -59,7 +59,12 @@ fn predict_reads_stdin_and_names_labels() {
     assert_eq!(lines.len(), 2);
     for line in lines {
         assert!(["World", "Sports", "Business"].contains(&line["label"].as_str().unwrap()));
-        let sum: f64 = line["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).sum();
+        let sum: f64 = line["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .sum();
         assert!((sum - 1.0).abs() < 1e-5);
         assert_eq!(line["logits"].as_array().unwrap().len(), 3);
     }
@@ -75,7 +80,12 @@ fn embed_normalizes_on_request() {
         .assert()
         .success();
     let v = &json_lines(&out.get_output().stdout)[0]["embedding"];
-    let norm: f64 = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap().powi(2)).sum();
+    let norm: f64 = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().powi(2))
+        .sum();
     assert_eq!(v.as_array().unwrap().len(), 32);
     assert!((norm - 1.0).abs() < 1e-4);
 }

@@ -7,13 +7,17 @@ use assert_cmd::Command;
 
 /// A tiny HF-format fixture model of the transformer crate.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../transformer/tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../transformer/tests/fixtures")
+        .join(name)
 }
 
 /// The built `attn` binary with a private cache and the hub switched off.
 pub fn attn(home: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_attn"));
-    cmd.env("ATTN_HOME", home).env("HF_HUB_OFFLINE", "1").env_remove("ATTN_BACKEND");
+    cmd.env("ATTN_HOME", home)
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("ATTN_BACKEND");
     cmd
 }
 

@@ -10,7 +10,10 @@ use common::{attn, fixture, json_lines};
 #[test]
 fn fetch_survives_a_kill_then_matches_hf() {
     let home = tempfile::tempdir().unwrap();
-    let entry = home.path().join("models").join("sentence-transformers--all-MiniLM-L6-v2");
+    let entry = home
+        .path()
+        .join("models")
+        .join("sentence-transformers--all-MiniLM-L6-v2");
 
     // Kill a fetch part-way: nothing may appear at the final path unless complete and valid.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attn"))
@@ -32,7 +35,10 @@ fn fetch_survives_a_kill_then_matches_hf() {
         assert!(entry.join("model.safetensors").is_file());
     }
 
-    let out = attn(home.path()).args(["fetch-model", "all-MiniLM-L6-v2"]).assert().success();
+    let out = attn(home.path())
+        .args(["fetch-model", "all-MiniLM-L6-v2"])
+        .assert()
+        .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.contains("all-MiniLM-L6-v2"), "{stdout}");
     let leftovers: Vec<_> = std::fs::read_dir(home.path().join("models"))
@@ -40,19 +46,31 @@ fn fetch_survives_a_kill_then_matches_hf() {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary directories left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary directories left: {leftovers:?}"
+    );
 
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("minilm_reference.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("minilm_reference.json")).unwrap())
+            .unwrap();
     let cases = reference["cases"].as_array().unwrap();
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
 
-    let tokenized = attn(home.path()).arg("tokenize").args(&texts).assert().success();
+    let tokenized = attn(home.path())
+        .arg("tokenize")
+        .args(&texts)
+        .assert()
+        .success();
     for (line, case) in json_lines(&tokenized.get_output().stdout).iter().zip(cases) {
         assert_eq!(line["ids"], case["ids"], "{}", case["text"]);
     }
 
-    let embedded = attn(home.path()).arg("embed").args(&texts).assert().success();
+    let embedded = attn(home.path())
+        .arg("embed")
+        .args(&texts)
+        .assert()
+        .success();
     let lines = json_lines(&embedded.get_output().stdout);
     assert_eq!(lines.len(), cases.len());
     for (line, case) in lines.iter().zip(cases) {

@@ -52,13 +52,17 @@ fn main() -> Result<()> {
     match Xtask::parse().command {
         Task::TrainBert { args } => attn(&["train", "bert"], &args),
         Task::TrainRnnAttention { .. } => {
-            bail!("not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open")
+            bail!(
+                "not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open"
+            )
         }
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
         Task::Bench { vs_pytorch } => {
             if vs_pytorch {
-                bail!("not yet implemented: issue 6 (side-by-side PyTorch speed comparison) is still open");
+                bail!(
+                    "not yet implemented: issue 6 (side-by-side PyTorch speed comparison) is still open"
+                );
             }
             cargo(&["bench", "--workspace"])
         }
@@ -68,7 +72,16 @@ fn main() -> Result<()> {
 
 /// Runs the release `attn` binary with `fixed` then `extra` arguments.
 fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
-    let mut args = vec!["run", "--release", "--quiet", "-p", "attn-cli", "--bin", "attn", "--"];
+    let mut args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "attn-cli",
+        "--bin",
+        "attn",
+        "--",
+    ];
     args.extend_from_slice(fixed);
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
@@ -76,7 +89,14 @@ fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["check", "-p", "attn-cli", "--features", "wgpu,cuda"])?;
     cargo(&["test", "--workspace"])
 }

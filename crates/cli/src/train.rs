@@ -47,7 +47,12 @@ impl DataArgs {
     fn files(&self) -> Result<DataFiles> {
         let cache = attn_hub::attn_home();
         if let Some(test) = &self.test {
-            let format = CsvFormat::for_path(test, self.header, self.label_col.clone(), self.text_col.clone());
+            let format = CsvFormat::for_path(
+                test,
+                self.header,
+                self.label_col.clone(),
+                self.text_col.clone(),
+            );
             return Ok(DataFiles {
                 train: self.train.clone(),
                 test: test.clone(),
@@ -142,7 +147,9 @@ impl BackendTask for TrainTask {
 
 pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     if args.kind == ModelKind::Rnn {
-        bail!("not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open");
+        bail!(
+            "not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open"
+        );
     }
     let data = args.data.files()?;
     let model_dir = attn_hub::resolve_model(&args.model)?.path;
@@ -150,13 +157,18 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
         (None, None) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
             PathBuf::from("runs").join(format!("bert-{now}"))
         }
     };
     let iterations = match args.epochs {
         Some(epochs) => {
-            let train = data.train.as_ref().context("training needs a training file")?;
+            let train = data
+                .train
+                .as_ref()
+                .context("training needs a training file")?;
             let rows = std::fs::read(train).with_context(|| train.display().to_string())?;
             let approx_rows = rows.iter().filter(|&&b| b == b'\n').count().max(1);
             epochs * approx_rows.div_ceil(args.batch_size.max(1))
@@ -183,8 +195,20 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         bucket: args.bucket,
         skip_bad_rows: args.data.skip_bad_rows,
     };
-    eprintln!("Model: {}\nRun directory: {}", model_dir.display(), run.display());
-    dispatch(spec, TrainTask { cfg, model_dir, data, run })?
+    eprintln!(
+        "Model: {}\nRun directory: {}",
+        model_dir.display(),
+        run.display()
+    );
+    dispatch(
+        spec,
+        TrainTask {
+            cfg,
+            model_dir,
+            data,
+            run,
+        },
+    )?
 }
 
 /// Arguments of `attn eval`.
@@ -220,7 +244,13 @@ impl BackendTask for EvalTask {
             skip_bad_rows: self.args.data.skip_bad_rows,
             ..TrainConfig::default()
         };
-        eval_bert::<B::InnerBackend>(&self.args.model, &self.data, &cfg, self.args.output.as_deref(), &device)?;
+        eval_bert::<B::InnerBackend>(
+            &self.args.model,
+            &self.data,
+            &cfg,
+            self.args.output.as_deref(),
+            &device,
+        )?;
         Ok(())
     }
 }

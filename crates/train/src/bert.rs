@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use attn_data::{CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, read_raw, tokenize_cached};
-use attn_transformer::{BertForSequenceClassification, BertTokenizer, Pooling, saved_pooling, write_atomic};
+use attn_data::{
+    CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, read_raw, tokenize_cached,
+};
+use attn_transformer::{
+    BertForSequenceClassification, BertTokenizer, Pooling, saved_pooling, write_atomic,
+};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -41,7 +45,13 @@ impl DataFiles {
     }
 
     /// Reads and tokenizes one file with a known label map.
-    fn examples(&self, path: &Path, labels: &LabelMap, skip_bad: bool, encoder: &dyn TextEncoder) -> Result<Vec<Example>> {
+    fn examples(
+        &self,
+        path: &Path,
+        labels: &LabelMap,
+        skip_bad: bool,
+        encoder: &dyn TextEncoder,
+    ) -> Result<Vec<Example>> {
         let table = read_raw(path, &self.format, skip_bad)?;
         let (rows, skipped) = labels.apply(table, skip_bad)?;
         if skipped > 0 {
@@ -54,8 +64,14 @@ impl DataFiles {
     fn label_map(&self, skip_bad: bool) -> Result<LabelMap> {
         match (&self.labels, &self.train) {
             (Some(map), _) => Ok(map.clone()),
-            (None, Some(train)) => Ok(LabelMap::from_table(&read_raw(train, &self.format, skip_bad)?)),
-            (None, None) => Err(TrainError::Settings("no label map and no training file to build one".into())),
+            (None, Some(train)) => Ok(LabelMap::from_table(&read_raw(
+                train,
+                &self.format,
+                skip_bad,
+            )?)),
+            (None, None) => Err(TrainError::Settings(
+                "no label map and no training file to build one".into(),
+            )),
         }
     }
 }
@@ -89,7 +105,12 @@ pub fn train_bert<B: AutodiffBackend>(
         started.elapsed().as_secs_f64()
     );
 
-    let (model, config) = BertForSequenceClassification::<B>::from_pretrained(model_dir, Some(labels.len()), pooling, device)?;
+    let (model, config) = BertForSequenceClassification::<B>::from_pretrained(
+        model_dir,
+        Some(labels.len()),
+        pooling,
+        device,
+    )?;
     encoder.tokenizer.check_fits(config.vocab_size)?;
     if cfg.max_len > config.max_position_embeddings {
         return Err(TrainError::Settings(format!(
@@ -98,7 +119,12 @@ pub fn train_bert<B: AutodiffBackend>(
         )));
     }
     let run_config = run.join("config.json");
-    write_atomic(&run.join("run.json"), serde_json::to_string_pretty(cfg).expect("serializes").as_bytes())?;
+    write_atomic(
+        &run.join("run.json"),
+        serde_json::to_string_pretty(cfg)
+            .expect("serializes")
+            .as_bytes(),
+    )?;
     labels.save(&run.join("labels.json"))?;
 
     let started = Instant::now();
@@ -106,7 +132,11 @@ pub fn train_bert<B: AutodiffBackend>(
     let train_s = started.elapsed().as_secs_f64();
     let model = model.valid();
     model.save_pretrained(run, &config, &labels.names, model_dir)?;
-    eprintln!("Trained in {train_s:.1}s; model saved to {} ({})", run.display(), run_config.display());
+    eprintln!(
+        "Trained in {train_s:.1}s; model saved to {} ({})",
+        run.display(),
+        run_config.display()
+    );
 
     let report = evaluate(&model, &test_set, &labels, cfg, encoder.pad_id(), device);
     finish(&report, run)?;
@@ -114,7 +144,13 @@ pub fn train_bert<B: AutodiffBackend>(
 }
 
 /// Evaluates a saved classifier directory (a run dir or any HF model with a head) on `data.test`.
-pub fn eval_bert<B: Backend>(model_dir: &Path, data: &DataFiles, cfg: &TrainConfig, out: Option<&Path>, device: &B::Device) -> Result<EvalReport> {
+pub fn eval_bert<B: Backend>(
+    model_dir: &Path,
+    data: &DataFiles,
+    cfg: &TrainConfig,
+    out: Option<&Path>,
+    device: &B::Device,
+) -> Result<EvalReport> {
     let labels = match LabelMap::load(&model_dir.join("labels.json")) {
         Ok(map) => map,
         Err(_) => data.label_map(cfg.skip_bad_rows)?,
@@ -122,7 +158,12 @@ pub fn eval_bert<B: Backend>(model_dir: &Path, data: &DataFiles, cfg: &TrainConf
     let tokenizer = BertTokenizer::from_dir(model_dir, cfg.max_len)?;
     let encoder = WordPieceEncoder::new(tokenizer, model_dir, cfg.max_len);
     let pooling = saved_pooling(model_dir).unwrap_or(Pooling::Cls);
-    let (model, config) = BertForSequenceClassification::<B>::from_pretrained(model_dir, Some(labels.len()), pooling, device)?;
+    let (model, config) = BertForSequenceClassification::<B>::from_pretrained(
+        model_dir,
+        Some(labels.len()),
+        pooling,
+        device,
+    )?;
     encoder.tokenizer.check_fits(config.vocab_size)?;
     let test_set = data.examples(&data.test, &labels, cfg.skip_bad_rows, &encoder)?;
     let report = evaluate(&model, &test_set, &labels, cfg, encoder.pad_id(), device);
@@ -142,9 +183,16 @@ fn evaluate<B: Backend>(
     pad_id: u32,
     device: &B::Device,
 ) -> EvalReport {
-    let limit = if cfg.eval_limit == 0 { test_set.len() } else { cfg.eval_limit.min(test_set.len()) };
+    let limit = if cfg.eval_limit == 0 {
+        test_set.len()
+    } else {
+        cfg.eval_limit.min(test_set.len())
+    };
     let test_set = &test_set[..limit];
-    let batcher = TextBatcher { pad_id, max_len: cfg.max_len };
+    let batcher = TextBatcher {
+        pad_id,
+        max_len: cfg.max_len,
+    };
     let started = Instant::now();
     let predicted = predict(model, test_set, cfg.eval_batch_size, batcher, device);
     let rate = test_set.len() as f64 / started.elapsed().as_secs_f64();
@@ -161,6 +209,11 @@ fn print_report(report: &EvalReport) {
 fn finish(report: &EvalReport, dir: &Path) -> Result<()> {
     print_report(report);
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    write_atomic(&dir.join("eval.json"), serde_json::to_string_pretty(report).expect("serializes").as_bytes())?;
+    write_atomic(
+        &dir.join("eval.json"),
+        serde_json::to_string_pretty(report)
+            .expect("serializes")
+            .as_bytes(),
+    )?;
     Ok(())
 }

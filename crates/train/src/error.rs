@@ -12,8 +12,10 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] attn_transformer::BertError),
     /// The loss became NaN or infinite.
-    #[error("the loss is {loss} at iteration {iteration}: training stopped; the last good checkpoint is kept \
-             (try a lower --lr or --grad-clip)")]
+    #[error(
+        "the loss is {loss} at iteration {iteration}: training stopped; the last good checkpoint is kept \
+             (try a lower --lr or --grad-clip)"
+    )]
     NonFinite {
         /// The 1-based iteration.
         iteration: usize,

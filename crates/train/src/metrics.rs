@@ -36,13 +36,24 @@ pub struct EvalReport {
 
 impl EvalReport {
     /// Scores `predicted` against `actual` for classes named `names`.
-    pub fn new(predicted: &[usize], actual: &[usize], names: &[String], samples_per_s: f64) -> Self {
+    pub fn new(
+        predicted: &[usize],
+        actual: &[usize],
+        names: &[String],
+        samples_per_s: f64,
+    ) -> Self {
         let k = names.len();
         let mut confusion = vec![vec![0usize; k]; k];
         for (&p, &a) in predicted.iter().zip(actual) {
             confusion[a][p] += 1;
         }
-        let ratio = |num: usize, den: usize| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+        let ratio = |num: usize, den: usize| {
+            if den == 0 {
+                0.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
         let per_class: Vec<ClassScores> = (0..k)
             .map(|c| {
                 let tp = confusion[c][c];
@@ -77,7 +88,13 @@ impl EvalReport {
 
     /// The per-class table and the confusion matrix, as printed after training.
     pub fn table(&self) -> String {
-        let width = self.per_class.iter().map(|c| c.name.len()).max().unwrap_or(5).max(9);
+        let width = self
+            .per_class
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(9);
         let mut out = format!("{:<width$}  precision  recall  f1      support\n", "class");
         for c in &self.per_class {
             out += &format!(
@@ -85,7 +102,10 @@ impl EvalReport {
                 c.name, c.precision, c.recall, c.f1, c.support
             );
         }
-        out += &format!("{:<width$}  {:>9}  {:>6}  {:>6.4}  {:>7}\n", "macro-F1", "", "", self.macro_f1, self.examples);
+        out += &format!(
+            "{:<width$}  {:>9}  {:>6}  {:>6.4}  {:>7}\n",
+            "macro-F1", "", "", self.macro_f1, self.examples
+        );
         out += "\nconfusion (rows: true, columns: predicted)\n";
         out += &format!("{:<width$}", "");
         for c in &self.per_class {

@@ -5,19 +5,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::TrainConfig;
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
-use crate::TrainConfig;
 
 /// One line of `metrics.jsonl`: averages over the iterations since the last report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +50,13 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
     let per_epoch = n.div_ceil(cfg.batch_size).max(1);
     let epoch = (it / per_epoch) as u64;
     let order = shuffled(n, cfg.seed.wrapping_add(epoch));
-    let batches = bucketed_batches(&order, lengths, cfg.batch_size, cfg.bucket, cfg.seed.wrapping_add(epoch));
+    let batches = bucketed_batches(
+        &order,
+        lengths,
+        cfg.batch_size,
+        cfg.bucket,
+        cfg.seed.wrapping_add(epoch),
+    );
     batches[it % per_epoch].clone()
 }
 
@@ -69,13 +75,22 @@ fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 /// Trains `model` on `examples` for `cfg.iterations` mini-batches, reporting every
 /// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
 /// and resuming from that checkpoint when it exists.
-pub fn train<B, M>(mut model: M, examples: &[Example], cfg: &TrainConfig, pad_id: u32, run: &Path, device: &B::Device) -> Result<M>
+pub fn train<B, M>(
+    mut model: M,
+    examples: &[Example],
+    cfg: &TrainConfig,
+    pad_id: u32,
+    run: &Path,
+    device: &B::Device,
+) -> Result<M>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
 {
     if examples.is_empty() || cfg.batch_size == 0 || cfg.iterations == 0 {
-        return Err(TrainError::Settings("training needs examples, a batch size and iterations".into()));
+        return Err(TrainError::Settings(
+            "training needs examples, a batch size and iterations".into(),
+        ));
     }
     B::seed(device, cfg.seed);
     let mut optim = AdamWConfig::new()
@@ -83,18 +98,24 @@ where
         .with_beta_2(0.999)
         .with_epsilon(1e-8)
         .with_weight_decay(cfg.weight_decay as f32)
-        .with_grad_clipping((cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32)))
+        .with_grad_clipping(
+            (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32)),
+        )
         .init::<B, M>();
     let checkpoints = run.join("checkpoints");
     let latest = checkpoints.join("latest");
     let mut start = 0;
     if latest.join("state.json").is_file() {
         let state: CheckpointState = serde_json::from_str(
-            &std::fs::read_to_string(latest.join("state.json")).map_err(io_err(latest.join("state.json")))?,
+            &std::fs::read_to_string(latest.join("state.json"))
+                .map_err(io_err(latest.join("state.json")))?,
         )
         .map_err(|e| checkpoint_err(&latest, e))?;
         if state.seed != cfg.seed {
-            return Err(checkpoint_err(&latest, format!("made with seed {}, not {}", state.seed, cfg.seed)));
+            return Err(checkpoint_err(
+                &latest,
+                format!("made with seed {}, not {}", state.seed, cfg.seed),
+            ));
         }
         model = model
             .load_file(latest.join("model"), &recorder(), device)
@@ -108,7 +129,10 @@ where
     }
 
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
-    let batcher = TextBatcher { pad_id, max_len: cfg.max_len };
+    let batcher = TextBatcher {
+        pad_id,
+        max_len: cfg.max_len,
+    };
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let metrics_path = run.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
@@ -118,12 +142,19 @@ where
         .map_err(io_err(&metrics_path))?;
     let bar = ProgressBar::new(cfg.iterations as u64).with_position(start as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
     );
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     let mut window_start = Instant::now();
     for it in start..cfg.iterations {
+        // Dropout masks depend on the seed and the iteration only, so a resumed run repeats them.
+        B::seed(
+            device,
+            cfg.seed.wrapping_mul(1_000_003).wrapping_add(it as u64),
+        );
         let idx = batch_at(it, &lengths, cfg);
         let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
@@ -138,7 +169,12 @@ where
             });
         }
         let predicted = logits.argmax(1).reshape([items.len()]);
-        let hits: i64 = predicted.equal(batch.labels.clone()).int().sum().into_scalar().elem();
+        let hits: i64 = predicted
+            .equal(batch.labels.clone())
+            .int()
+            .sum()
+            .into_scalar()
+            .elem();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = cfg.lr_at(it);
         model = optim.step(lr, model, grads);
@@ -163,13 +199,26 @@ where
                     report.loss, report.train_accuracy, cfg.iterations, report.lr, report.samples_per_s
                 )
             });
-            writeln!(metrics, "{}", serde_json::to_string(&report).expect("serializes")).map_err(io_err(&metrics_path))?;
+            writeln!(
+                metrics,
+                "{}",
+                serde_json::to_string(&report).expect("serializes")
+            )
+            .map_err(io_err(&metrics_path))?;
             bar.set_message(format!("{:.1} samples/s", report.samples_per_s));
             (loss_sum, correct, seen) = (0.0, 0, 0);
             window_start = Instant::now();
         }
         if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
-            save_checkpoint(&model, &optim, &checkpoints, CheckpointState { iteration: done, seed: cfg.seed })?;
+            save_checkpoint(
+                &model,
+                &optim,
+                &checkpoints,
+                CheckpointState {
+                    iteration: done,
+                    seed: cfg.seed,
+                },
+            )?;
         }
     }
     bar.finish_and_clear();
@@ -178,7 +227,12 @@ where
 
 /// Writes model, optimizer and state into `checkpoints/latest`, through a temporary directory
 /// renamed into place, so a crash mid-write never leaves a torn `latest`.
-fn save_checkpoint<B, M, O>(model: &M, optim: &O, checkpoints: &Path, state: CheckpointState) -> Result<()>
+fn save_checkpoint<B, M, O>(
+    model: &M,
+    optim: &O,
+    checkpoints: &Path,
+    state: CheckpointState,
+) -> Result<()>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
@@ -197,10 +251,16 @@ where
         .record(optim.to_record(), tmp.join("optim"))
         .map_err(|e| checkpoint_err(&tmp.join("optim.mpk"), e))?;
     let state_path = tmp.join("state.json");
-    std::fs::write(&state_path, serde_json::to_string(&state).expect("serializes")).map_err(io_err(&state_path))?;
+    std::fs::write(
+        &state_path,
+        serde_json::to_string(&state).expect("serializes"),
+    )
+    .map_err(io_err(&state_path))?;
     for file in ["model.mpk", "optim.mpk", "state.json"] {
         let path = tmp.join(file);
-        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&path))?;
     }
     let _ = std::fs::remove_dir_all(&previous);
     if latest.exists() {
@@ -223,12 +283,19 @@ pub fn predict<B: Backend, M: Classify<B>>(
     order.sort_by_key(|&i| examples[i].ids.len());
     let mut predicted = vec![0usize; examples.len()];
     let bar = ProgressBar::new(examples.len() as u64);
-    bar.set_style(ProgressStyle::with_template("eval {bar:30} {pos}/{len} [{eta_precise}]").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("eval {bar:30} {pos}/{len} [{eta_precise}]")
+            .expect("valid template"),
+    );
     for chunk in order.chunks(batch_size.max(1)) {
         let items: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
         let best: Tensor<B, 2, Int> = model.logits(&batch).argmax(1);
-        let best: Vec<i64> = best.into_data().convert::<i64>().to_vec().expect("int data");
+        let best: Vec<i64> = best
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .expect("int data");
         for (&i, &p) in chunk.iter().zip(&best) {
             predicted[i] = p as usize;
         }

@@ -1,0 +1,233 @@
+//! End-to-end training: a tiny BERT overfits a small set, a run resumes exactly, and the real
+//! default model learns on the shared AG News data.
+
+mod common;
+
+use std::path::Path;
+
+use common::{attn, fixture};
+use predicates::str::contains;
+
+const CLASS_WORDS: [&[&str]; 4] = [
+    &[
+        "world",
+        "war",
+        "peace",
+        "government",
+        "president",
+        "minister",
+        "election",
+    ],
+    &["sports", "game", "team", "win", "season", "player", "won"],
+    &[
+        "business", "market", "stocks", "profit", "company", "shares", "oil",
+    ],
+    &[
+        "science", "space", "nasa", "computer", "software", "internet", "study",
+    ],
+];
+
+/// Writes `n` rows `label,"text"` whose words give the class away.
+fn write_separable_csv(path: &Path, n: usize) {
+    let mut out = String::new();
+    for i in 0..n {
+        let class = i % 4;
+        let words = CLASS_WORDS[class];
+        let text: Vec<&str> = (0..5)
+            .map(|j| words[(i * 7 + j * 3) % words.len()])
+            .collect();
+        out += &format!("{class},\"{}\"\n", text.join(" "));
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn reports(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn tiny_train(home: &Path, csv: &Path, run: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    attn(home)
+        .args(["train", "bert", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("--train")
+        .arg(csv)
+        .arg("--test")
+        .arg(csv)
+        .args([
+            "--max-len",
+            "32",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--warmup",
+            "0.05",
+        ])
+        .args(extra)
+        .arg("--output")
+        .arg(run)
+        .assert()
+}
+
+#[test]
+fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    tiny_train(
+        home.path(),
+        &csv,
+        &run,
+        &["--iterations", "120", "--report-every", "40"],
+    )
+    .success()
+    .stdout(contains("Loss = "))
+    .stdout(contains("Final accuracy: 1.0000"));
+    let last = reports(&run).pop().unwrap();
+    assert_eq!(last["iteration"], 120);
+    assert!(last["train_accuracy"].as_f64().unwrap() > 0.99, "{last}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["test_accuracy"], 1.0);
+    attn(home.path())
+        .args(["eval", "--model"])
+        .arg(&run)
+        .arg("--test")
+        .arg(&csv)
+        .args(["--max-len", "32"])
+        .assert()
+        .success()
+        .stdout(contains("Final accuracy: 1.0000"));
+    attn(home.path())
+        .args(["predict", "--model"])
+        .arg(&run)
+        .arg("nasa space computer study science")
+        .assert()
+        .success()
+        .stdout(contains("\"label\":\"3\""));
+}
+
+#[test]
+fn resume_continues_the_iteration_count_and_the_shuffle_order() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    let args = [
+        "--iterations",
+        "20",
+        "--report-every",
+        "5",
+        "--checkpoint-every",
+        "10",
+    ];
+    tiny_train(home.path(), &csv, &run, &args).success();
+    let straight = reports(&run);
+    assert_eq!(straight.len(), 4);
+    // The last checkpoint is at iteration 10: a resumed run redoes 11..20 from it.
+    let state = std::fs::read_to_string(run.join("checkpoints/latest/state.json")).unwrap();
+    assert!(state.contains("\"iteration\":10"), "{state}");
+    attn(home.path())
+        .args(["train", "bert", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("--train")
+        .arg(&csv)
+        .arg("--test")
+        .arg(&csv)
+        .args([
+            "--max-len",
+            "32",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--warmup",
+            "0.05",
+        ])
+        .args(args)
+        .arg("--resume")
+        .arg(&run)
+        .assert()
+        .success()
+        .stderr(contains("at iteration 10"));
+    let all = reports(&run);
+    assert_eq!(all.len(), 6);
+    for (resumed, original) in all[4..].iter().zip(&straight[2..]) {
+        assert_eq!(resumed["iteration"], original["iteration"]);
+        let (a, b) = (
+            resumed["loss"].as_f64().unwrap(),
+            original["loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() < 1e-4,
+            "resumed loss {a} vs uninterrupted {b}"
+        );
+        assert_eq!(resumed["train_accuracy"], original["train_accuracy"]);
+    }
+}
+
+#[test]
+fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
+    let Some(data) = std::env::var_os("AG_NEWS_DIR") else {
+        eprintln!("AG_NEWS_DIR is not set: skipped");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run");
+    attn(home.path())
+        .args([
+            "train",
+            "bert",
+            "--iterations",
+            "30",
+            "--report-every",
+            "10",
+            "--eval-limit",
+            "200",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--output")
+        .arg(&run)
+        .assert()
+        .success()
+        .stdout(contains("Final accuracy: "));
+    let r = reports(&run);
+    assert_eq!(r.len(), 3);
+    let (first, last) = (
+        r[0]["loss"].as_f64().unwrap(),
+        r[2]["loss"].as_f64().unwrap(),
+    );
+    assert!(last < first, "loss did not fall: {first} -> {last}");
+    for file in [
+        "run.json",
+        "labels.json",
+        "metrics.jsonl",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "eval.json",
+    ] {
+        assert!(
+            run.join(file).is_file(),
+            "{file} missing from the run directory"
+        );
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let printed = eval["test_accuracy"].as_f64().unwrap();
+    assert!(printed > 0.4, "accuracy {printed} after 30 iterations");
+    attn(home.path())
+        .args(["eval", "--eval-limit", "200", "--model"])
+        .arg(&run)
+        .arg("--data-dir")
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(contains(format!("Final accuracy: {printed:.4}")));
+}
