@@ -56,10 +56,10 @@ pub fn tokenize_cached(
     let ids = encoder
         .encode_batch(&texts)
         .map_err(|e| DataError::Other(format!("{}: {e}", source.display())))?;
-    if write_cache(&beside, &ids).is_err() {
-        if let Err(e) = write_cache(&fallback, &ids) {
-            tracing::warn!("could not cache token ids: {e}");
-        }
+    if write_cache(&beside, &ids).is_err()
+        && let Err(e) = write_cache(&fallback, &ids)
+    {
+        tracing::warn!("could not cache token ids: {e}");
     }
     let examples = ids
         .into_iter()

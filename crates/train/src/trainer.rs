@@ -99,7 +99,7 @@ where
         .with_epsilon(1e-8)
         .with_weight_decay(cfg.weight_decay as f32)
         .with_grad_clipping(
-            (cfg.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(cfg.grad_clip as f32)),
+            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32)),
         )
         .init::<B, M>();
     let checkpoints = run.join("checkpoints");

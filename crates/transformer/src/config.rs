@@ -186,7 +186,7 @@ impl BertConfig {
                 return fail(format!("`{name}` is 0"));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return fail(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -227,7 +227,7 @@ impl BertConfig {
                 return fail(format!("`{name}` {p} is not in [0, 1)"));
             }
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return fail(format!(
                 "layer_norm_eps {} must be positive",
                 self.layer_norm_eps
