@@ -89,6 +89,23 @@ impl<B: Backend> BertForSequenceClassification<B> {
         })
     }
 
+    /// A classifier with fresh random weights (see [`BertModel::random`]).
+    pub fn random(
+        c: &BertConfig,
+        num_labels: usize,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> Result<Self> {
+        c.validate()?;
+        Self::load(
+            &mut WeightStore::random(c.initializer_range),
+            c,
+            num_labels,
+            pooling,
+            device,
+        )
+    }
+
     /// Writes every tensor with HF's names (`bert.*`, `classifier.*`).
     pub fn save(&self, w: &mut WeightWriter) {
         self.bert.save(w, "bert.");

@@ -6,26 +6,29 @@
 //! directories (`config.json`, `model.safetensors` or shards, `tokenizer.json` or `vocab.txt`),
 //! with either `bert.`-prefixed or bare names, `gamma`/`beta` LayerNorms and f16/bf16 weights.
 //!
-//! ```no_run
+//! Load a HF checkpoint directory and run a forward pass (here the tiny fixture the tests use;
+//! any BERT directory, such as all-MiniLM-L6-v2's, works the same):
+//!
+//! ```
 //! use attn_transformer::{BertInput, BertModel, BertTokenizer};
 //! use burn::backend::Flex;
-//! use burn::tensor::{Int, Tensor};
+//! use burn::tensor::{Int, Tensor, TensorData};
 //!
 //! # fn main() -> attn_transformer::Result<()> {
-//! let dir = std::path::Path::new("all-MiniLM-L6-v2");
+//! let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-bert-bare"));
 //! let device = Default::default();
-//! let (model, _config) = BertModel::<Flex>::from_pretrained(dir, &device)?;
+//! let (model, config) = BertModel::<Flex>::from_pretrained(dir, &device)?;
 //! let tokenizer = BertTokenizer::from_dir(dir, 128)?;
-//! let ids: Vec<i64> = tokenizer.encode("Attention is all you need.")?.ids.iter().map(|&i| i as i64).collect();
+//! let ids: Vec<i64> = tokenizer.encode("the market is up")?.ids.iter().map(|&i| i as i64).collect();
 //! let len = ids.len();
-//! let input_ids = Tensor::<Flex, 1, Int>::from_data(ids.as_slice(), &device).reshape([1, len]);
+//! let input_ids = Tensor::<Flex, 2, Int>::from_data(TensorData::new(ids, [1, len]), &device);
 //! let input = BertInput {
 //!     attention_mask: input_ids.ones_like(),
 //!     token_type_ids: input_ids.zeros_like(),
 //!     input_ids,
 //! };
 //! let out = model.forward(input, false)?;
-//! assert_eq!(out.last_hidden_state.dims(), [1, len, 384]);
+//! assert_eq!(out.last_hidden_state.dims(), [1, len, config.hidden_size]);
 //! # Ok(())
 //! # }
 //! ```

@@ -72,6 +72,13 @@ impl<B: Backend> BertModel<B> {
         })
     }
 
+    /// A model with fresh random weights, initialised as HF does (normal(0, initializer_range)
+    /// weights, zero biases, unit LayerNorms).
+    pub fn random(c: &BertConfig, device: &B::Device) -> Result<Self> {
+        c.validate()?;
+        Self::load(&mut WeightStore::random(c.initializer_range), c, device)
+    }
+
     /// Writes every tensor under `{prefix}` (`bert.` for a classifier, empty for a bare model).
     pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
         self.embeddings.save(w, prefix);
