@@ -189,6 +189,10 @@ fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
             "10",
             "--eval-limit",
             "200",
+            "--val-fraction",
+            "0.04",
+            "--eval-every",
+            "15",
             "--data-dir",
         ])
         .arg(&data)
@@ -218,6 +222,9 @@ fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
             "{file} missing from the run directory"
         );
     }
+    let validation = std::fs::read_to_string(run.join("validation.jsonl")).unwrap();
+    assert_eq!(validation.lines().count(), 2, "{validation}");
+    assert!(validation.contains("\"iteration\":30"), "{validation}");
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     let printed = eval["test_accuracy"].as_f64().unwrap();

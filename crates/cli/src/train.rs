@@ -119,6 +119,12 @@ pub struct TrainArgs {
     /// Evaluate on the first N test rows only (the reference used 800); 0: all.
     #[arg(long, default_value_t = 0)]
     pub eval_limit: usize,
+    /// Hold out this share of the training rows (stratified, seeded) for validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub val_fraction: f64,
+    /// Measure validation accuracy every this many iterations (0: at the end only).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
     /// Group examples of similar length into batches (less padding).
     #[arg(long)]
     pub bucket: bool,
@@ -194,7 +200,12 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         eval_batch_size: 32,
         bucket: args.bucket,
         skip_bad_rows: args.data.skip_bad_rows,
+        val_fraction: args.val_fraction,
+        eval_every: args.eval_every,
     };
+    if !(0.0..1.0).contains(&cfg.val_fraction) {
+        bail!("--val-fraction {} must be in [0, 1)", cfg.val_fraction);
+    }
     eprintln!(
         "Model: {}\nRun directory: {}",
         model_dir.display(),

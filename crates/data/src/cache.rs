@@ -15,6 +15,16 @@ pub struct TokenizedSet {
     pub from_cache: bool,
 }
 
+impl burn::data::dataset::Dataset<Example> for TokenizedSet {
+    fn get(&self, index: usize) -> Option<Example> {
+        self.examples.get(index).cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.examples.len()
+    }
+}
+
 /// Tokenizes `rows` (read from `source`) with `encoder`, reusing a cache keyed by the source's
 /// bytes and the encoder's fingerprint. The cache sits next to the data (`.attn-cache/`), or under
 /// `cache_root` when the data's directory is read-only.

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use attn_data::{
-    CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, read_raw, tokenize_cached,
+    CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, read_raw, stratified_split,
+    tokenize_cached,
 };
 use attn_transformer::{
     BertForSequenceClassification, BertTokenizer, Pooling, saved_pooling, write_atomic,
@@ -128,7 +129,27 @@ pub fn train_bert<B: AutodiffBackend>(
     labels.save(&run.join("labels.json"))?;
 
     let started = Instant::now();
-    let model = train::<B, _>(model, &train_set, cfg, encoder.pad_id(), run, device)?;
+    let (train_set, validation) = if cfg.val_fraction > 0.0 {
+        let labels: Vec<usize> = train_set.iter().map(|e| e.label).collect();
+        let (keep, held) = stratified_split(&labels, cfg.val_fraction, cfg.seed);
+        let pick = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| train_set[i].clone())
+                .collect::<Vec<_>>()
+        };
+        (pick(&keep), pick(&held))
+    } else {
+        (train_set, Vec::new())
+    };
+    let model = train::<B, _>(
+        model,
+        &train_set,
+        &validation,
+        cfg,
+        encoder.pad_id(),
+        run,
+        device,
+    )?;
     let train_s = started.elapsed().as_secs_f64();
     let model = model.valid();
     model.save_pretrained(run, &config, &labels.names, model_dir)?;

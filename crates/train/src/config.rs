@@ -44,6 +44,12 @@ pub struct TrainConfig {
     pub bucket: bool,
     /// Skip malformed rows instead of stopping at the first.
     pub skip_bad_rows: bool,
+    /// Share of the training rows held out (stratified, seeded) as a validation set.
+    #[serde(default)]
+    pub val_fraction: f64,
+    /// Measure validation accuracy every this many iterations (0: only at the end).
+    #[serde(default)]
+    pub eval_every: usize,
 }
 
 impl Default for TrainConfig {
@@ -67,6 +73,8 @@ impl Default for TrainConfig {
             eval_batch_size: 32,
             bucket: false,
             skip_bad_rows: false,
+            val_fraction: 0.0,
+            eval_every: 0,
         }
     }
 }

@@ -14,4 +14,4 @@ pub use config::TrainConfig;
 pub use encoder::WordPieceEncoder;
 pub use error::{Result, TrainError};
 pub use metrics::{ClassScores, EvalReport};
-pub use trainer::{CheckpointState, Report, batch_at, predict, train};
+pub use trainer::{CheckpointState, Report, accuracy, batch_at, predict, train};

@@ -78,6 +78,7 @@ fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 pub fn train<B, M>(
     mut model: M,
     examples: &[Example],
+    validation: &[Example],
     cfg: &TrainConfig,
     pad_id: u32,
     run: &Path,
@@ -86,6 +87,7 @@ pub fn train<B, M>(
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
+    M::InnerModule: Classify<B::InnerBackend>,
 {
     if examples.is_empty() || cfg.batch_size == 0 || cfg.iterations == 0 {
         return Err(TrainError::Settings(
@@ -209,6 +211,30 @@ where
             (loss_sum, correct, seen) = (0.0, 0, 0);
             window_start = Instant::now();
         }
+        let eval_now = cfg.eval_every > 0 && done % cfg.eval_every == 0;
+        if !validation.is_empty() && (eval_now || done == cfg.iterations) {
+            let accuracy = accuracy(
+                &model.valid(),
+                validation,
+                cfg.eval_batch_size,
+                batcher,
+                device,
+            );
+            bar.suspend(|| {
+                println!(
+                    "Validation accuracy = {accuracy:.4}  (iteration {done}, {} rows)",
+                    validation.len()
+                )
+            });
+            let path = run.join("validation.jsonl");
+            let line = serde_json::json!({"iteration": done, "val_accuracy": accuracy});
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "{line}"))
+                .map_err(io_err(&path))?;
+        }
         if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
             save_checkpoint(
                 &model,
@@ -269,6 +295,23 @@ where
     std::fs::rename(&tmp, &latest).map_err(io_err(&latest))?;
     let _ = std::fs::remove_dir_all(&previous);
     Ok(())
+}
+
+/// Share of `examples` that `model` classifies correctly.
+pub fn accuracy<B: Backend, M: Classify<B>>(
+    model: &M,
+    examples: &[Example],
+    batch_size: usize,
+    batcher: TextBatcher,
+    device: &B::Device,
+) -> f64 {
+    let predicted = predict(model, examples, batch_size, batcher, device);
+    let hits = predicted
+        .iter()
+        .zip(examples)
+        .filter(|(p, e)| **p == e.label)
+        .count();
+    hits as f64 / examples.len().max(1) as f64
 }
 
 /// Predicted class of every example, in batches sorted by length (less padding), with a progress bar.
