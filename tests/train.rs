@@ -215,6 +215,7 @@ fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
         "config.json",
         "model.safetensors",
         "tokenizer.json",
+        "curves.png",
         "eval.json",
     ] {
         assert!(

@@ -152,6 +152,7 @@ pub fn train_bert<B: AutodiffBackend>(
     )?;
     let train_s = started.elapsed().as_secs_f64();
     let model = model.valid();
+    crate::curves::plot_run(run)?;
     model.save_pretrained(run, &config, &labels.names, model_dir)?;
     eprintln!(
         "Trained in {train_s:.1}s; model saved to {} ({})",

@@ -3,6 +3,7 @@
 mod bert;
 mod classify;
 mod config;
+mod curves;
 mod encoder;
 mod error;
 mod metrics;
@@ -11,6 +12,7 @@ mod trainer;
 pub use bert::{DataFiles, eval_bert, train_bert};
 pub use classify::Classify;
 pub use config::TrainConfig;
+pub use curves::{plot_curves, plot_run, register_font};
 pub use encoder::WordPieceEncoder;
 pub use error::{Result, TrainError};
 pub use metrics::{ClassScores, EvalReport};
