@@ -239,3 +239,64 @@ fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
         .success()
         .stdout(contains(format!("Final accuracy: {printed:.4}")));
 }
+
+#[test]
+fn the_rnn_baseline_overfits_64_rows_and_reloads_for_eval() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("rnn");
+    attn(home.path())
+        .args(["train", "rnn", "--train"])
+        .arg(&csv)
+        .arg("--test")
+        .arg(&csv)
+        .args([
+            "--batch-size",
+            "16",
+            "--lr",
+            "5e-3",
+            "--iterations",
+            "80",
+            "--report-every",
+            "20",
+        ])
+        .args([
+            "--embed-dim",
+            "16",
+            "--hidden",
+            "16",
+            "--attention-dim",
+            "16",
+            "--dropout",
+            "0",
+        ])
+        .arg("--output")
+        .arg(&run)
+        .assert()
+        .success()
+        .stdout(contains("Loss = "))
+        .stdout(contains("Final accuracy: 1.0000"));
+    for file in [
+        "rnn.json",
+        "vocab.json",
+        "labels.json",
+        "rnn_model.mpk",
+        "metrics.jsonl",
+        "eval.json",
+        "curves.png",
+    ] {
+        assert!(
+            run.join(file).is_file(),
+            "{file} missing from the run directory"
+        );
+    }
+    attn(home.path())
+        .args(["eval", "--model"])
+        .arg(&run)
+        .arg("--test")
+        .arg(&csv)
+        .assert()
+        .success()
+        .stdout(contains("Final accuracy: 1.0000"));
+}

@@ -51,10 +51,8 @@ enum Task {
 fn main() -> Result<()> {
     match Xtask::parse().command {
         Task::TrainBert { args } => attn(&["train", "bert"], &args),
-        Task::TrainRnnAttention { .. } => {
-            bail!(
-                "not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open"
-            )
+        Task::TrainRnnAttention { args } => {
+            attn(&["train", "rnn"], &with_defaults(RNN_DEFAULTS, &args))
         }
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
@@ -68,6 +66,37 @@ fn main() -> Result<()> {
         }
         Task::Ci => ci(),
     }
+}
+
+/// `attn train rnn` settings of the baseline run (the PyTorch anchor: BiGRU(128), Adam 2e-3,
+/// batch 32, 8 epochs), each overridable by passing the flag again.
+const RNN_DEFAULTS: &[(&str, &str)] = &[
+    ("--batch-size", "32"),
+    ("--lr", "2e-3"),
+    ("--epochs", "8"),
+    ("--warmup", "0.05"),
+    ("--weight-decay", "0"),
+    ("--grad-clip", "5"),
+    ("--report-every", "50"),
+    ("--checkpoint-every", "500"),
+];
+
+/// `defaults` followed by `args`, leaving out each default whose flag `args` sets (`--iterations`
+/// and `--epochs` count as one, since they exclude each other).
+fn with_defaults(defaults: &[(&str, &str)], args: &[String]) -> Vec<String> {
+    let given = |flag: &str| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (flag, value) in defaults {
+        let length_given = *flag == "--epochs" && given("--iterations");
+        if !given(flag) && !length_given {
+            out.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    out.extend(args.iter().cloned());
+    out
 }
 
 /// Runs the release `attn` binary with `fixed` then `extra` arguments.

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_data::{Column, CsvFormat};
-use attn_train::{DataFiles, TrainConfig, eval_bert, train_bert};
+use attn_train::{DataFiles, RnnSettings, TrainConfig, eval_bert, eval_rnn, train_bert, train_rnn};
 use clap::{Args, ValueEnum};
 
 /// Which model to train.
@@ -134,11 +134,39 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long, conflicts_with = "output")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub rnn: RnnArgs,
+}
+
+/// Settings of the RNN baseline (`attn train rnn`).
+#[derive(Args, Debug)]
+pub struct RnnArgs {
+    /// RNN: width of the word embeddings.
+    #[arg(long, default_value_t = 128)]
+    pub embed_dim: usize,
+    /// RNN: hidden width of each GRU direction.
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// RNN: width of the additive attention's alignment layer.
+    #[arg(long, default_value_t = 128)]
+    pub attention_dim: usize,
+    /// Dropout (RNN: on embeddings and the classifier input, default 0.3; BERT: hidden and
+    /// attention dropout, default the checkpoint's, 0.1).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// RNN: words seen fewer times in training become <unk>.
+    #[arg(long, default_value_t = 1)]
+    pub min_freq: usize,
+    /// RNN: vocabulary size cap.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_vocab: usize,
 }
 
 struct TrainTask {
+    kind: ModelKind,
     cfg: TrainConfig,
-    model_dir: PathBuf,
+    rnn: RnnSettings,
+    model_dir: Option<PathBuf>,
     data: DataFiles,
     run: PathBuf,
 }
@@ -146,19 +174,26 @@ struct TrainTask {
 impl BackendTask for TrainTask {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        train_bert::<B>(&self.cfg, &self.model_dir, &self.data, &self.run, &device)?;
+        match (self.kind, &self.model_dir) {
+            (ModelKind::Bert, Some(dir)) => {
+                train_bert::<B>(&self.cfg, dir, &self.data, &self.run, &device)?
+            }
+            _ => train_rnn::<B>(&self.cfg, &self.rnn, &self.data, &self.run, &device)?,
+        };
         Ok(())
     }
 }
 
 pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
-    if args.kind == ModelKind::Rnn {
-        bail!(
-            "not yet implemented: issue 8 (Bahdanau additive-attention RNN baseline) is still open"
-        );
-    }
     let data = args.data.files()?;
-    let model_dir = attn_hub::resolve_model(&args.model)?.path;
+    let model_dir = match args.kind {
+        ModelKind::Bert => Some(attn_hub::resolve_model(&args.model)?.path),
+        ModelKind::Rnn => None,
+    };
+    let kind_name = match args.kind {
+        ModelKind::Bert => "bert",
+        ModelKind::Rnn => "rnn",
+    };
     let run = match (&args.resume, &args.output) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -166,26 +201,18 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
-            PathBuf::from("runs").join(format!("bert-{now}"))
+            PathBuf::from("runs").join(format!("{kind_name}-{now}"))
         }
-    };
-    let iterations = match args.epochs {
-        Some(epochs) => {
-            let train = data
-                .train
-                .as_ref()
-                .context("training needs a training file")?;
-            let rows = std::fs::read(train).with_context(|| train.display().to_string())?;
-            let approx_rows = rows.iter().filter(|&&b| b == b'\n').count().max(1);
-            epochs * approx_rows.div_ceil(args.batch_size.max(1))
-        }
-        None => args.iterations,
     };
     let cfg = TrainConfig {
-        model: model_dir.display().to_string(),
+        model: model_dir
+            .as_ref()
+            .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
         pooling: args.pooling,
         data_dir: data.test.parent().map(PathBuf::from),
-        iterations,
+        iterations: args.iterations,
+        epochs: args.epochs,
+        dropout: args.rnn.dropout,
         batch_size: args.batch_size,
         lr: args.lr,
         warmup: args.warmup,
@@ -206,20 +233,24 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.val_fraction) {
         bail!("--val-fraction {} must be in [0, 1)", cfg.val_fraction);
     }
-    eprintln!(
-        "Model: {}\nRun directory: {}",
-        model_dir.display(),
-        run.display()
-    );
-    dispatch(
-        spec,
-        TrainTask {
-            cfg,
-            model_dir,
-            data,
-            run,
-        },
-    )?
+    eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
+    let rnn = RnnSettings {
+        embed_dim: args.rnn.embed_dim,
+        hidden: args.rnn.hidden,
+        attention_dim: args.rnn.attention_dim,
+        dropout: args.rnn.dropout.unwrap_or(0.3),
+        min_freq: args.rnn.min_freq,
+        max_vocab: args.rnn.max_vocab,
+    };
+    let task = TrainTask {
+        kind: args.kind,
+        cfg,
+        rnn,
+        model_dir,
+        data,
+        run,
+    };
+    dispatch(spec, task)?
 }
 
 /// Arguments of `attn eval`.
@@ -255,13 +286,12 @@ impl BackendTask for EvalTask {
             skip_bad_rows: self.args.data.skip_bad_rows,
             ..TrainConfig::default()
         };
-        eval_bert::<B::InnerBackend>(
-            &self.args.model,
-            &self.data,
-            &cfg,
-            self.args.output.as_deref(),
-            &device,
-        )?;
+        let (dir, out) = (&self.args.model, self.args.output.as_deref());
+        if dir.join("rnn.json").is_file() {
+            eval_rnn::<B::InnerBackend>(dir, &self.data, &cfg, out, &device)?;
+        } else {
+            eval_bert::<B::InnerBackend>(dir, &self.data, &cfg, out, &device)?;
+        }
         Ok(())
     }
 }

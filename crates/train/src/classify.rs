@@ -21,3 +21,9 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
         self.forward(input).expect("batch fits the position table")
     }
 }
+
+impl<B: Backend> Classify<B> for attn_rnn::RnnAttentionClassifier<B> {
+    fn logits(&self, batch: &TextBatch<B>) -> Tensor<B, 2> {
+        self.forward(batch.input_ids.clone(), &batch.lengths).logits
+    }
+}

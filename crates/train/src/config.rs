@@ -15,6 +15,12 @@ pub struct TrainConfig {
     pub data_dir: Option<PathBuf>,
     /// Training iterations (mini-batches).
     pub iterations: usize,
+    /// Dropout of the model (BERT: hidden and attention dropout; default: the checkpoint's).
+    #[serde(default)]
+    pub dropout: Option<f64>,
+    /// Passes over the training set; when set, it decides `iterations`.
+    #[serde(default)]
+    pub epochs: Option<usize>,
     /// Examples per mini-batch.
     pub batch_size: usize,
     /// Peak learning rate.
@@ -59,6 +65,8 @@ impl Default for TrainConfig {
             pooling: "mean".into(),
             data_dir: None,
             iterations: 500,
+            epochs: None,
+            dropout: None,
             batch_size: 8,
             lr: 1e-4,
             warmup: 0.1,
@@ -80,6 +88,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// This config with `iterations` set from `epochs` over `train_rows` rows, when epochs are set.
+    pub fn resolve_epochs(&self, train_rows: usize) -> Self {
+        let mut resolved = self.clone();
+        if let Some(epochs) = self.epochs {
+            resolved.iterations = epochs * train_rows.div_ceil(self.batch_size.max(1));
+        }
+        resolved
+    }
+
     /// The learning rate at iteration `it` (0-based): linear warm-up, then constant or linear decay.
     pub fn lr_at(&self, it: usize) -> f64 {
         let total = self.iterations.max(1) as f64;

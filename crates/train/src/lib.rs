@@ -7,13 +7,17 @@ mod curves;
 mod encoder;
 mod error;
 mod metrics;
+mod rnn;
 mod trainer;
+mod workflow;
 
-pub use bert::{DataFiles, eval_bert, train_bert};
+pub use bert::{eval_bert, train_bert};
 pub use classify::Classify;
 pub use config::TrainConfig;
 pub use curves::{plot_curves, plot_run, register_font};
 pub use encoder::WordPieceEncoder;
 pub use error::{Result, TrainError};
 pub use metrics::{ClassScores, EvalReport};
+pub use rnn::{RnnSettings, eval_rnn, load_rnn, train_rnn};
 pub use trainer::{CheckpointState, Report, accuracy, batch_at, predict, train};
+pub use workflow::DataFiles;

@@ -146,7 +146,20 @@ impl<B: Backend> BertForSequenceClassification<B> {
         pooling: Pooling,
         device: &B::Device,
     ) -> Result<(Self, BertConfig)> {
-        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        Self::from_pretrained_with(dir, config, num_labels, pooling, device)
+    }
+
+    /// As [`Self::from_pretrained`], with `config` (read from the directory's `config.json`, then
+    /// changed, e.g. its dropout) instead of the file's.
+    pub fn from_pretrained_with(
+        dir: &Path,
+        mut config: BertConfig,
+        num_labels: Option<usize>,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> Result<(Self, BertConfig)> {
+        config.validate()?;
         let saved = config
             .num_labels
             .or(config.id2label.as_ref().map(|m| m.len()));

@@ -1,0 +1,8 @@
+//! The comparison baseline of the lesson: Bahdanau et al. (2015) additive attention over the states
+//! of a bidirectional GRU encoder, classifying a text from [final state; attention context].
+
+mod attention;
+mod model;
+
+pub use attention::AdditiveAttention;
+pub use model::{RnnAttentionClassifier, RnnConfig, RnnOutput, reverse_within_lengths};

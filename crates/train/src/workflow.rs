@@ -1,0 +1,219 @@
+//! The workflow every model shares: read and tokenize the data, hold out validation rows, train
+//! with the one loop, save, evaluate on the test set, and write the run directory's reports.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use attn_data::{
+    CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, TextRow, read_raw, stratified_split,
+    tokenize_cached,
+};
+use attn_transformer::write_atomic;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+use crate::classify::Classify;
+use crate::error::{Result, TrainError, io_err};
+use crate::metrics::EvalReport;
+use crate::trainer::{predict, train};
+use crate::{TrainConfig, curves};
+
+/// Labelled train and test files and how to read them.
+#[derive(Debug, Clone)]
+pub struct DataFiles {
+    /// Training file (absent for evaluation only).
+    pub train: Option<PathBuf>,
+    /// Test file.
+    pub test: PathBuf,
+    /// How the files are laid out.
+    pub format: CsvFormat,
+    /// Class map, when fixed in advance (AG News); else built from the training file.
+    pub labels: Option<LabelMap>,
+    /// Where token caches go when the data's directory is read-only.
+    pub cache_root: PathBuf,
+}
+
+impl DataFiles {
+    /// AG News `train.csv` and `test.csv` in `dir`.
+    pub fn ag_news(dir: &Path, cache_root: &Path) -> Self {
+        Self {
+            train: Some(dir.join("train.csv")),
+            test: dir.join("test.csv"),
+            format: CsvFormat::ag_news(),
+            labels: Some(LabelMap::ag_news()),
+            cache_root: cache_root.to_path_buf(),
+        }
+    }
+
+    /// The training file, or an error saying that training needs one.
+    pub fn train_file(&self) -> Result<&Path> {
+        self.train
+            .as_deref()
+            .ok_or_else(|| TrainError::Settings("training needs a training file".into()))
+    }
+
+    /// The labelled rows of one file.
+    pub fn rows(&self, path: &Path, labels: &LabelMap, skip_bad: bool) -> Result<Vec<TextRow>> {
+        let (rows, skipped) = labels.apply(read_raw(path, &self.format, skip_bad)?, skip_bad)?;
+        if skipped > 0 {
+            eprintln!("{}: skipped {skipped} bad rows", path.display());
+        }
+        Ok(rows)
+    }
+
+    /// The tokenized examples of one file (cached).
+    pub fn examples(
+        &self,
+        path: &Path,
+        labels: &LabelMap,
+        skip_bad: bool,
+        encoder: &dyn TextEncoder,
+    ) -> Result<Vec<Example>> {
+        let rows = self.rows(path, labels, skip_bad)?;
+        Ok(tokenize_cached(path, &rows, encoder, &self.cache_root)?.examples)
+    }
+
+    /// The label map: fixed, or built from the training file.
+    pub fn label_map(&self, skip_bad: bool) -> Result<LabelMap> {
+        match (&self.labels, &self.train) {
+            (Some(map), _) => Ok(map.clone()),
+            (None, Some(train)) => Ok(LabelMap::from_table(&read_raw(
+                train,
+                &self.format,
+                skip_bad,
+            )?)),
+            (None, None) => Err(TrainError::Settings(
+                "no label map and no training file to build one".into(),
+            )),
+        }
+    }
+}
+
+/// Tokenized training, validation and test sets.
+pub(crate) struct Prepared {
+    pub labels: LabelMap,
+    pub train: Vec<Example>,
+    pub validation: Vec<Example>,
+    pub test: Vec<Example>,
+}
+
+/// Reads and tokenizes the data and holds out `cfg.val_fraction` of the training rows.
+pub(crate) fn prepare(
+    data: &DataFiles,
+    labels: LabelMap,
+    encoder: &dyn TextEncoder,
+    cfg: &TrainConfig,
+) -> Result<Prepared> {
+    let started = Instant::now();
+    let train_all = data.examples(data.train_file()?, &labels, cfg.skip_bad_rows, encoder)?;
+    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, encoder)?;
+    let (train, validation) = if cfg.val_fraction > 0.0 {
+        let classes: Vec<usize> = train_all.iter().map(|e| e.label).collect();
+        let (keep, held) = stratified_split(&classes, cfg.val_fraction, cfg.seed);
+        let pick = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| train_all[i].clone())
+                .collect::<Vec<_>>()
+        };
+        (pick(&keep), pick(&held))
+    } else {
+        (train_all, Vec::new())
+    };
+    eprintln!(
+        "Data: {} training, {} validation and {} test rows, {} classes, tokenized in {:.1}s",
+        train.len(),
+        validation.len(),
+        test.len(),
+        labels.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Prepared {
+        labels,
+        train,
+        validation,
+        test,
+    })
+}
+
+/// Trains `model` on the prepared data into `run`, saves it with `save`, evaluates it on the test
+/// set and writes `run.json`, `labels.json`, `curves.png` and `eval.json`.
+pub(crate) fn fit<B, M>(
+    model: M,
+    data: &Prepared,
+    cfg: &TrainConfig,
+    pad_id: u32,
+    run: &Path,
+    device: &B::Device,
+    save: impl FnOnce(&M::InnerModule) -> Result<()>,
+) -> Result<EvalReport>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+    M::InnerModule: Classify<B::InnerBackend>,
+{
+    std::fs::create_dir_all(run).map_err(io_err(run))?;
+    let cfg = &cfg.resolve_epochs(data.train.len());
+    write_atomic(
+        &run.join("run.json"),
+        serde_json::to_string_pretty(cfg)
+            .expect("serializes")
+            .as_bytes(),
+    )?;
+    data.labels.save(&run.join("labels.json"))?;
+    let started = Instant::now();
+    let model = train::<B, M>(
+        model,
+        &data.train,
+        &data.validation,
+        cfg,
+        pad_id,
+        run,
+        device,
+    )?;
+    let train_s = started.elapsed().as_secs_f64();
+    let model = model.valid();
+    curves::plot_run(run)?;
+    save(&model)?;
+    eprintln!("Trained in {train_s:.1}s; model saved to {}", run.display());
+    let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device);
+    finish(&report, Some(run))?;
+    Ok(report)
+}
+
+/// Predicts the test set (its first `cfg.eval_limit` rows when set) and scores it.
+pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
+    model: &M,
+    test: &[Example],
+    labels: &LabelMap,
+    cfg: &TrainConfig,
+    pad_id: u32,
+    device: &B::Device,
+) -> EvalReport {
+    let limit = if cfg.eval_limit == 0 {
+        test.len()
+    } else {
+        cfg.eval_limit.min(test.len())
+    };
+    let test = &test[..limit];
+    let batcher = TextBatcher {
+        pad_id,
+        max_len: cfg.max_len,
+    };
+    let started = Instant::now();
+    let predicted = predict(model, test, cfg.eval_batch_size, batcher, device);
+    let rate = test.len() as f64 / started.elapsed().as_secs_f64();
+    let actual: Vec<usize> = test.iter().map(|e| e.label).collect();
+    EvalReport::new(&predicted, &actual, &labels.names, rate)
+}
+
+/// Prints the report (`Final accuracy: X` and the table) and, given a directory, writes `eval.json`.
+pub(crate) fn finish(report: &EvalReport, dir: Option<&Path>) -> Result<()> {
+    println!("Final accuracy: {:.4}", report.test_accuracy);
+    println!("{}", report.table());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let json = serde_json::to_string_pretty(report).expect("serializes");
+        write_atomic(&dir.join("eval.json"), json.as_bytes())?;
+    }
+    Ok(())
+}
