@@ -42,7 +42,7 @@ enum Command {
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
     Predict(infer::PredictArgs),
     /// Fine-tune a model on labelled text, then evaluate it on the test set.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a fine-tuned model (a run directory) on a test set.
     Eval(train::EvalArgs),
     /// Data set tools.
@@ -82,7 +82,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(args) => infer::tokenize(args),
         Command::Embed(args) => infer::embed(spec, args),
         Command::Predict(args) => infer::predict(spec, args),
-        Command::Train(args) => train::train(spec, args),
+        Command::Train(args) => train::train(spec, *args),
         Command::Eval(args) => train::eval(spec, args),
         Command::Data(cmd) => data::run(cmd),
     }
