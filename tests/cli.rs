@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{attn, fixture, json_lines};
+use common::{attn, fixture, json_lines, png_summary};
 use predicates::str::contains;
 
 #[test]
@@ -119,4 +119,43 @@ fn fetch_data_points_at_local_files_or_explains() {
         .assert()
         .success()
         .stdout(contains(empty.path().to_str().unwrap()));
+}
+
+#[test]
+fn attend_draws_a_bert_head_and_the_cls_grid() {
+    let home = tempfile::tempdir().unwrap();
+    let matrix = home.path().join("matrix.png");
+    attn(home.path())
+        .args(["attend", "--layer", "1", "--head", "2", "--model"])
+        .arg(fixture("tiny-bert-cls"))
+        .arg("-o")
+        .arg(&matrix)
+        .arg("the market is up")
+        .assert()
+        .success();
+    let (w, h, colours) = png_summary(&matrix);
+    // 6 tokens ([CLS] the market is up [SEP]): a square of 6 x 6 cells plus labels.
+    assert!(w > 6 * 26 && h > 6 * 26, "{w}x{h}");
+    assert!(colours > 10, "the picture is blank ({colours} colours)");
+
+    let grid = home.path().join("grid.png");
+    attn(home.path())
+        .args(["attend", "--model"])
+        .arg(fixture("tiny-bert-cls"))
+        .arg("-o")
+        .arg(&grid)
+        .arg("the market is up")
+        .assert()
+        .success();
+    let (_, grid_h, _) = png_summary(&grid);
+    // 2 layers x 4 heads = 8 rows of 18 px.
+    assert!(grid_h > 8 * 18, "{grid_h}");
+
+    attn(home.path())
+        .args(["attend", "--layer", "5", "--head", "0", "--model"])
+        .arg(fixture("tiny-bert-cls"))
+        .arg("x")
+        .assert()
+        .failure()
+        .stderr(contains("2 layers and 4 heads"));
 }

@@ -299,4 +299,23 @@ fn the_rnn_baseline_overfits_64_rows_and_reloads_for_eval() {
         .assert()
         .success()
         .stdout(contains("Final accuracy: 1.0000"));
+    attn(home.path())
+        .args(["predict", "--model"])
+        .arg(&run)
+        .arg("market stocks profit company shares")
+        .assert()
+        .success()
+        .stdout(contains("\"label\":\"2\""));
+    let png = home.path().join("strip.png");
+    attn(home.path())
+        .args(["attend", "--model"])
+        .arg(&run)
+        .arg("-o")
+        .arg(&png)
+        .arg("market stocks and nasa space")
+        .assert()
+        .success();
+    let (w, h, colours) = common::png_summary(&png);
+    assert!(w >= 5 * 26 && h > 18, "{w}x{h}");
+    assert!(colours > 10, "the picture is blank ({colours} colours)");
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
+use attn_data::{Example, TextBatcher, WordVocab};
+use attn_train::load_rnn;
 use attn_transformer::{
     BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Pooling, mean_pool,
     saved_pooling,
@@ -31,16 +33,25 @@ impl ModelTexts {
     fn resolve(&self) -> Result<(PathBuf, BertTokenizer, Vec<String>)> {
         let dir = attn_hub::resolve_model(&self.model)?.path;
         let tokenizer = BertTokenizer::from_dir(&dir, self.max_len)?;
-        let texts = if self.texts.is_empty() {
-            std::io::stdin()
-                .lock()
-                .lines()
-                .collect::<std::io::Result<Vec<_>>>()
-                .context("reading stdin")?
-        } else {
-            self.texts.clone()
-        };
-        Ok((dir, tokenizer, texts))
+        Ok((dir, tokenizer, self.texts()?))
+    }
+
+    /// The texts given, or the lines of standard input.
+    pub fn texts(&self) -> Result<Vec<String>> {
+        if !self.texts.is_empty() {
+            return Ok(self.texts.clone());
+        }
+        let lines = std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<Vec<_>>>();
+        lines.context("reading stdin")
+    }
+
+    /// The run directory of a trained RNN baseline, when `--model` names one.
+    pub fn rnn_run(&self) -> Option<PathBuf> {
+        let dir = PathBuf::from(&self.model);
+        dir.join("rnn.json").is_file().then_some(dir)
     }
 }
 
@@ -169,33 +180,67 @@ impl BackendTask for Predict {
     type Output = Result<()>;
     fn run<AD: AutodiffBackend>(self, device: AD::Device) -> Result<()> {
         type B<AD> = <AD as AutodiffBackend>::InnerBackend;
+        if let Some(run) = self.0.inputs.rnn_run() {
+            let (model, vocab, labels) = load_rnn::<B<AD>>(&run, &device)?;
+            let batcher = TextBatcher {
+                pad_id: WordVocab::PAD,
+                max_len: vocab.max_len,
+            };
+            for chunk in self.0.inputs.texts()?.chunks(CHUNK) {
+                let examples: Vec<Example> = chunk
+                    .iter()
+                    .map(|t| Example {
+                        ids: vocab.encode(t),
+                        label: 0,
+                    })
+                    .collect();
+                let batch = batcher.collate::<B<AD>>(&examples.iter().collect::<Vec<_>>(), &device);
+                print_predictions(
+                    model.forward(batch.input_ids, &batch.lengths).logits,
+                    &labels.names,
+                );
+            }
+            return Ok(());
+        }
         let (dir, tokenizer, texts) = self.0.inputs.resolve()?;
         let pooling = saved_pooling(&dir).unwrap_or(Pooling::Cls);
         let (model, config) =
             BertForSequenceClassification::<B<AD>>::from_pretrained(&dir, None, pooling, &device)?;
         tokenizer.check_fits(config.vocab_size)?;
-        let names = config.id2label.unwrap_or_default();
+        let id2label = config.id2label.unwrap_or_default();
+        let names: Vec<String> = (0..model.num_labels())
+            .map(|i| {
+                id2label
+                    .get(&i.to_string())
+                    .cloned()
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            })
+            .collect();
         for chunk in texts.chunks(CHUNK) {
             let input = batch_input::<B<AD>>(&tokenizer, chunk, &device)?;
-            let logits = model.forward(input)?;
-            let probs = rows(softmax(logits.clone(), 1));
-            for (logits, probs) in rows(logits).into_iter().zip(probs) {
-                let best = probs
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i);
-                let label = names
-                    .get(&best.to_string())
-                    .cloned()
-                    .unwrap_or_else(|| format!("LABEL_{best}"));
-                println!(
-                    "{}",
-                    serde_json::json!({"label": label, "probs": probs, "logits": logits})
-                );
-            }
+            print_predictions(model.forward(input)?, &names);
         }
         Ok(())
+    }
+}
+
+/// Prints `{"label", "probs", "logits"}` for each row of `logits`.
+fn print_predictions<B: Backend>(logits: Tensor<B, 2>, names: &[String]) {
+    let probs = rows(softmax(logits.clone(), 1));
+    for (logits, probs) in rows(logits).into_iter().zip(probs) {
+        let best = probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        let label = names
+            .get(best)
+            .cloned()
+            .unwrap_or_else(|| format!("LABEL_{best}"));
+        println!(
+            "{}",
+            serde_json::json!({"label": label, "probs": probs, "logits": logits})
+        );
     }
 }
 

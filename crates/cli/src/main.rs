@@ -1,5 +1,6 @@
 //! `attn`: fetch models and data, tokenize, embed, predict, train and evaluate attention models.
 
+mod attend;
 mod backends;
 mod data;
 mod fetch;
@@ -45,6 +46,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a fine-tuned model (a run directory) on a test set.
     Eval(train::EvalArgs),
+    /// Draw what a model attends to in one text, as a PNG heatmap.
+    Attend(attend::AttendArgs),
     /// Data set tools.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => infer::predict(spec, args),
         Command::Train(args) => train::train(spec, *args),
         Command::Eval(args) => train::eval(spec, args),
+        Command::Attend(args) => attend::attend(spec, args),
         Command::Data(cmd) => data::run(cmd),
     }
 }
