@@ -3,6 +3,9 @@
 //! Each command runs the release `attn` binary (or cargo itself) with the defaults of the
 //! reference workflow; extra arguments are passed through to `attn`.
 
+mod compare;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use anyhow::{Result, bail};
@@ -38,6 +41,16 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Train (or read finished runs of) BERT and the RNN baseline on the same data and seed, print
+    /// the comparison table and write it into docs/results.md.
+    Compare {
+        /// A finished BERT run directory (default: train one into runs/compare-bert).
+        #[arg(long)]
+        bert: Option<PathBuf>,
+        /// A finished RNN run directory (default: train one into runs/compare-rnn).
+        #[arg(long)]
+        rnn: Option<PathBuf>,
+    },
     /// Run the criterion benchmarks.
     Bench {
         /// Also run the PyTorch baseline side by side (issue: speed).
@@ -54,6 +67,7 @@ fn main() -> Result<()> {
         Task::TrainRnnAttention { args } => {
             attn(&["train", "rnn"], &with_defaults(RNN_DEFAULTS, &args))
         }
+        Task::Compare { bert, rnn } => compare(bert, rnn),
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
         Task::Bench { vs_pytorch } => {
@@ -114,6 +128,44 @@ fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
     args.extend_from_slice(fixed);
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
+}
+
+fn compare(bert: Option<PathBuf>, rnn: Option<PathBuf>) -> Result<()> {
+    let bert = match bert {
+        Some(dir) => dir,
+        None => {
+            let dir = PathBuf::from("runs/compare-bert");
+            attn(&["train", "bert", "--output", "runs/compare-bert"], &[])?;
+            dir
+        }
+    };
+    let rnn = match rnn {
+        Some(dir) => dir,
+        None => {
+            let dir = PathBuf::from("runs/compare-rnn");
+            let args = with_defaults(
+                RNN_DEFAULTS,
+                &["--output".into(), "runs/compare-rnn".into()],
+            );
+            attn(&["train", "rnn"], &args)?;
+            dir
+        }
+    };
+    let table = compare::table(&[
+        ("BERT (all-MiniLM-L6-v2)", compare::read_summary(&bert)?),
+        ("BiGRU + additive attention", compare::read_summary(&rnn)?),
+    ]);
+    println!("{table}");
+    let results = Path::new("docs/results.md");
+    let doc = std::fs::read_to_string(results).unwrap_or_else(|_| "# Results\n".into());
+    let body = format!(
+        "Measured by `cargo xtask compare` (runs: `{}`, `{}`):\n\n{table}",
+        bert.display(),
+        rnn.display()
+    );
+    std::fs::write(results, compare::splice(&doc, &body))?;
+    println!("written into {}", results.display());
+    Ok(())
 }
 
 fn ci() -> Result<()> {

@@ -20,4 +20,4 @@ pub use error::{Result, TrainError};
 pub use metrics::{ClassScores, EvalReport};
 pub use rnn::{RnnSettings, eval_rnn, load_rnn, train_rnn};
 pub use trainer::{CheckpointState, Report, accuracy, batch_at, predict, train};
-pub use workflow::DataFiles;
+pub use workflow::{DataFiles, peak_rss_bytes};

@@ -160,6 +160,7 @@ where
             .as_bytes(),
     )?;
     data.labels.save(&run.join("labels.json"))?;
+    let parameters = model.num_params();
     let started = Instant::now();
     let model = train::<B, M>(
         model,
@@ -177,7 +178,27 @@ where
     eprintln!("Trained in {train_s:.1}s; model saved to {}", run.display());
     let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device);
     finish(&report, Some(run))?;
+    let summary = serde_json::json!({
+        "parameters": parameters,
+        "train_seconds": train_s,
+        "train_samples_per_s": (cfg.iterations * cfg.batch_size) as f64 / train_s,
+        "inference_samples_per_s": report.samples_per_s,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "test_accuracy": report.test_accuracy,
+        "macro_f1": report.macro_f1,
+        "test_rows": report.examples,
+    });
+    let summary = serde_json::to_string_pretty(&summary).expect("serializes");
+    write_atomic(&run.join("summary.json"), summary.as_bytes())?;
     Ok(report)
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), when known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Predicts the test set (its first `cfg.eval_limit` rows when set) and scores it.

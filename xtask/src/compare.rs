@@ -1,0 +1,99 @@
+//! `cargo xtask compare`: BERT against the RNN baseline, from the `summary.json` of two runs.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Start and end markers of the generated table in `docs/results.md`.
+pub const START: &str = "<!-- compare:start -->";
+/// See [`START`].
+pub const END: &str = "<!-- compare:end -->";
+
+/// The rows of the table: (heading, summary key, format).
+const ROWS: &[(&str, &str, fn(f64) -> String)] = &[
+    ("test accuracy", "test_accuracy", |v| format!("{v:.4}")),
+    ("macro-F1", "macro_f1", |v| format!("{v:.4}")),
+    ("parameters", "parameters", |v| format!("{:.1} M", v / 1e6)),
+    ("training wall time", "train_seconds", |v| {
+        format!("{v:.0} s")
+    }),
+    ("training samples/s", "train_samples_per_s", |v| {
+        format!("{v:.1}")
+    }),
+    ("inference samples/s", "inference_samples_per_s", |v| {
+        format!("{v:.1}")
+    }),
+    ("peak memory (RSS)", "peak_rss_bytes", |v| {
+        format!("{:.0} MB", v / 1e6)
+    }),
+];
+
+/// Reads a run directory's `summary.json`.
+pub fn read_summary(run: &Path) -> Result<serde_json::Value> {
+    let path = run.join("summary.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// A markdown table with one column per (name, summary).
+pub fn table(runs: &[(&str, serde_json::Value)]) -> String {
+    let mut out = String::from("| |");
+    for (name, _) in runs {
+        out += &format!(" {name} |");
+    }
+    out += "\n|---|";
+    out += &"---|".repeat(runs.len());
+    for (heading, key, format) in ROWS {
+        out += &format!("\n| {heading} |");
+        for (_, summary) in runs {
+            let cell = summary[*key]
+                .as_f64()
+                .map_or_else(|| "n/a".to_string(), format);
+            out += &format!(" {cell} |");
+        }
+    }
+    out + "\n"
+}
+
+/// Replaces the text between the markers of `doc` (or appends a section) with `body`.
+pub fn splice(doc: &str, body: &str) -> String {
+    match (doc.find(START), doc.find(END)) {
+        (Some(s), Some(e)) if s < e => format!("{}{START}\n{body}{}", &doc[..s], &doc[e..]),
+        _ => format!("{doc}\n## BERT against the RNN baseline\n\n{START}\n{body}{END}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(acc: f64) -> serde_json::Value {
+        serde_json::json!({"test_accuracy": acc, "macro_f1": acc - 0.01, "parameters": 22_700_000,
+            "train_seconds": 400.0, "train_samples_per_s": 10.0, "inference_samples_per_s": 80.0,
+            "peak_rss_bytes": 750_000_000u64})
+    }
+
+    #[test]
+    fn the_table_parses_back_and_replaces_the_old_one() {
+        let t = table(&[("BERT", summary(0.9)), ("RNN", summary(0.82))]);
+        let rows: Vec<Vec<&str>> = t
+            .lines()
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+            .collect();
+        assert_eq!(rows[0], ["", "BERT", "RNN"]);
+        assert_eq!(rows.len(), 2 + ROWS.len());
+        let accuracy = rows.iter().find(|r| r[0] == "test accuracy").unwrap();
+        assert_eq!(accuracy[1..], ["0.9000", "0.8200"]);
+        assert_eq!(
+            rows.iter().find(|r| r[0] == "parameters").unwrap()[1],
+            "22.7 M"
+        );
+
+        let doc = splice("# Results\n", &t);
+        assert!(doc.contains(START) && doc.contains(END));
+        let again = splice(&doc, "| new |\n");
+        assert!(again.contains("| new |") && !again.contains("0.8200"));
+        assert_eq!(again.matches(START).count(), 1);
+    }
+}
