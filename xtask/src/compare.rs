@@ -9,8 +9,11 @@ pub const START: &str = "<!-- compare:start -->";
 /// See [`START`].
 pub const END: &str = "<!-- compare:end -->";
 
-/// The rows of the table: (heading, summary key, format).
-const ROWS: &[(&str, &str, fn(f64) -> String)] = &[
+/// A row of the table: heading, summary key, and how to show the value.
+type Row = (&'static str, &'static str, fn(f64) -> String);
+
+/// The rows of the table.
+const ROWS: &[Row] = &[
     ("test accuracy", "test_accuracy", |v| format!("{v:.4}")),
     ("macro-F1", "macro_f1", |v| format!("{v:.4}")),
     ("parameters", "parameters", |v| format!("{:.1} M", v / 1e6)),
