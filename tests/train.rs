@@ -41,6 +41,25 @@ fn write_separable_csv(path: &Path, n: usize) {
     std::fs::write(path, out).unwrap();
 }
 
+/// `attn eval` of a saved run on `csv` gives 1.0 and `attn predict` gives `label` for `text`.
+fn reload_scores_perfectly(home: &Path, run: &Path, csv: &Path, text: &str, label: &str) {
+    attn(home)
+        .args(["eval", "--max-len", "32", "--model"])
+        .arg(run)
+        .arg("--test")
+        .arg(csv)
+        .assert()
+        .success()
+        .stdout(contains("Final accuracy: 1.0000"));
+    attn(home)
+        .args(["predict", "--model"])
+        .arg(run)
+        .arg(text)
+        .assert()
+        .success()
+        .stdout(contains(format!("\"label\":\"{label}\"")));
+}
+
 fn reports(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -94,22 +113,13 @@ fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["test_accuracy"], 1.0);
-    attn(home.path())
-        .args(["eval", "--model"])
-        .arg(&run)
-        .arg("--test")
-        .arg(&csv)
-        .args(["--max-len", "32"])
-        .assert()
-        .success()
-        .stdout(contains("Final accuracy: 1.0000"));
-    attn(home.path())
-        .args(["predict", "--model"])
-        .arg(&run)
-        .arg("nasa space computer study science")
-        .assert()
-        .success()
-        .stdout(contains("\"label\":\"3\""));
+    reload_scores_perfectly(
+        home.path(),
+        &run,
+        &csv,
+        "nasa space computer study science",
+        "3",
+    );
 }
 
 #[test]
@@ -291,21 +301,13 @@ fn the_rnn_baseline_overfits_64_rows_and_reloads_for_eval() {
             "{file} missing from the run directory"
         );
     }
-    attn(home.path())
-        .args(["eval", "--model"])
-        .arg(&run)
-        .arg("--test")
-        .arg(&csv)
-        .assert()
-        .success()
-        .stdout(contains("Final accuracy: 1.0000"));
-    attn(home.path())
-        .args(["predict", "--model"])
-        .arg(&run)
-        .arg("market stocks profit company shares")
-        .assert()
-        .success()
-        .stdout(contains("\"label\":\"2\""));
+    reload_scores_perfectly(
+        home.path(),
+        &run,
+        &csv,
+        "market stocks profit company shares",
+        "2",
+    );
     let png = home.path().join("strip.png");
     attn(home.path())
         .args(["attend", "--model"])

@@ -48,16 +48,8 @@ pub fn tokenize_cached(
     let fallback = cache_root.join("tokens").join(&name);
     for path in [&beside, &fallback] {
         if let Some(ids) = read_cache(path, rows.len()) {
-            let examples = ids
-                .into_iter()
-                .zip(rows)
-                .map(|(ids, r)| Example {
-                    ids,
-                    label: r.label,
-                })
-                .collect();
             return Ok(TokenizedSet {
-                examples,
+                examples: labelled(ids, rows),
                 from_cache: true,
             });
         }
@@ -71,18 +63,21 @@ pub fn tokenize_cached(
     {
         tracing::warn!("could not cache token ids: {e}");
     }
-    let examples = ids
-        .into_iter()
+    Ok(TokenizedSet {
+        examples: labelled(ids, rows),
+        from_cache: false,
+    })
+}
+
+/// Pairs each row's token ids with its label.
+fn labelled(ids: Vec<Vec<u32>>, rows: &[TextRow]) -> Vec<Example> {
+    ids.into_iter()
         .zip(rows)
         .map(|(ids, r)| Example {
             ids,
             label: r.label,
         })
-        .collect();
-    Ok(TokenizedSet {
-        examples,
-        from_cache: false,
-    })
+        .collect()
 }
 
 /// Reads a cache file: u64 count, then per row a u32 length and the u32 ids (little-endian).
