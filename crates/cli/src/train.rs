@@ -95,6 +95,9 @@ pub struct TrainArgs {
     /// Keep the learning rate constant after warm-up (the reference run: --lr 2e-5 --warmup 0 --constant-lr --weight-decay 0).
     #[arg(long)]
     pub constant_lr: bool,
+    /// Label smoothing of the cross-entropy loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
@@ -213,6 +216,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         iterations: args.iterations,
         epochs: args.epochs,
         dropout: args.rnn.dropout,
+        label_smoothing: args.label_smoothing,
         batch_size: args.batch_size,
         lr: args.lr,
         warmup: args.warmup,

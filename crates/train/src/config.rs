@@ -18,6 +18,9 @@ pub struct TrainConfig {
     /// Dropout of the model (BERT: hidden and attention dropout; default: the checkpoint's).
     #[serde(default)]
     pub dropout: Option<f64>,
+    /// Label smoothing of the cross-entropy loss (0: none).
+    #[serde(default)]
+    pub label_smoothing: f64,
     /// Passes over the training set; when set, it decides `iterations`.
     #[serde(default)]
     pub epochs: Option<usize>,
@@ -67,6 +70,7 @@ impl Default for TrainConfig {
             iterations: 500,
             epochs: None,
             dropout: None,
+            label_smoothing: 0.0,
             batch_size: 8,
             lr: 1e-4,
             warmup: 0.1,

@@ -135,7 +135,8 @@ where
         pad_id,
         max_len: cfg.max_len,
     };
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
+    let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
     let metrics_path = run.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
