@@ -144,6 +144,9 @@ pub struct TrainArgs {
 /// Settings of the RNN baseline (`attn train rnn`).
 #[derive(Args, Debug)]
 pub struct RnnArgs {
+    /// RNN: the recurrent cell, gru or lstm.
+    #[arg(long, default_value = "gru")]
+    pub cell: attn_rnn::Cell,
     /// RNN: width of the word embeddings.
     #[arg(long, default_value_t = 128)]
     pub embed_dim: usize,
@@ -239,6 +242,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     }
     eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
     let rnn = RnnSettings {
+        cell: args.rnn.cell,
         embed_dim: args.rnn.embed_dim,
         hidden: args.rnn.hidden,
         attention_dim: args.rnn.attention_dim,

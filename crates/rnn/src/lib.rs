@@ -5,4 +5,6 @@ mod attention;
 mod model;
 
 pub use attention::AdditiveAttention;
-pub use model::{RnnAttentionClassifier, RnnConfig, RnnOutput, reverse_within_lengths};
+pub use model::{
+    Cell, Recurrent, RnnAttentionClassifier, RnnConfig, RnnOutput, reverse_within_lengths,
+};

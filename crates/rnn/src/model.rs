@@ -2,15 +2,60 @@
 
 use burn::module::Module;
 use burn::nn::gru::{Gru, GruConfig};
+use burn::nn::lstm::{Lstm, LstmConfig};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::AdditiveAttention;
 
+/// The recurrent cell of the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Gated recurrent unit (the default, as in Bahdanau et al.).
+    #[default]
+    Gru,
+    /// Long short-term memory.
+    Lstm,
+}
+
+impl std::str::FromStr for Cell {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gru" => Ok(Self::Gru),
+            "lstm" => Ok(Self::Lstm),
+            other => Err(format!("unknown cell `{other}`: expected gru or lstm")),
+        }
+    }
+}
+
+/// One direction of the encoder: a GRU or an LSTM over [batch, seq, d] -> [batch, seq, hidden].
+#[derive(Module, Debug)]
+pub enum Recurrent<B: Backend> {
+    /// A GRU.
+    Gru(Gru<B>),
+    /// An LSTM.
+    Lstm(Lstm<B>),
+}
+
+impl<B: Backend> Recurrent<B> {
+    /// The hidden state at every position, starting from zeros.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match self {
+            Self::Gru(gru) => gru.forward(x, None),
+            Self::Lstm(lstm) => lstm.forward(x, None).0,
+        }
+    }
+}
+
 /// Sizes of the baseline; saved with a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RnnConfig {
+    /// The recurrent cell.
+    #[serde(default)]
+    pub cell: Cell,
     /// Words in the vocabulary (id 0 is padding).
     pub vocab_size: usize,
     /// Width of the word embeddings.
@@ -40,10 +85,10 @@ pub struct RnnOutput<B: Backend> {
 pub struct RnnAttentionClassifier<B: Backend> {
     /// Word embeddings.
     pub embedding: Embedding<B>,
-    /// Left-to-right GRU.
-    pub forward_gru: Gru<B>,
-    /// Right-to-left GRU (run on each sequence reversed within its own length).
-    pub backward_gru: Gru<B>,
+    /// Left-to-right recurrence.
+    pub forward_rnn: Recurrent<B>,
+    /// Right-to-left recurrence (run on each sequence reversed within its own length).
+    pub backward_rnn: Recurrent<B>,
     /// Attention from the final state over the encoder states.
     pub attention: AdditiveAttention<B>,
     /// Dropout.
@@ -56,11 +101,18 @@ impl RnnConfig {
     /// A freshly initialised model.
     pub fn init<B: Backend>(&self, device: &B::Device) -> RnnAttentionClassifier<B> {
         let state = 2 * self.hidden;
-        let gru = || GruConfig::new(self.embed_dim, self.hidden, true).init(device);
+        let cell = || match self.cell {
+            Cell::Gru => {
+                Recurrent::Gru(GruConfig::new(self.embed_dim, self.hidden, true).init(device))
+            }
+            Cell::Lstm => {
+                Recurrent::Lstm(LstmConfig::new(self.embed_dim, self.hidden, true).init(device))
+            }
+        };
         RnnAttentionClassifier {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embed_dim).init(device),
-            forward_gru: gru(),
-            backward_gru: gru(),
+            forward_rnn: cell(),
+            backward_rnn: cell(),
             attention: AdditiveAttention::new(state, state, self.attention_dim, device),
             dropout: DropoutConfig::new(self.dropout).init(),
             output: LinearConfig::new(2 * state, self.num_classes).init(device),
@@ -102,10 +154,10 @@ impl<B: Backend> RnnAttentionClassifier<B> {
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> RnnOutput<B> {
         let [batch, seq] = input_ids.dims();
         let x = self.dropout.forward(self.embedding.forward(input_ids));
-        let forward = self.forward_gru.forward(x.clone(), None);
+        let forward = self.forward_rnn.forward(x.clone());
         let backward_reversed = self
-            .backward_gru
-            .forward(reverse_within_lengths(x, lengths), None);
+            .backward_rnn
+            .forward(reverse_within_lengths(x, lengths));
         let query = Tensor::cat(
             vec![
                 last_states(forward.clone(), lengths),
@@ -139,8 +191,9 @@ mod tests {
     use super::*;
     use burn::backend::Flex;
 
-    fn model() -> RnnAttentionClassifier<Flex> {
+    fn model(cell: Cell) -> RnnAttentionClassifier<Flex> {
         let config = RnnConfig {
+            cell,
             vocab_size: 20,
             embed_dim: 8,
             hidden: 6,
@@ -172,7 +225,12 @@ mod tests {
 
     #[test]
     fn extra_padding_changes_nothing() {
-        let m = model();
+        for cell in [Cell::Gru, Cell::Lstm] {
+            padding_invariance(model(cell));
+        }
+    }
+
+    fn padding_invariance(m: RnnAttentionClassifier<Flex>) {
         let short = m.forward(ids(vec![3, 4, 5], [1, 3]), &[3]);
         let padded = m.forward(ids(vec![3, 4, 5, 0, 0, 0, 0], [1, 7]), &[3]);
         let (a, b) = (floats(short.logits), floats(padded.logits));

@@ -18,6 +18,9 @@ use crate::workflow::{DataFiles, evaluate, finish, fit, prepare};
 /// The RNN's sizes and vocabulary settings (saved as `rnn.json` in the run directory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RnnSettings {
+    /// The recurrent cell (GRU or LSTM).
+    #[serde(default)]
+    pub cell: attn_rnn::Cell,
     /// Width of the word embeddings.
     pub embed_dim: usize,
     /// Hidden width of each GRU direction.
@@ -35,6 +38,7 @@ pub struct RnnSettings {
 impl Default for RnnSettings {
     fn default() -> Self {
         Self {
+            cell: attn_rnn::Cell::Gru,
             embed_dim: 128,
             hidden: 128,
             attention_dim: 128,
@@ -68,6 +72,7 @@ pub fn train_rnn<B: AutodiffBackend>(
     );
     let prepared = prepare(data, labels, &vocab, cfg)?;
     let config = RnnConfig {
+        cell: settings.cell,
         vocab_size: vocab.len(),
         embed_dim: settings.embed_dim,
         hidden: settings.hidden,

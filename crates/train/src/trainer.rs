@@ -136,7 +136,9 @@ where
         max_len: cfg.max_len,
     };
     let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
-    let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_smoothing(smoothing)
+        .init(device);
     let metrics_path = run.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
