@@ -32,6 +32,8 @@ impl std::str::FromStr for Cell {
 }
 
 /// One direction of the encoder: a GRU or an LSTM over [batch, seq, d] -> [batch, seq, hidden].
+// Built once per model: the variants' sizes do not matter (and burn modules cannot be boxed).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Recurrent<B: Backend> {
     /// A GRU.
