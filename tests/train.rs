@@ -321,3 +321,28 @@ fn the_rnn_baseline_overfits_64_rows_and_reloads_for_eval() {
     assert!(w >= 5 * 26 && h > 18, "{w}x{h}");
     assert!(colours > 10, "the picture is blank ({colours} colours)");
 }
+
+#[test]
+fn two_runs_with_one_seed_are_identical() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let args = [
+        "--iterations",
+        "10",
+        "--report-every",
+        "5",
+        "--dropout",
+        "0.1",
+    ];
+    let (a, b) = (home.path().join("a"), home.path().join("b"));
+    tiny_train(home.path(), &csv, &a, &args).success();
+    tiny_train(home.path(), &csv, &b, &args).success();
+    let strip = |run: &Path| -> Vec<(serde_json::Value, serde_json::Value)> {
+        reports(run)
+            .into_iter()
+            .map(|r| (r["loss"].clone(), r["train_accuracy"].clone()))
+            .collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+}

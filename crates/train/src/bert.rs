@@ -36,6 +36,8 @@ pub fn train_bert<B: AutodiffBackend>(
         config.attention_probs_dropout_prob = p;
     }
     let num_labels = Some(prepared.labels.len());
+    // The fresh classification head is drawn from the backend's generator: seed it first.
+    B::seed(device, cfg.seed);
     let (model, config) = BertForSequenceClassification::<B>::from_pretrained_with(
         model_dir, config, num_labels, pooling, device,
     )?;
