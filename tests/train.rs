@@ -68,7 +68,14 @@ fn reports(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn tiny_train(home: &Path, csv: &Path, run: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+/// Trains the tiny fixture BERT on `csv`, writing to (`--output`) or resuming (`--resume`) `run`.
+fn tiny_run(
+    home: &Path,
+    csv: &Path,
+    run_flag: &str,
+    run: &Path,
+    extra: &[&str],
+) -> assert_cmd::assert::Assert {
     attn(home)
         .args(["train", "bert", "--model"])
         .arg(fixture("tiny-bert-bare"))
@@ -87,9 +94,13 @@ fn tiny_train(home: &Path, csv: &Path, run: &Path, extra: &[&str]) -> assert_cmd
             "0.05",
         ])
         .args(extra)
-        .arg("--output")
+        .arg(run_flag)
         .arg(run)
         .assert()
+}
+
+fn tiny_train(home: &Path, csv: &Path, run: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    tiny_run(home, csv, "--output", run, extra)
 }
 
 #[test]
@@ -142,27 +153,7 @@ fn resume_continues_the_iteration_count_and_the_shuffle_order() {
     // The last checkpoint is at iteration 10: a resumed run redoes 11..20 from it.
     let state = std::fs::read_to_string(run.join("checkpoints/latest/state.json")).unwrap();
     assert!(state.contains("\"iteration\":10"), "{state}");
-    attn(home.path())
-        .args(["train", "bert", "--model"])
-        .arg(fixture("tiny-bert-bare"))
-        .arg("--train")
-        .arg(&csv)
-        .arg("--test")
-        .arg(&csv)
-        .args([
-            "--max-len",
-            "32",
-            "--batch-size",
-            "16",
-            "--lr",
-            "3e-3",
-            "--warmup",
-            "0.05",
-        ])
-        .args(args)
-        .arg("--resume")
-        .arg(&run)
-        .assert()
+    tiny_run(home.path(), &csv, "--resume", &run, &args)
         .success()
         .stderr(contains("at iteration 10"));
     let all = reports(&run);

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Result, TrainError};
@@ -37,19 +39,7 @@ pub fn plot_curves(reports: &[Report], validation: &[(usize, f64)], path: &Path)
     let last = reports.iter().map(|r| r.iteration).max().unwrap_or(1) as f64;
     let max_loss = reports.iter().map(|r| r.loss).fold(0.0, f64::max) * 1.1;
 
-    let mut chart = ChartBuilder::on(&left)
-        .caption("training loss", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..last, 0.0..max_loss.max(1e-3))
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("iteration")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    let mut chart = axes(&left, "training loss", last, max_loss.max(1e-3)).map_err(fail)?;
     chart
         .draw_series(LineSeries::new(
             reports.iter().map(|r| (r.iteration as f64, r.loss)),
@@ -57,19 +47,7 @@ pub fn plot_curves(reports: &[Report], validation: &[(usize, f64)], path: &Path)
         ))
         .map_err(|e| fail(e.to_string()))?;
 
-    let mut chart = ChartBuilder::on(&right)
-        .caption("accuracy", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..last, 0.0..1.0)
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("iteration")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    let mut chart = axes(&right, "accuracy", last, 1.0).map_err(fail)?;
     chart
         .draw_series(LineSeries::new(
             reports
@@ -98,6 +76,33 @@ pub fn plot_curves(reports: &[Report], validation: &[(usize, f64)], path: &Path)
         .draw()
         .map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))
+}
+
+/// A chart over iterations 0..`x_max` and values 0..`y_max`.
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws a captioned chart's axes on `area`.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: &str,
+    x_max: f64,
+    y_max: f64,
+) -> std::result::Result<Chart<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
 }
 
 /// Reads `metrics.jsonl` and `validation.jsonl` of a run and draws its `curves.png`.
