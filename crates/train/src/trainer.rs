@@ -94,7 +94,6 @@ where
             "training needs examples, a batch size and iterations".into(),
         ));
     }
-    B::seed(device, cfg.seed);
     let mut optim = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.999)
