@@ -4,11 +4,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Start and end markers of the generated table in `docs/results.md`.
-pub const START: &str = "<!-- compare:start -->";
-/// See [`START`].
-pub const END: &str = "<!-- compare:end -->";
-
 /// A row of the table: heading, summary key, and how to show the value.
 type Row = (&'static str, &'static str, fn(f64) -> String);
 
@@ -59,12 +54,27 @@ pub fn table(runs: &[(&str, serde_json::Value)]) -> String {
     out + "\n"
 }
 
-/// Replaces the text between the markers of `doc` (or appends a section) with `body`.
-pub fn splice(doc: &str, body: &str) -> String {
-    match (doc.find(START), doc.find(END)) {
-        (Some(s), Some(e)) if s < e => format!("{}{START}\n{body}{}", &doc[..s], &doc[e..]),
-        _ => format!("{doc}\n## BERT against the RNN baseline\n\n{START}\n{body}{END}\n"),
+/// Replaces the text between the `<!-- {section}:start -->` and `<!-- {section}:end -->` markers
+/// of `doc` with `body`, or appends the section under `heading` when the markers are missing.
+pub fn splice(doc: &str, section: &str, heading: &str, body: &str) -> String {
+    let (start, end) = (
+        format!("<!-- {section}:start -->"),
+        format!("<!-- {section}:end -->"),
+    );
+    match (doc.find(&start), doc.find(&end)) {
+        (Some(s), Some(e)) if s < e => format!("{}{start}\n{body}{}", &doc[..s], &doc[e..]),
+        _ => format!("{doc}\n## {heading}\n\n{start}\n{body}{end}\n"),
     }
+}
+
+/// Writes `body` into `section` of `docs/results.md` (created when missing).
+pub fn write_results(section: &str, heading: &str, body: &str) -> Result<()> {
+    let results = Path::new("docs/results.md");
+    let doc = std::fs::read_to_string(results).unwrap_or_else(|_| "# Results\n".into());
+    std::fs::write(results, splice(&doc, section, heading, body))
+        .with_context(|| format!("writing {}", results.display()))?;
+    println!("written into {}", results.display());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -93,10 +103,13 @@ mod tests {
             "22.7 M"
         );
 
-        let doc = splice("# Results\n", &t);
-        assert!(doc.contains(START) && doc.contains(END));
-        let again = splice(&doc, "| new |\n");
+        let doc = splice("# Results\n", "compare", "BERT against the RNN", &t);
+        assert!(doc.contains("<!-- compare:start -->") && doc.contains("<!-- compare:end -->"));
+        assert!(doc.contains("## BERT against the RNN"));
+        let again = splice(&doc, "compare", "BERT against the RNN", "| new |\n");
         assert!(again.contains("| new |") && !again.contains("0.8200"));
-        assert_eq!(again.matches(START).count(), 1);
+        assert_eq!(again.matches("<!-- compare:start -->").count(), 1);
+        let other = splice(&again, "vs-pytorch", "Speed", "| speed |\n");
+        assert!(other.contains("| new |") && other.contains("| speed |"));
     }
 }

@@ -4,8 +4,9 @@
 //! reference workflow; extra arguments are passed through to `attn`.
 
 mod compare;
+mod vs_pytorch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 
 use anyhow::{Result, bail};
@@ -51,11 +52,19 @@ enum Task {
         #[arg(long)]
         rnn: Option<PathBuf>,
     },
-    /// Run the criterion benchmarks.
+    /// Run the criterion benchmarks, or (--vs-pytorch) `attn bench` against PyTorch.
     Bench {
-        /// Also run the PyTorch baseline side by side (issue: speed).
+        /// Instead: `attn bench` and scripts/pytorch_baseline.py alternately on the same batches,
+        /// ratios written into docs/results.md (needs torch + transformers; set AG_NEWS_DIR for
+        /// real batches).
         #[arg(long)]
         vs_pytorch: bool,
+        /// With --vs-pytorch: rounds of each case on each side.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// With --vs-pytorch: the Python that has torch and transformers.
+        #[arg(long, env = "PYTHON", default_value = "python3")]
+        python: String,
     },
     /// Formatting, lints, the GPU backends' build, and every test: what CI runs.
     Ci,
@@ -70,13 +79,17 @@ fn main() -> Result<()> {
         Task::Compare { bert, rnn } => compare(bert, rnn),
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
-        Task::Bench { vs_pytorch } => {
+        Task::Bench {
+            vs_pytorch,
+            rounds,
+            python,
+        } => {
             if vs_pytorch {
-                bail!(
-                    "not yet implemented: issue 6 (side-by-side PyTorch speed comparison) is still open"
-                );
+                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                vs_pytorch::run("target/release/attn", &python, rounds.max(1))
+            } else {
+                cargo(&["bench", "--workspace"])
             }
-            cargo(&["bench", "--workspace"])
         }
         Task::Ci => ci(),
     }
@@ -156,16 +169,12 @@ fn compare(bert: Option<PathBuf>, rnn: Option<PathBuf>) -> Result<()> {
         ("BiGRU + additive attention", compare::read_summary(&rnn)?),
     ]);
     println!("{table}");
-    let results = Path::new("docs/results.md");
-    let doc = std::fs::read_to_string(results).unwrap_or_else(|_| "# Results\n".into());
     let body = format!(
         "Measured by `cargo xtask compare` (runs: `{}`, `{}`):\n\n{table}",
         bert.display(),
         rnn.display()
     );
-    std::fs::write(results, compare::splice(&doc, &body))?;
-    println!("written into {}", results.display());
-    Ok(())
+    compare::write_results("compare", "BERT against the RNN baseline", &body)
 }
 
 fn ci() -> Result<()> {

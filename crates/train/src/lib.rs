@@ -1,5 +1,6 @@
 //! One training and evaluation loop for the text classifiers, and the BERT fine-tuning workflow.
 
+mod bench;
 mod bert;
 mod classify;
 mod config;
@@ -11,6 +12,10 @@ mod rnn;
 mod trainer;
 mod workflow;
 
+pub use bench::{
+    BenchReport, BenchSpec, bench_bert, bench_infer, bench_train, file_order_batches,
+    synthetic_batches,
+};
 pub use bert::{eval_bert, train_bert};
 pub use classify::Classify;
 pub use config::TrainConfig;

@@ -2,12 +2,12 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
+use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -60,6 +60,72 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
     batches[it % per_epoch].clone()
 }
 
+/// AdamW as PyTorch sets it up (eps 1e-8, not burn's 1e-5), with the run's decay and clipping.
+pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
+    cfg: &TrainConfig,
+) -> impl Optimizer<M, B> {
+    AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(cfg.weight_decay as f32)
+        .with_grad_clipping(
+            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32)),
+        )
+        .init::<B, M>()
+}
+
+/// Time spent in each phase of training steps, summed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StepTimes {
+    /// Forward pass and loss, up to reading the loss back.
+    pub forward: Duration,
+    /// Backward pass.
+    pub backward: Duration,
+    /// Gradient clipping and the optimizer update.
+    pub optimizer: Duration,
+}
+
+/// One optimizer step on `batch`: the new model, the loss and the number of correct predictions.
+pub(crate) fn train_step<B, M, O>(
+    model: M,
+    optim: &mut O,
+    batch: &TextBatch<B>,
+    lr: f64,
+    loss_fn: &CrossEntropyLoss<B>,
+    times: &mut StepTimes,
+) -> (M, f32, usize)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+    O: Optimizer<M, B>,
+{
+    let started = Instant::now();
+    let logits = model.logits(batch);
+    let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
+    let loss_value: f32 = loss.clone().into_scalar().elem();
+    let rows = batch.lengths.len();
+    let hits: i64 = logits
+        .argmax(1)
+        .reshape([rows])
+        .equal(batch.labels.clone())
+        .int()
+        .sum()
+        .into_scalar()
+        .elem();
+    let forward_done = Instant::now();
+    times.forward += forward_done - started;
+    if !loss_value.is_finite() {
+        return (model, loss_value, hits as usize);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let backward_done = Instant::now();
+    times.backward += backward_done - forward_done;
+    let model = optim.step(lr, model, grads);
+    times.optimizer += backward_done.elapsed();
+    (model, loss_value, hits as usize)
+}
+
 /// The recorder of checkpoints: burn's named MessagePack files in full precision.
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
@@ -94,15 +160,7 @@ where
             "training needs examples, a batch size and iterations".into(),
         ));
     }
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(cfg.weight_decay as f32)
-        .with_grad_clipping(
-            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32)),
-        )
-        .init::<B, M>();
+    let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");
     let latest = checkpoints.join("latest");
     let mut start = 0;
@@ -153,6 +211,7 @@ where
     );
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     let mut window_start = Instant::now();
+    let mut times = StepTimes::default();
     for it in start..cfg.iterations {
         // Dropout masks depend on the seed and the iteration only, so a resumed run repeats them.
         B::seed(
@@ -162,9 +221,9 @@ where
         let idx = batch_at(it, &lengths, cfg);
         let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
-        let logits = model.logits(&batch);
-        let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
-        let loss_value: f32 = loss.clone().into_scalar().elem();
+        let lr = cfg.lr_at(it);
+        let (next, loss_value, hits) =
+            train_step(model, &mut optim, &batch, lr, &loss_fn, &mut times);
         if !loss_value.is_finite() {
             bar.abandon();
             return Err(TrainError::NonFinite {
@@ -172,19 +231,10 @@ where
                 loss: loss_value,
             });
         }
-        let predicted = logits.argmax(1).reshape([items.len()]);
-        let hits: i64 = predicted
-            .equal(batch.labels.clone())
-            .int()
-            .sum()
-            .into_scalar()
-            .elem();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = cfg.lr_at(it);
-        model = optim.step(lr, model, grads);
+        model = next;
 
         loss_sum += loss_value as f64 * items.len() as f64;
-        correct += hits as usize;
+        correct += hits;
         seen += items.len();
         bar.inc(1);
         let done = it + 1;
