@@ -68,6 +68,18 @@ fn reports(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Training settings of the tiny fixture BERT runs.
+const TINY_SETTINGS: [&str; 8] = [
+    "--max-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--lr",
+    "3e-3",
+    "--warmup",
+    "0.05",
+];
+
 /// Trains the tiny fixture BERT on `csv`, writing to (`--output`) or resuming (`--resume`) `run`.
 fn tiny_run(
     home: &Path,
@@ -83,16 +95,7 @@ fn tiny_run(
         .arg(csv)
         .arg("--test")
         .arg(csv)
-        .args([
-            "--max-len",
-            "32",
-            "--batch-size",
-            "16",
-            "--lr",
-            "3e-3",
-            "--warmup",
-            "0.05",
-        ])
+        .args(TINY_SETTINGS)
         .args(extra)
         .arg(run_flag)
         .arg(run)
@@ -153,12 +156,19 @@ fn resume_continues_the_iteration_count_and_the_shuffle_order() {
     // The last checkpoint is at iteration 10: a resumed run redoes 11..20 from it.
     let state = std::fs::read_to_string(run.join("checkpoints/latest/state.json")).unwrap();
     assert!(state.contains("\"iteration\":10"), "{state}");
+    // Other training settings than the run's would make the checkpoint meaningless: refused.
+    let mut other = args.to_vec();
+    other.extend(["--weight-decay", "0.5"]);
+    tiny_run(home.path(), &csv, "--resume", &run, &other)
+        .failure()
+        .stderr(contains("weight_decay 0.01 (run.json) vs 0.5"));
     tiny_run(home.path(), &csv, "--resume", &run, &args)
         .success()
         .stderr(contains("at iteration 10"));
+    // The reports past the checkpoint were dropped and redone: one line per report, as straight.
     let all = reports(&run);
-    assert_eq!(all.len(), 6);
-    for (resumed, original) in all[4..].iter().zip(&straight[2..]) {
+    assert_eq!(all.len(), 4);
+    for (resumed, original) in all[2..].iter().zip(&straight[2..]) {
         assert_eq!(resumed["iteration"], original["iteration"]);
         let (a, b) = (
             resumed["loss"].as_f64().unwrap(),
@@ -336,4 +346,120 @@ fn two_runs_with_one_seed_are_identical() {
             .collect()
     };
     assert_eq!(strip(&a), strip(&b));
+}
+
+/// Iteration numbers of the reports of a run.
+fn iterations(reports: &[serde_json::Value]) -> Vec<u64> {
+    reports
+        .iter()
+        .map(|r| r["iteration"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_with_at_most_one_checkpoint_interval_redone() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    let (total, every) = (3000u64, 25u64);
+    let args = [
+        "--iterations",
+        "3000",
+        "--report-every",
+        "1",
+        "--checkpoint-every",
+        "25",
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attn"))
+        .env("ATTN_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["train", "bert", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("--train")
+        .arg(&csv)
+        .arg("--test")
+        .arg(&csv)
+        .args(TINY_SETTINGS)
+        .args(args)
+        .arg("--output")
+        .arg(&run)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few checkpoints are behind it, mid-interval or mid-write: wherever it is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let done = std::fs::read_to_string(run.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if done >= 110 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(!run.join("eval.json").exists(), "killed after the end");
+    let before = reports(&run);
+    let reached = *iterations(&before).last().unwrap();
+    assert!(reached < total);
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("checkpoints/latest/state.json")).unwrap(),
+    )
+    .unwrap();
+    let saved = state["iteration"].as_u64().unwrap();
+    assert_eq!(saved % every, 0);
+    assert!(
+        reached - saved <= every,
+        "checkpoint {saved} is more than one interval behind iteration {reached}"
+    );
+
+    tiny_run(home.path(), &csv, "--resume", &run, &args)
+        .success()
+        .stderr(contains(format!("at iteration {saved}")))
+        .stdout(contains("Final accuracy: 1.0000"));
+    // One report per iteration, none lost or doubled; the redone ones repeat the killed run's.
+    let after = reports(&run);
+    assert_eq!(iterations(&after), (1..=total).collect::<Vec<_>>());
+    for (redone, first) in after.iter().zip(&before).skip(saved as usize) {
+        let (a, b) = (
+            redone["loss"].as_f64().unwrap(),
+            first["loss"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "redone loss {a} vs first {b}");
+    }
+    reload_scores_perfectly(home.path(), &run, &csv, "sports game team win season", "1");
+}
+
+#[test]
+fn resident_memory_does_not_grow_between_iterations_100_and_500() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    tiny_train(
+        home.path(),
+        &csv,
+        &run,
+        &["--iterations", "500", "--report-every", "100"],
+    )
+    .success();
+    let rss: Vec<f64> = reports(&run)
+        .iter()
+        .map(|r| r["rss_bytes"].as_f64().expect("rss_bytes reported"))
+        .collect();
+    assert_eq!(rss.len(), 5);
+    assert!(
+        rss[4] <= rss[0] * 1.10,
+        "RSS grew from {} MB at iteration 100 to {} MB at 500",
+        rss[0] / 1e6,
+        rss[4] / 1e6
+    );
 }

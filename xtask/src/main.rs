@@ -66,7 +66,17 @@ enum Task {
         #[arg(long, env = "PYTHON", default_value = "python3")]
         python: String,
     },
-    /// Formatting, lints, the GPU backends' build, and every test: what CI runs.
+    /// Run the cargo-fuzz targets (CSV reader, config.json, checkpoint loader, tokenizer), each for
+    /// a while; needs `cargo install cargo-fuzz`.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
+    /// Formatting, lints, the GPU backends' build, every test, and a short run of each fuzz
+    /// target: what CI runs.
     Ci,
 }
 
@@ -91,6 +101,7 @@ fn main() -> Result<()> {
                 cargo(&["bench", "--workspace"])
             }
         }
+        Task::Fuzz { seconds, targets } => fuzz(seconds, &targets),
         Task::Ci => ci(),
     }
 }
@@ -188,7 +199,56 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["check", "-p", "attn-cli", "--features", "wgpu,cuda"])?;
-    cargo(&["test", "--workspace"])
+    cargo(&["test", "--workspace"])?;
+    fuzz(10, &[])
+}
+
+/// The fuzz targets and the committed files they start from.
+const FUZZ_TARGETS: [(&str, &[&str]); 4] = [
+    ("csv_reader", &["fuzz/seeds/csv_reader"]),
+    (
+        "config_json",
+        &[TINY_BERT, "crates/transformer/tests/fixtures/tiny-bert-cls"],
+    ),
+    (
+        "checkpoint",
+        &[TINY_BERT, "crates/transformer/tests/fixtures/tiny-bert-f16"],
+    ),
+    ("tokenizer", &["fuzz/seeds/tokenizer"]),
+];
+
+/// The tiny test model whose files seed the loader targets.
+const TINY_BERT: &str = "crates/transformer/tests/fixtures/tiny-bert-bare";
+
+/// Runs each of `targets` (all when empty) for `seconds` with cargo-fuzz, without a sanitizer
+/// (the code is safe Rust: the fuzzers hunt panics, hangs and huge allocations). The growing
+/// corpus stays in `fuzz/corpus/<target>`; a crash leaves its input in `fuzz/artifacts`.
+fn fuzz(seconds: u64, targets: &[String]) -> Result<()> {
+    let max_time = format!("-max_total_time={seconds}");
+    for target in targets {
+        if !FUZZ_TARGETS.iter().any(|(t, _)| t == target) {
+            bail!("no fuzz target {target}");
+        }
+    }
+    let chosen = FUZZ_TARGETS
+        .iter()
+        .filter(|(t, _)| targets.is_empty() || targets.iter().any(|x| x == t));
+    for (target, seeds) in chosen {
+        let corpus = format!("fuzz/corpus/{target}");
+        std::fs::create_dir_all(&corpus)?;
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            // cargo fuzz passes nightly-only flags; the one stable toolchain accepts them so.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", target, &corpus])
+            .args(seeds.iter())
+            .args(["--", &max_time, "-rss_limit_mb=4096", "-timeout=30"])
+            .status()?;
+        if !status.success() {
+            bail!("fuzz target {target} failed ({status}): see fuzz/artifacts/{target}");
+        }
+    }
+    Ok(())
 }
 
 /// Runs cargo with `args`, failing on a non-zero exit.

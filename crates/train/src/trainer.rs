@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
+use attn_transformer::write_atomic;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::TrainConfig;
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
+use crate::workflow::rss_bytes;
 
 /// One line of `metrics.jsonl`: averages over the iterations since the last report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,9 @@ pub struct Report {
     pub lr: f64,
     /// Training examples per second.
     pub samples_per_s: f64,
+    /// Resident memory of the process at the report (Linux), bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
 }
 
 /// Where a checkpoint stands, saved beside its model and optimizer state.
@@ -140,7 +145,8 @@ fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 
 /// Trains `model` on `examples` for `cfg.iterations` mini-batches, reporting every
 /// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
-/// and resuming from that checkpoint when it exists.
+/// and resuming from that checkpoint when it exists. Returns the model and the number of
+/// iterations this call ran (fewer than `cfg.iterations` after a resume).
 pub fn train<B, M>(
     mut model: M,
     examples: &[Example],
@@ -149,7 +155,7 @@ pub fn train<B, M>(
     pad_id: u32,
     run: &Path,
     device: &B::Device,
-) -> Result<M>
+) -> Result<(M, usize)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
@@ -163,6 +169,11 @@ where
     let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");
     let latest = checkpoints.join("latest");
+    let previous = checkpoints.join(".previous");
+    if !latest.exists() && previous.join("state.json").is_file() {
+        // A crash between the two renames of `save_checkpoint` leaves only the previous one.
+        std::fs::rename(&previous, &latest).map_err(io_err(&previous))?;
+    }
     let mut start = 0;
     if latest.join("state.json").is_file() {
         let state: CheckpointState = serde_json::from_str(
@@ -185,6 +196,10 @@ where
         optim = optim.load_record(record);
         start = state.iteration;
         eprintln!("Resuming from {} at iteration {start}", latest.display());
+        // Reports of the iterations after the checkpoint are about to be redone.
+        for log in ["metrics.jsonl", "validation.jsonl"] {
+            keep_reports_until(&run.join(log), start)?;
+        }
     }
 
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
@@ -245,6 +260,7 @@ where
                 train_accuracy: correct as f64 / seen as f64,
                 lr,
                 samples_per_s: seen as f64 / window_start.elapsed().as_secs_f64(),
+                rss_bytes: rss_bytes(),
             };
             // Printed above the bar (and printed at all when the bar is hidden, e.g. not a TTY).
             bar.suspend(|| {
@@ -300,7 +316,27 @@ where
         }
     }
     bar.finish_and_clear();
-    Ok(model)
+    Ok((model, cfg.iterations - start))
+}
+
+/// Drops the lines of a JSON-lines report file whose `iteration` is past `iteration` (and any line
+/// torn by a crash), rewriting the file atomically.
+fn keep_reports_until(path: &Path, iteration: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["iteration"].as_u64())
+                .is_some_and(|i| i as usize <= iteration)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    write_atomic(path, kept.as_bytes())?;
+    Ok(())
 }
 
 /// Writes model, optimizer and state into `checkpoints/latest`, through a temporary directory

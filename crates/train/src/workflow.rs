@@ -153,6 +153,9 @@ where
 {
     std::fs::create_dir_all(run).map_err(io_err(run))?;
     let cfg = &cfg.resolve_epochs(data.train.len());
+    if run.join("checkpoints/latest/state.json").is_file() {
+        check_resume_settings(&run.join("run.json"), cfg)?;
+    }
     write_atomic(
         &run.join("run.json"),
         serde_json::to_string_pretty(cfg)
@@ -162,7 +165,7 @@ where
     data.labels.save(&run.join("labels.json"))?;
     let parameters = model.num_params();
     let started = Instant::now();
-    let model = train::<B, M>(
+    let (model, iterations_run) = train::<B, M>(
         model,
         &data.train,
         &data.validation,
@@ -181,7 +184,7 @@ where
     let summary = serde_json::json!({
         "parameters": parameters,
         "train_seconds": train_s,
-        "train_samples_per_s": (cfg.iterations * cfg.batch_size) as f64 / train_s,
+        "train_samples_per_s": (iterations_run * cfg.batch_size) as f64 / train_s,
         "inference_samples_per_s": report.samples_per_s,
         "peak_rss_bytes": peak_rss_bytes(),
         "test_accuracy": report.test_accuracy,
@@ -193,12 +196,64 @@ where
     Ok(report)
 }
 
-/// The process's peak resident memory (Linux `VmHWM`), when known.
-pub fn peak_rss_bytes() -> Option<u64> {
+/// Settings that do not change what is trained, so a resumed run may change them.
+const FREE_ON_RESUME: [&str; 5] = [
+    "eval_limit",
+    "eval_batch_size",
+    "report_every",
+    "checkpoint_every",
+    "eval_every",
+];
+
+/// Refuses to resume a run with training settings other than those in its `run.json`: the
+/// checkpoint's optimizer state, schedule and data order only make sense under the same ones.
+fn check_resume_settings(saved: &Path, cfg: &TrainConfig) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(saved) else {
+        return Ok(());
+    };
+    let before: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Settings(format!("{}: {e}", saved.display())))?;
+    let now = serde_json::to_value(cfg).expect("serializes");
+    let differences: Vec<String> = now
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| {
+            !FREE_ON_RESUME.contains(&key.as_str()) && before.get(*key) != Some(value)
+        })
+        .map(|(key, value)| {
+            format!(
+                "{key} {} (run.json) vs {value}",
+                before.get(key).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect();
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(TrainError::Settings(format!(
+        "--resume {}: the settings differ from the run's ({}); pass the flags the run was started with",
+        saved.parent().unwrap_or(saved).display(),
+        differences.join(", ")
+    )))
+}
+
+/// A `/proc/self/status` memory line (Linux), in bytes.
+fn proc_status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), when known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// The process's resident memory now (Linux `VmRSS`), when known.
+pub fn rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
 }
 
 /// Predicts the test set (its first `cfg.eval_limit` rows when set) and scores it.

@@ -24,11 +24,18 @@ const TOKENIZER_FILES: &[&str] = &[
 /// Integer tensors (such as the `position_ids` buffer) are not parameters and are left out.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
+    parse_safetensors(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file read from `path` (named in errors); see
+/// [`read_safetensors`]. Refuses, without panicking, headers whose offsets, shapes or dtypes do
+/// not fit the bytes.
+pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, TensorData>> {
     let invalid = |reason: String| BertError::Safetensors {
         path: path.to_path_buf(),
         reason,
     };
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(e.to_string()))?;
     let mut out = BTreeMap::new();
     for (name, view) in file.tensors() {
         let data = view.data();

@@ -46,7 +46,8 @@ pub mod weights;
 
 pub use attention::{AddNorm, BertAttention, MultiHeadAttention};
 pub use checkpoint::{
-    read_checkpoint, read_safetensors, saved_pooling, write_atomic, write_safetensors,
+    parse_safetensors, read_checkpoint, read_safetensors, saved_pooling, write_atomic,
+    write_safetensors,
 };
 pub use classifier::{BertForSequenceClassification, Pooling, mean_pool};
 pub use config::BertConfig;

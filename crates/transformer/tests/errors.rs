@@ -83,3 +83,47 @@ fn an_impossible_config_is_refused() {
         "{err}"
     );
 }
+
+/// The fixture's weights with their JSON header passed through `edit`.
+fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(&mut header);
+    let text = header.to_string();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn headers_that_lie_about_offsets_or_dtypes_are_refused() {
+    let dir = copy_fixture("tiny-bert-bare");
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let name = "embeddings.word_embeddings.weight";
+
+    // Offsets past the end of the data.
+    let lying = with_header(&bytes, |h| h[name]["data_offsets"][1] = (1u64 << 40).into());
+    std::fs::write(&path, lying).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    // A dtype whose size does not match the bytes.
+    let lying = with_header(&bytes, |h| h[name]["dtype"] = "F64".into());
+    std::fs::write(&path, lying).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    // An integer dtype of the same size: not a weight, so the weight is missing, by name.
+    let lying = with_header(&bytes, |h| h[name]["dtype"] = "I32".into());
+    std::fs::write(&path, lying).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(name), "{err}");
+
+    // A shape that disagrees with the offsets.
+    let lying = with_header(&bytes, |h| h[name]["shape"][0] = 7.into());
+    std::fs::write(&path, lying).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
