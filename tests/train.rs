@@ -463,3 +463,64 @@ fn resident_memory_does_not_grow_between_iterations_100_and_500() {
         rss[4] / 1e6
     );
 }
+
+#[test]
+fn a_diverging_run_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    // Adam moves every weight by about lr per step: at 1e30 the logits overflow within a few steps.
+    let out = attn(home.path())
+        .args(["train", "bert", "--model"])
+        .arg(fixture("tiny-bert-bare"))
+        .arg("--train")
+        .arg(&csv)
+        .arg("--test")
+        .arg(&csv)
+        .args([
+            "--max-len",
+            "32",
+            "--batch-size",
+            "16",
+            "--iterations",
+            "200",
+        ])
+        .args([
+            "--checkpoint-every",
+            "1",
+            "--report-every",
+            "1",
+            "--weight-decay",
+            "0",
+        ])
+        .args([
+            "--grad-clip",
+            "0",
+            "--lr",
+            "1e30",
+            "--warmup",
+            "0",
+            "--output",
+        ])
+        .arg(&run)
+        .assert()
+        .failure()
+        .stderr(contains(
+            "training stopped; the last good checkpoint is kept",
+        ));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let bad: u64 = stderr
+        .split("at iteration ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no iteration named: {stderr}"));
+    assert!(bad >= 2, "{stderr}");
+    let state = std::fs::read_to_string(run.join("checkpoints/latest/state.json")).unwrap();
+    assert!(
+        state.contains(&format!("\"iteration\":{}", bad - 1)),
+        "checkpoint {state} is not the last good iteration {}",
+        bad - 1
+    );
+}

@@ -1,10 +1,10 @@
-//! `attn data stats`: rows per class and token lengths of a data set.
+//! `attn data stats|batches`: rows per class and token lengths of a data set; the training order.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use attn_data::{AG_NEWS_CLASSES, length_stats, load_ag_news, tokenize_cached};
-use attn_train::WordPieceEncoder;
+use attn_train::{TrainConfig, WordPieceEncoder, batch_at};
 use attn_transformer::BertTokenizer;
 use clap::{Args, Subcommand};
 
@@ -13,6 +13,44 @@ use clap::{Args, Subcommand};
 pub enum DataCommand {
     /// Rows per class of each split, token-length percentiles and the share truncated.
     Stats(StatsArgs),
+    /// The training rows of each iteration of `attn train` (without --bucket or --val-fraction):
+    /// one JSON line `{"iteration", "rows"}` per iteration, rows 0-based in train.csv order.
+    Batches(BatchesArgs),
+}
+
+/// Arguments of `attn data batches`.
+#[derive(Args, Debug)]
+pub struct BatchesArgs {
+    /// Directory with AG News train.csv (else $AG_NEWS_DIR, the cache, a download).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Iterations.
+    #[arg(long, default_value_t = 500)]
+    pub iterations: usize,
+    /// Examples per mini-batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Seed of the data order.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+fn batches(args: BatchesArgs) -> Result<()> {
+    let dir = attn_hub::resolve_ag_news(args.data_dir.as_deref())?;
+    let rows = load_ag_news(&dir, "train", false)?;
+    let cfg = TrainConfig {
+        batch_size: args.batch_size,
+        seed: args.seed,
+        bucket: false,
+        ..TrainConfig::default()
+    };
+    // Without bucketing the order depends on the number of rows only, not on their lengths.
+    let lengths = vec![0; rows.len()];
+    for it in 0..args.iterations {
+        let line = serde_json::json!({"iteration": it + 1, "rows": batch_at(it, &lengths, &cfg)});
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Arguments of `attn data stats`.
@@ -33,7 +71,10 @@ pub struct StatsArgs {
 }
 
 pub fn run(cmd: DataCommand) -> Result<()> {
-    let DataCommand::Stats(args) = cmd;
+    let args = match cmd {
+        DataCommand::Stats(args) => args,
+        DataCommand::Batches(args) => return batches(args),
+    };
     let dir = attn_hub::resolve_ag_news(args.data_dir.as_deref())?;
     let model = attn_hub::resolve_model(&args.model)?.path;
     let encoder = WordPieceEncoder::new(
