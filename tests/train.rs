@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{attn, fixture};
 use predicates::str::contains;
@@ -39,6 +39,15 @@ fn write_separable_csv(path: &Path, n: usize) {
         out += &format!("{class},\"{}\"\n", text.join(" "));
     }
     std::fs::write(path, out).unwrap();
+}
+
+/// A private home with 64 separable rows in `train.csv`, and where the run directory goes.
+fn separable_setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let csv = home.path().join("train.csv");
+    write_separable_csv(&csv, 64);
+    let run = home.path().join("run");
+    (home, csv, run)
 }
 
 /// `attn eval` of a saved run on `csv` gives 1.0 and `attn predict` gives `label` for `text`.
@@ -80,6 +89,22 @@ const TINY_SETTINGS: [&str; 8] = [
     "0.05",
 ];
 
+/// `train bert` of the tiny fixture BERT with `csv` as training and test set.
+fn tiny_bert_on(csv: &Path) -> Vec<std::ffi::OsString> {
+    let model = fixture("tiny-bert-bare");
+    let args: [&std::ffi::OsStr; 8] = [
+        "train".as_ref(),
+        "bert".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--train".as_ref(),
+        csv.as_os_str(),
+        "--test".as_ref(),
+        csv.as_os_str(),
+    ];
+    args.iter().map(|a| a.to_os_string()).collect()
+}
+
 /// Trains the tiny fixture BERT on `csv`, writing to (`--output`) or resuming (`--resume`) `run`.
 fn tiny_run(
     home: &Path,
@@ -89,12 +114,7 @@ fn tiny_run(
     extra: &[&str],
 ) -> assert_cmd::assert::Assert {
     attn(home)
-        .args(["train", "bert", "--model"])
-        .arg(fixture("tiny-bert-bare"))
-        .arg("--train")
-        .arg(csv)
-        .arg("--test")
-        .arg(csv)
+        .args(tiny_bert_on(csv))
         .args(TINY_SETTINGS)
         .args(extra)
         .arg(run_flag)
@@ -108,10 +128,7 @@ fn tiny_train(home: &Path, csv: &Path, run: &Path, extra: &[&str]) -> assert_cmd
 
 #[test]
 fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
-    let home = tempfile::tempdir().unwrap();
-    let csv = home.path().join("train.csv");
-    write_separable_csv(&csv, 64);
-    let run = home.path().join("run");
+    let (home, csv, run) = separable_setup();
     tiny_train(
         home.path(),
         &csv,
@@ -138,10 +155,7 @@ fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
 
 #[test]
 fn resume_continues_the_iteration_count_and_the_shuffle_order() {
-    let home = tempfile::tempdir().unwrap();
-    let csv = home.path().join("train.csv");
-    write_separable_csv(&csv, 64);
-    let run = home.path().join("run");
+    let (home, csv, run) = separable_setup();
     let args = [
         "--iterations",
         "20",
@@ -358,10 +372,7 @@ fn iterations(reports: &[serde_json::Value]) -> Vec<u64> {
 
 #[test]
 fn a_run_killed_with_sigkill_resumes_with_at_most_one_checkpoint_interval_redone() {
-    let home = tempfile::tempdir().unwrap();
-    let csv = home.path().join("train.csv");
-    write_separable_csv(&csv, 64);
-    let run = home.path().join("run");
+    let (home, csv, run) = separable_setup();
     let (total, every) = (3000u64, 25u64);
     let args = [
         "--iterations",
@@ -374,12 +385,7 @@ fn a_run_killed_with_sigkill_resumes_with_at_most_one_checkpoint_interval_redone
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attn"))
         .env("ATTN_HOME", home.path())
         .env("HF_HUB_OFFLINE", "1")
-        .args(["train", "bert", "--model"])
-        .arg(fixture("tiny-bert-bare"))
-        .arg("--train")
-        .arg(&csv)
-        .arg("--test")
-        .arg(&csv)
+        .args(tiny_bert_on(&csv))
         .args(TINY_SETTINGS)
         .args(args)
         .arg("--output")
@@ -440,10 +446,7 @@ fn a_run_killed_with_sigkill_resumes_with_at_most_one_checkpoint_interval_redone
 
 #[test]
 fn resident_memory_does_not_grow_between_iterations_100_and_500() {
-    let home = tempfile::tempdir().unwrap();
-    let csv = home.path().join("train.csv");
-    write_separable_csv(&csv, 64);
-    let run = home.path().join("run");
+    let (home, csv, run) = separable_setup();
     tiny_train(
         home.path(),
         &csv,
@@ -466,18 +469,10 @@ fn resident_memory_does_not_grow_between_iterations_100_and_500() {
 
 #[test]
 fn a_diverging_run_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint() {
-    let home = tempfile::tempdir().unwrap();
-    let csv = home.path().join("train.csv");
-    write_separable_csv(&csv, 64);
-    let run = home.path().join("run");
+    let (home, csv, run) = separable_setup();
     // Adam moves every weight by about lr per step: at 1e30 the logits overflow within a few steps.
     let out = attn(home.path())
-        .args(["train", "bert", "--model"])
-        .arg(fixture("tiny-bert-bare"))
-        .arg("--train")
-        .arg(&csv)
-        .arg("--test")
-        .arg(&csv)
+        .args(tiny_bert_on(&csv))
         .args([
             "--max-len",
             "32",
