@@ -519,3 +519,23 @@ fn a_diverging_run_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint
         bad - 1
     );
 }
+
+#[test]
+fn frozen_word_embeddings_stay_as_loaded_while_the_rest_trains() {
+    let (home, csv, run) = separable_setup();
+    tiny_train(
+        home.path(),
+        &csv,
+        &run,
+        &["--iterations", "20", "--freeze-embeddings"],
+    )
+    .success();
+    let before =
+        attn_transformer::read_safetensors(&fixture("tiny-bert-bare").join("model.safetensors"))
+            .unwrap();
+    let after = attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let same = |name: &str| before[name] == after[&format!("bert.{name}")];
+    assert!(same("embeddings.word_embeddings.weight"));
+    assert!(!same("embeddings.position_embeddings.weight"));
+    assert!(!same("encoder.layer.0.attention.self.query.weight"));
+}

@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// Seed of random weights, synthetic batches and dropout.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Keep the word embeddings fixed, as `attn train --freeze-embeddings`.
+    #[arg(long)]
+    pub freeze_embeddings: bool,
 }
 
 struct BenchTask(BenchSpec);
@@ -80,6 +83,7 @@ pub fn bench(spec: BackendSpec, args: BenchArgs) -> Result<()> {
         warmup: args.warmup,
         max_len: args.max_len,
         seed: args.seed,
+        freeze_embeddings: args.freeze_embeddings,
     };
     dispatch(spec, BenchTask(bench))?
 }

@@ -96,6 +96,10 @@ pub struct TrainArgs {
     /// Keep the learning rate constant after warm-up (the reference run: --lr 2e-5 --warmup 0 --constant-lr --weight-decay 0 --grad-clip 0 --pooling cls --dropout 0.1).
     #[arg(long)]
     pub constant_lr: bool,
+    /// BERT: keep the word embeddings fixed (no gradient and no AdamW update for the vocab x
+    /// hidden table: faster steps; positions, segments and LayerNorm still train).
+    #[arg(long)]
+    pub freeze_embeddings: bool,
     /// Label smoothing of the cross-entropy loss.
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,
@@ -232,6 +236,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         }),
         warmup: args.warmup,
         constant_lr: args.constant_lr,
+        freeze_embeddings: args.freeze_embeddings,
         weight_decay: args.weight_decay,
         grad_clip: args.grad_clip,
         max_len: args.max_len,

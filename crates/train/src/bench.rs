@@ -240,6 +240,8 @@ pub struct BenchSpec {
     pub max_len: usize,
     /// Seed of random weights, synthetic batches and dropout.
     pub seed: u64,
+    /// Keep the word embeddings fixed, as `attn train --freeze-embeddings`.
+    pub freeze_embeddings: bool,
 }
 
 /// Benchmarks the BERT classifier `spec` describes on `device`.
@@ -275,7 +277,7 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
         )));
     }
     B::seed(device, spec.seed);
-    let model = match (&spec.preset, &spec.model_dir) {
+    let mut model = match (&spec.preset, &spec.model_dir) {
         (None, Some(dir)) => {
             BertForSequenceClassification::<B>::from_pretrained_with(
                 dir,
@@ -288,6 +290,9 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
         }
         _ => BertForSequenceClassification::<B>::random(&config, 4, Pooling::Cls, device)?,
     };
+    if spec.freeze_embeddings {
+        model.bert.embeddings = model.bert.embeddings.freeze_word_embeddings();
+    }
     let cfg = TrainConfig {
         max_len: spec.max_len,
         lr: 2e-5,

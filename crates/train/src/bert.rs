@@ -38,9 +38,12 @@ pub fn train_bert<B: AutodiffBackend>(
     let num_labels = Some(prepared.labels.len());
     // The fresh classification head is drawn from the backend's generator: seed it first.
     B::seed(device, cfg.seed);
-    let (model, config) = BertForSequenceClassification::<B>::from_pretrained_with(
+    let (mut model, config) = BertForSequenceClassification::<B>::from_pretrained_with(
         model_dir, config, num_labels, pooling, device,
     )?;
+    if cfg.freeze_embeddings {
+        model.bert.embeddings = model.bert.embeddings.freeze_word_embeddings();
+    }
     encoder.tokenizer.check_fits(config.vocab_size)?;
     if cfg.max_len > config.max_position_embeddings {
         return Err(TrainError::Settings(format!(

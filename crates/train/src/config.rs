@@ -33,6 +33,9 @@ pub struct TrainConfig {
     pub warmup: f64,
     /// Keep the learning rate constant after warm-up (the reference run) instead of decaying it.
     pub constant_lr: bool,
+    /// BERT: keep the word embeddings fixed (no gradient, no optimizer update).
+    #[serde(default)]
+    pub freeze_embeddings: bool,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
     /// Gradient norm clipping (0: none).
@@ -75,6 +78,7 @@ impl Default for TrainConfig {
             lr: 1.5e-4,
             warmup: 0.1,
             constant_lr: false,
+            freeze_embeddings: false,
             weight_decay: 0.01,
             grad_clip: 1.0,
             max_len: 128,

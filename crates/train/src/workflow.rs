@@ -218,8 +218,10 @@ fn check_resume_settings(saved: &Path, cfg: &TrainConfig) -> Result<()> {
         .as_object()
         .into_iter()
         .flatten()
+        // A key the run's file lacks is a setting added since: it had its default then.
         .filter(|(key, value)| {
-            !FREE_ON_RESUME.contains(&key.as_str()) && before.get(*key) != Some(value)
+            !FREE_ON_RESUME.contains(&key.as_str())
+                && before.get(*key).is_some_and(|old| old != *value)
         })
         .map(|(key, value)| {
             format!(

@@ -23,6 +23,14 @@ pub struct BertEmbeddings<B: Backend> {
 }
 
 impl<B: Backend> BertEmbeddings<B> {
+    /// These embeddings with the word table excluded from training (no gradient is computed for
+    /// it, so no dense vocab x hidden gradient and no optimizer update); the position and segment
+    /// tables and the LayerNorm still train.
+    pub fn freeze_word_embeddings(mut self) -> Self {
+        self.word_embeddings = self.word_embeddings.no_grad();
+        self
+    }
+
     /// Builds the embeddings from `embeddings.*` tensors.
     pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
         let h = c.hidden_size;
