@@ -539,3 +539,18 @@ fn frozen_word_embeddings_stay_as_loaded_while_the_rest_trains() {
     assert!(!same("embeddings.position_embeddings.weight"));
     assert!(!same("encoder.layer.0.attention.self.query.weight"));
 }
+
+#[test]
+fn a_resumed_run_keeps_its_label_map_and_names_a_new_label() {
+    let (home, csv, run) = separable_setup();
+    let args = ["--iterations", "20", "--checkpoint-every", "10"];
+    tiny_train(home.path(), &csv, &run, &args).success();
+    // A fifth class appears in the training file: the checkpoint's 4 classes cannot take it.
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text += "9,\"a new class\"\n";
+    std::fs::write(&csv, text).unwrap();
+    tiny_run(home.path(), &csv, "--resume", &run, &args)
+        .failure()
+        .stderr(contains("train.csv:65"))
+        .stderr(contains("label `9`"));
+}

@@ -23,7 +23,7 @@ pub fn train_bert<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<EvalReport> {
     let pooling: Pooling = cfg.pooling.parse()?;
-    let labels = data.label_map(cfg.skip_bad_rows)?;
+    let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let encoder = WordPieceEncoder::new(
         BertTokenizer::from_dir(model_dir, cfg.max_len)?,
         model_dir,

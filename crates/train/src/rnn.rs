@@ -62,7 +62,7 @@ pub fn train_rnn<B: AutodiffBackend>(
     run: &Path,
     device: &B::Device,
 ) -> Result<EvalReport> {
-    let labels = data.label_map(cfg.skip_bad_rows)?;
+    let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let rows = data.rows(data.train_file()?, &labels, cfg.skip_bad_rows)?;
     let vocab = WordVocab::build(
         rows.iter().map(|r| r.text.as_str()),

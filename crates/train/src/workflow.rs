@@ -73,6 +73,17 @@ impl DataFiles {
         Ok(tokenize_cached(path, &rows, encoder, &self.cache_root)?.examples)
     }
 
+    /// The label map of the run in `run`: when it resumes from a checkpoint, the one saved in
+    /// `run/labels.json` (so a changed training file cannot renumber the checkpoint's classes: an
+    /// unknown label is then an error naming file and line); else [`Self::label_map`].
+    pub fn run_label_map(&self, run: &Path, skip_bad: bool) -> Result<LabelMap> {
+        let saved = run.join("labels.json");
+        if run.join("checkpoints/latest/state.json").is_file() && saved.is_file() {
+            return Ok(LabelMap::load(&saved)?);
+        }
+        self.label_map(skip_bad)
+    }
+
     /// The label map: fixed, or built from the training file.
     pub fn label_map(&self, skip_bad: bool) -> Result<LabelMap> {
         match (&self.labels, &self.train) {
