@@ -554,3 +554,16 @@ fn a_resumed_run_keeps_its_label_map_and_names_a_new_label() {
         .stderr(contains("train.csv:65"))
         .stderr(contains("label `9`"));
 }
+
+#[test]
+fn a_crash_between_the_checkpoint_renames_resumes_from_the_previous_one() {
+    let (home, csv, run) = separable_setup();
+    let args = ["--iterations", "20", "--checkpoint-every", "10"];
+    tiny_train(home.path(), &csv, &run, &args).success();
+    // What `save_checkpoint` leaves when killed after moving `latest` aside.
+    let checkpoints = run.join("checkpoints");
+    std::fs::rename(checkpoints.join("latest"), checkpoints.join(".previous")).unwrap();
+    tiny_run(home.path(), &csv, "--resume", &run, &args)
+        .success()
+        .stderr(contains("at iteration 10"));
+}

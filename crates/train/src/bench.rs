@@ -166,11 +166,11 @@ where
         let items: Vec<&Example> = batches[i % batches.len()].iter().collect();
         let started = Instant::now();
         let batch = batcher.collate::<B>(&items, device);
-        let mut times = StepTimes::default();
-        (model, _, _) = train_step(model, &mut optim, &batch, cfg.lr, &loss_fn, &mut times);
+        let step = train_step(model, &mut optim, &batch, cfg.lr, &loss_fn);
+        model = step.model;
         if i >= warmup {
             step_s.push(started.elapsed().as_secs_f64());
-            phases.push(times);
+            phases.push(step.times);
             used.push(batches[i % batches.len()].as_slice());
         }
         progress.inc(1);

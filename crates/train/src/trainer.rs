@@ -1,7 +1,7 @@
 //! The training loop shared by every model, its checkpoints, and batched prediction.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
@@ -80,7 +80,7 @@ pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
         .init::<B, M>()
 }
 
-/// Time spent in each phase of training steps, summed.
+/// Time spent in each phase of a training step.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StepTimes {
     /// Forward pass and loss, up to reading the loss back.
@@ -91,15 +91,26 @@ pub(crate) struct StepTimes {
     pub optimizer: Duration,
 }
 
-/// One optimizer step on `batch`: the new model, the loss and the number of correct predictions.
+/// One training step on `batch`.
+pub(crate) struct Step<M> {
+    /// The updated model (unchanged when the loss is not finite).
+    pub model: M,
+    /// The batch's mean loss.
+    pub loss: f32,
+    /// Correct predictions in the batch.
+    pub hits: usize,
+    /// Where the step's time went.
+    pub times: StepTimes,
+}
+
+/// One optimizer step on `batch`; no update when the loss is NaN or infinite.
 pub(crate) fn train_step<B, M, O>(
     model: M,
     optim: &mut O,
     batch: &TextBatch<B>,
     lr: f64,
     loss_fn: &CrossEntropyLoss<B>,
-    times: &mut StepTimes,
-) -> (M, f32, usize)
+) -> Step<M>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
@@ -119,16 +130,24 @@ where
         .into_scalar()
         .elem();
     let forward_done = Instant::now();
-    times.forward += forward_done - started;
+    let mut step = Step {
+        model,
+        loss: loss_value,
+        hits: hits as usize,
+        times: StepTimes {
+            forward: forward_done - started,
+            ..StepTimes::default()
+        },
+    };
     if !loss_value.is_finite() {
-        return (model, loss_value, hits as usize);
+        return step;
     }
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let grads = GradientsParams::from_grads(loss.backward(), &step.model);
     let backward_done = Instant::now();
-    times.backward += backward_done - forward_done;
-    let model = optim.step(lr, model, grads);
-    times.optimizer += backward_done.elapsed();
-    (model, loss_value, hits as usize)
+    step.times.backward = backward_done - forward_done;
+    step.model = optim.step(lr, step.model, grads);
+    step.times.optimizer = backward_done.elapsed();
+    step
 }
 
 /// The recorder of checkpoints: burn's named MessagePack files in full precision.
@@ -168,14 +187,8 @@ where
     }
     let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");
-    let latest = checkpoints.join("latest");
-    let previous = checkpoints.join(".previous");
-    if !latest.exists() && previous.join("state.json").is_file() {
-        // A crash between the two renames of `save_checkpoint` leaves only the previous one.
-        std::fs::rename(&previous, &latest).map_err(io_err(&previous))?;
-    }
     let mut start = 0;
-    if latest.join("state.json").is_file() {
+    if let Some(latest) = latest_checkpoint(run)? {
         let state: CheckpointState = serde_json::from_str(
             &std::fs::read_to_string(latest.join("state.json"))
                 .map_err(io_err(latest.join("state.json")))?,
@@ -226,7 +239,6 @@ where
     );
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     let mut window_start = Instant::now();
-    let mut times = StepTimes::default();
     for it in start..cfg.iterations {
         // Dropout masks depend on the seed and the iteration only, so a resumed run repeats them.
         B::seed(
@@ -237,8 +249,8 @@ where
         let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
         let lr = cfg.lr_at(it);
-        let (next, loss_value, hits) =
-            train_step(model, &mut optim, &batch, lr, &loss_fn, &mut times);
+        let step = train_step(model, &mut optim, &batch, lr, &loss_fn);
+        let (loss_value, hits) = (step.loss, step.hits);
         if !loss_value.is_finite() {
             bar.abandon();
             return Err(TrainError::NonFinite {
@@ -246,7 +258,7 @@ where
                 loss: loss_value,
             });
         }
-        model = next;
+        model = step.model;
 
         loss_sum += loss_value as f64 * items.len() as f64;
         correct += hits;
@@ -317,6 +329,17 @@ where
     }
     bar.finish_and_clear();
     Ok((model, cfg.iterations - start))
+}
+
+/// The run's checkpoint to resume from, `run/checkpoints/latest`, when there is one. A crash
+/// between the two renames of `save_checkpoint` leaves only `.previous`: it is moved back first.
+pub(crate) fn latest_checkpoint(run: &Path) -> Result<Option<PathBuf>> {
+    let checkpoints = run.join("checkpoints");
+    let (latest, previous) = (checkpoints.join("latest"), checkpoints.join(".previous"));
+    if !latest.exists() && previous.join("state.json").is_file() {
+        std::fs::rename(&previous, &latest).map_err(io_err(&previous))?;
+    }
+    Ok(latest.join("state.json").is_file().then_some(latest))
 }
 
 /// Drops the lines of a JSON-lines report file whose `iteration` is past `iteration` (and any line

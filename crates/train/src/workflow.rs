@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
 use crate::metrics::EvalReport;
-use crate::trainer::{predict, train};
+use crate::trainer::{latest_checkpoint, predict, train};
 use crate::{TrainConfig, curves};
 
 /// Labelled train and test files and how to read them.
@@ -78,7 +78,7 @@ impl DataFiles {
     /// unknown label is then an error naming file and line); else [`Self::label_map`].
     pub fn run_label_map(&self, run: &Path, skip_bad: bool) -> Result<LabelMap> {
         let saved = run.join("labels.json");
-        if run.join("checkpoints/latest/state.json").is_file() && saved.is_file() {
+        if latest_checkpoint(run)?.is_some() && saved.is_file() {
             return Ok(LabelMap::load(&saved)?);
         }
         self.label_map(skip_bad)
@@ -164,7 +164,7 @@ where
 {
     std::fs::create_dir_all(run).map_err(io_err(run))?;
     let cfg = &cfg.resolve_epochs(data.train.len());
-    if run.join("checkpoints/latest/state.json").is_file() {
+    if latest_checkpoint(run)?.is_some() {
         check_resume_settings(&run.join("run.json"), cfg)?;
     }
     write_atomic(
