@@ -3,12 +3,15 @@
 
 Usage: python3 scripts/pytorch_baseline.py train|infer --model DIR [--config bert-base]
            [--batch N] [--steps 20] [--warmup 3] [--max-len 128] [--threads N] [--seed 42]
+           [--device cpu|cuda] [--amp bf16]
 Needs torch + transformers (not needed by CI). Mirrors `attn bench`: with AG_NEWS_DIR set, the
 train.csv rows in file order (title + " " + description, labels 1..4 -> 0..3), tokenized by the
 model directory's tokenizer, cut at --max-len, padded to each batch's longest; without it, the
 same synthetic batches (token counts 24..=72, ids in [1000, vocab)) drawn by a different generator.
 Train steps: BertForSequenceClassification (the config's dropout), AdamW lr 2e-5, weight decay
 0.01, eps 1e-8, gradient norm clipped at 1.0. Infer: eval mode under torch.inference_mode().
+On --device cuda every phase ends with torch.cuda.synchronize() (as `attn bench` syncs its GPU
+backends), and --amp bf16 runs the forward pass under torch.autocast (f32 master weights).
 Prints {"median_step_s", "samples_per_s", "padded_tokens_per_s", "real_token_share",
 "peak_rss_bytes", "steps"} (train adds forward_s, backward_s, optimizer_s).
 """
@@ -72,6 +75,8 @@ def main():
     p.add_argument("--max-len", type=int, default=128)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--amp", choices=["bf16"])
     args = p.parse_args()
     args.batch = args.batch or (8 if args.mode == "train" else 32)
     torch.set_num_threads(args.threads)
@@ -82,6 +87,16 @@ def main():
     else:
         model = BertForSequenceClassification.from_pretrained(args.model, num_labels=4)
     data = batches(args, args.warmup + args.steps, model.config.vocab_size)
+    dev = torch.device(args.device)
+    model.to(dev)
+    data = [tuple(t.to(dev) for t in batch) for batch in data]
+
+    def sync():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
+    def autocast():
+        return torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.amp == "bf16")
     times, phases, used = [], [], []
     if args.mode == "train":
         model.train()
@@ -92,18 +107,21 @@ def main():
         ids, mask, labels = data[i % len(data)]
         t0 = time.perf_counter()
         if args.mode == "train":
-            out = model(input_ids=ids, attention_mask=mask, labels=labels)
+            with autocast():
+                out = model(input_ids=ids, attention_mask=mask, labels=labels)
             out.loss.item()
             t1 = time.perf_counter()
             optim.zero_grad()
             out.loss.backward()
+            sync()
             t2 = time.perf_counter()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
+            sync()
             t3 = time.perf_counter()
             phase = (t1 - t0, t2 - t1, t3 - t2)
         else:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 model(input_ids=ids, attention_mask=mask).logits.argmax(-1).tolist()
             phase = None
         if i >= args.warmup:
@@ -123,6 +141,8 @@ def main():
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "steps": steps,
     }
+    if args.device == "cuda":
+        report["peak_device_bytes"] = torch.cuda.max_memory_allocated()
     if args.mode == "train":
         for k, name in enumerate(["forward_s", "backward_s", "optimizer_s"]):
             report[name] = statistics.median(ph[k] for ph in phases)

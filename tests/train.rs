@@ -154,6 +154,40 @@ fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
 }
 
 #[test]
+fn a_tiny_bert_overfits_with_bf16_products_and_records_the_precision() {
+    let (home, csv, run) = separable_setup();
+    tiny_train(
+        home.path(),
+        &csv,
+        &run,
+        &[
+            "--iterations",
+            "120",
+            "--report-every",
+            "40",
+            "--precision",
+            "bf16",
+        ],
+    )
+    .success()
+    .stdout(contains("Final accuracy: 1.0000"));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(config["precision"], "bf16");
+    let rnn = tempfile::tempdir().unwrap();
+    attn(home.path())
+        .args(["train", "rnn", "--precision", "f16", "--train"])
+        .arg(&csv)
+        .arg("--test")
+        .arg(&csv)
+        .arg("--output")
+        .arg(rnn.path().join("run"))
+        .assert()
+        .failure()
+        .stderr(contains("applies to BERT only"));
+}
+
+#[test]
 fn resume_continues_the_iteration_count_and_the_shuffle_order() {
     let (home, csv, run) = separable_setup();
     let args = [

@@ -50,6 +50,9 @@ pub struct BenchArgs {
     /// Keep the word embeddings fixed, as `attn train --freeze-embeddings`.
     #[arg(long)]
     pub freeze_embeddings: bool,
+    /// Precision of the matrix products: f32, bf16 or f16 (as `attn train --precision`).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
 }
 
 struct BenchTask(BenchSpec);
@@ -84,6 +87,7 @@ pub fn bench(spec: BackendSpec, args: BenchArgs) -> Result<()> {
         max_len: args.max_len,
         seed: args.seed,
         freeze_embeddings: args.freeze_embeddings,
+        precision: args.precision.parse()?,
     };
     dispatch(spec, BenchTask(bench))?
 }

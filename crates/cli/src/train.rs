@@ -136,6 +136,9 @@ pub struct TrainArgs {
     /// Group examples of similar length into batches (less padding).
     #[arg(long)]
     pub bucket: bool,
+    /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -224,6 +227,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             .as_ref()
             .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
         pooling: args.pooling,
+        precision: args.precision,
         data_dir: data.test.parent().map(PathBuf::from),
         iterations: args.iterations,
         epochs: args.epochs,

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use attn_data::{Example, LabelMap, TextBatcher};
-use attn_transformer::{BertConfig, BertForSequenceClassification, BertTokenizer, Pooling};
+use attn_transformer::{
+    BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, Precision, autocast,
+};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -166,7 +168,7 @@ where
         let items: Vec<&Example> = batches[i % batches.len()].iter().collect();
         let started = Instant::now();
         let batch = batcher.collate::<B>(&items, device);
-        let step = train_step(model, &mut optim, &batch, cfg.lr, &loss_fn);
+        let step = train_step(model, &mut optim, &batch, cfg.lr, &loss_fn, Some(device));
         model = step.model;
         if i >= warmup {
             step_s.push(started.elapsed().as_secs_f64());
@@ -242,10 +244,13 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Keep the word embeddings fixed, as `attn train --freeze-embeddings`.
     pub freeze_embeddings: bool,
+    /// Precision of the matrix products, as `attn train --precision`.
+    pub precision: Precision,
 }
 
 /// Benchmarks the BERT classifier `spec` describes on `device`.
 pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> Result<BenchReport> {
+    let _autocast = autocast(spec.precision);
     let config = match (&spec.preset, &spec.model_dir) {
         (Some(name), _) => BertConfig::preset(name)?,
         (None, Some(dir)) => BertConfig::from_file(&dir.join("config.json"))?,

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use attn_data::{LabelMap, TextEncoder};
 use attn_transformer::{
-    BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, saved_pooling,
+    BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, Precision, autocast,
+    saved_pooling,
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -23,6 +24,9 @@ pub fn train_bert<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<EvalReport> {
     let pooling: Pooling = cfg.pooling.parse()?;
+    let precision: Precision = cfg.precision.parse()?;
+    // Training and the final evaluation run their matrix products in this precision.
+    let _autocast = autocast(precision);
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let encoder = WordPieceEncoder::new(
         BertTokenizer::from_dir(model_dir, cfg.max_len)?,

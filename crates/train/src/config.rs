@@ -62,6 +62,14 @@ pub struct TrainConfig {
     /// Measure validation accuracy every this many iterations (0: only at the end).
     #[serde(default)]
     pub eval_every: usize,
+    /// BERT: precision of the matrix products (`f32`, `bf16`, `f16`); weights, optimizer state
+    /// and the other operations stay f32.
+    #[serde(default = "f32_name")]
+    pub precision: String,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 impl Default for TrainConfig {
@@ -91,6 +99,7 @@ impl Default for TrainConfig {
             skip_bad_rows: false,
             val_fraction: 0.0,
             eval_every: 0,
+            precision: f32_name(),
         }
     }
 }

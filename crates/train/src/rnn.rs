@@ -62,6 +62,12 @@ pub fn train_rnn<B: AutodiffBackend>(
     run: &Path,
     device: &B::Device,
 ) -> Result<EvalReport> {
+    if cfg.precision != "f32" {
+        return Err(TrainError::Settings(format!(
+            "--precision {} applies to BERT only; the RNN trains in f32",
+            cfg.precision
+        )));
+    }
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let rows = data.rows(data.train_file()?, &labels, cfg.skip_bad_rows)?;
     let vocab = WordVocab::build(

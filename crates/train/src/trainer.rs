@@ -103,13 +103,16 @@ pub(crate) struct Step<M> {
     pub times: StepTimes,
 }
 
-/// One optimizer step on `batch`; no update when the loss is NaN or infinite.
+/// One optimizer step on `batch`; no update when the loss is NaN or infinite. With `sync`, waits
+/// for that device after the backward pass and the update, so that the phase times of an
+/// asynchronous (GPU) backend are device times rather than launch times.
 pub(crate) fn train_step<B, M, O>(
     model: M,
     optim: &mut O,
     batch: &TextBatch<B>,
     lr: f64,
     loss_fn: &CrossEntropyLoss<B>,
+    sync: Option<&B::Device>,
 ) -> Step<M>
 where
     B: AutodiffBackend,
@@ -142,10 +145,18 @@ where
     if !loss_value.is_finite() {
         return step;
     }
+    let wait = || {
+        if let Some(device) = sync {
+            // A device that cannot sync has failed; the next read of a tensor reports it.
+            let _ = B::sync(device);
+        }
+    };
     let grads = GradientsParams::from_grads(loss.backward(), &step.model);
+    wait();
     let backward_done = Instant::now();
     step.times.backward = backward_done - forward_done;
     step.model = optim.step(lr, step.model, grads);
+    wait();
     step.times.optimizer = backward_done.elapsed();
     step
 }
@@ -249,7 +260,7 @@ where
         let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
         let lr = cfg.lr_at(it);
-        let step = train_step(model, &mut optim, &batch, lr, &loss_fn);
+        let step = train_step(model, &mut optim, &batch, lr, &loss_fn, None);
         let (loss_value, hits) = (step.loss, step.hits);
         if !loss_value.is_finite() {
             bar.abandon();

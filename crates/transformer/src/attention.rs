@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::{Tensor, activation::softmax, backend::Backend};
 
+use crate::precision::{linear, matmul};
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
 
@@ -63,16 +64,13 @@ impl<B: Backend> MultiHeadAttention<B> {
             t.reshape([batch, seq, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask_bias;
+        let q = split(linear(&self.query, x.clone()));
+        let k = split(linear(&self.key, x.clone()));
+        let v = split(linear(&self.value, x));
+        let scores = matmul(q, k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask_bias;
         let probs = softmax(scores, 3);
         let kept = keep_probs.then(|| probs.clone());
-        let context = self
-            .dropout
-            .forward(probs)
-            .matmul(v)
+        let context = matmul(self.dropout.forward(probs), v)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
         (context, kept)
@@ -120,7 +118,7 @@ impl<B: Backend> AddNorm<B> {
     /// LayerNorm(dropout(dense(x)) + residual).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, residual: Tensor<B, D>) -> Tensor<B, D> {
         self.layer_norm
-            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+            .forward(self.dropout.forward(linear(&self.dense, x)) + residual)
     }
 }
 

@@ -5,6 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::model::{BertInput, BertModel, BertOutput};
+use crate::precision::linear;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, BertError, Result};
 
@@ -129,7 +130,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
             Pooling::Cls => out.pooler_output.clone(),
             Pooling::Mean => mean_pool(out.last_hidden_state.clone(), mask),
         };
-        let logits = self.classifier.forward(self.dropout.forward(pooled));
+        let logits = linear(&self.classifier, self.dropout.forward(pooled));
         Ok((logits, out))
     }
 

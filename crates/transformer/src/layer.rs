@@ -5,6 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, activation::gelu, backend::Backend};
 
 use crate::attention::{AddNorm, BertAttention};
+use crate::precision::linear;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
 
@@ -60,7 +61,7 @@ impl<B: Backend> BertLayer<B> {
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let (x, probs) = self.attention.forward(x, mask_bias, keep_probs);
-        let hidden = gelu(self.intermediate.forward(x.clone()));
+        let hidden = gelu(linear(&self.intermediate, x.clone()));
         (self.output.forward(hidden, x), probs)
     }
 }

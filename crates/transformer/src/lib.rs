@@ -41,6 +41,7 @@ mod embeddings;
 mod error;
 mod layer;
 mod model;
+mod precision;
 mod tokenizer;
 pub mod weights;
 
@@ -56,4 +57,5 @@ pub(crate) use error::io_err;
 pub use error::{BertError, Result};
 pub use layer::{BertEncoder, BertLayer};
 pub use model::{BertInput, BertModel, BertOutput, BertPooler, mask_bias};
+pub use precision::{AutocastGuard, Precision, autocast, current_precision, linear, matmul};
 pub use tokenizer::{BertTokenizer, Encoded};

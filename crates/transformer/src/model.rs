@@ -6,6 +6,7 @@ use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::embeddings::BertEmbeddings;
 use crate::layer::BertEncoder;
+use crate::precision::linear;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
 
@@ -43,7 +44,7 @@ impl<B: Backend> BertPooler<B> {
     pub fn forward(&self, hidden: Tensor<B, 3>) -> Tensor<B, 2> {
         let [batch, _, width] = hidden.dims();
         let cls = hidden.narrow(1, 0, 1).reshape([batch, width]);
-        self.dense.forward(cls).tanh()
+        linear(&self.dense, cls).tanh()
     }
 }
 
