@@ -575,6 +575,33 @@ fn frozen_word_embeddings_stay_as_loaded_while_the_rest_trains() {
 }
 
 #[test]
+fn a_layer_decay_of_zero_trains_the_head_alone() {
+    let (home, csv, run) = separable_setup();
+    let args = [
+        "--iterations",
+        "20",
+        "--pooling",
+        "cls",
+        "--layer-decay",
+        "0",
+    ];
+    tiny_train(home.path(), &csv, &run, &args).success();
+    let before =
+        attn_transformer::read_safetensors(&fixture("tiny-bert-bare").join("model.safetensors"))
+            .unwrap();
+    let after = attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let same = |name: &str| before[name] == after[&format!("bert.{name}")];
+    assert!(same("embeddings.word_embeddings.weight"));
+    assert!(same("encoder.layer.0.attention.self.query.weight"));
+    assert!(same("encoder.layer.1.output.dense.weight"));
+    // The pooler sits with the classifier at the top and trains at the full rate.
+    assert!(!same("pooler.dense.weight"));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(config["layer_decay"], 0.0);
+}
+
+#[test]
 fn a_resumed_run_keeps_its_label_map_and_names_a_new_label() {
     let (home, csv, run) = separable_setup();
     let args = ["--iterations", "20", "--checkpoint-every", "10"];

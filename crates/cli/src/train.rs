@@ -136,6 +136,10 @@ pub struct TrainArgs {
     /// Group examples of similar length into batches (less padding).
     #[arg(long)]
     pub bucket: bool,
+    /// Layer-wise learning-rate decay: each BERT layer below the head learns at this factor of
+    /// the one above it, the embeddings at the factor of the lowest layer (1: one rate for all).
+    #[arg(long, default_value_t = 1.0)]
+    pub layer_decay: f64,
     /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
     #[arg(long, default_value = "f32")]
     pub precision: String,
@@ -228,6 +232,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
         pooling: args.pooling,
         precision: args.precision,
+        layer_decay: args.layer_decay,
         data_dir: data.test.parent().map(PathBuf::from),
         iterations: args.iterations,
         epochs: args.epochs,

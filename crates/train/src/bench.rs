@@ -168,7 +168,15 @@ where
         let items: Vec<&Example> = batches[i % batches.len()].iter().collect();
         let started = Instant::now();
         let batch = batcher.collate::<B>(&items, device);
-        let step = train_step(model, &mut optim, &batch, cfg.lr, &loss_fn, Some(device));
+        let step = train_step(
+            model,
+            &mut optim,
+            &batch,
+            cfg.lr,
+            cfg.layer_decay,
+            &loss_fn,
+            Some(device),
+        );
         model = step.model;
         if i >= warmup {
             step_s.push(started.elapsed().as_secs_f64());

@@ -2,12 +2,26 @@
 
 use attn_data::TextBatch;
 use attn_transformer::{BertForSequenceClassification, BertInput};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 /// A text classifier the loop can train and evaluate.
 pub trait Classify<B: Backend> {
     /// Logits [batch, classes] for a padded batch.
     fn logits(&self, batch: &TextBatch<B>) -> Tensor<B, 2>;
+
+    /// The gradients in groups, each with its depth from the output (a group at depth `d` learns
+    /// at `lr * decay^d` under layer-wise learning-rate decay); one group at depth 0 unless the
+    /// model has layers to tell apart.
+    fn grads_by_depth(&self, grads: B::Gradients) -> Vec<(i32, GradientsParams)>
+    where
+        B: AutodiffBackend,
+        Self: AutodiffModule<B> + Sized,
+    {
+        vec![(0, GradientsParams::from_grads(grads, self))]
+    }
 }
 
 impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
@@ -19,6 +33,31 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
         };
         // Batches are cut at max_len <= max_position_embeddings by the batcher, so this cannot fail.
         self.forward(input).expect("batch fits the position table")
+    }
+
+    /// Pooler and classifier first, then the encoder layers from the top, then the embeddings.
+    fn grads_by_depth(&self, mut grads: B::Gradients) -> Vec<(i32, GradientsParams)>
+    where
+        B: AutodiffBackend,
+    {
+        let mut groups = vec![
+            (
+                0,
+                GradientsParams::from_module(&mut grads, &self.classifier),
+            ),
+            (
+                0,
+                GradientsParams::from_module(&mut grads, &self.bert.pooler),
+            ),
+        ];
+        let layers = self.bert.encoder.layer.iter().rev();
+        for (depth, layer) in (1..).zip(layers) {
+            groups.push((depth, GradientsParams::from_module(&mut grads, layer)));
+        }
+        let bottom = groups.len() as i32 - 1;
+        let embeddings = GradientsParams::from_module(&mut grads, &self.bert.embeddings);
+        groups.push((bottom, embeddings));
+        groups
     }
 }
 

@@ -66,6 +66,14 @@ pub struct TrainConfig {
     /// and the other operations stay f32.
     #[serde(default = "f32_name")]
     pub precision: String,
+    /// Layer-wise learning-rate decay: a group `d` layers below the head learns at `lr * decay^d`
+    /// (BERT: layers from the top, then the embeddings; 1: one rate for all).
+    #[serde(default = "one")]
+    pub layer_decay: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn f32_name() -> String {
@@ -100,6 +108,7 @@ impl Default for TrainConfig {
             val_fraction: 0.0,
             eval_every: 0,
             precision: f32_name(),
+            layer_decay: 1.0,
         }
     }
 }

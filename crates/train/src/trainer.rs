@@ -103,7 +103,8 @@ pub(crate) struct Step<M> {
     pub times: StepTimes,
 }
 
-/// One optimizer step on `batch`; no update when the loss is NaN or infinite. With `sync`, waits
+/// One optimizer step on `batch` at learning rate `lr`, times `layer_decay^depth` for each of the
+/// model's gradient groups below the output; no update when the loss is NaN or infinite. With `sync`, waits
 /// for that device after the backward pass and the update, so that the phase times of an
 /// asynchronous (GPU) backend are device times rather than launch times.
 pub(crate) fn train_step<B, M, O>(
@@ -111,6 +112,7 @@ pub(crate) fn train_step<B, M, O>(
     optim: &mut O,
     batch: &TextBatch<B>,
     lr: f64,
+    layer_decay: f64,
     loss_fn: &CrossEntropyLoss<B>,
     sync: Option<&B::Device>,
 ) -> Step<M>
@@ -151,11 +153,18 @@ where
             let _ = B::sync(device);
         }
     };
-    let grads = GradientsParams::from_grads(loss.backward(), &step.model);
+    let grads = loss.backward();
+    let groups = if layer_decay == 1.0 {
+        vec![(0, GradientsParams::from_grads(grads, &step.model))]
+    } else {
+        step.model.grads_by_depth(grads)
+    };
     wait();
     let backward_done = Instant::now();
     step.times.backward = backward_done - forward_done;
-    step.model = optim.step(lr, step.model, grads);
+    for (depth, grads) in groups {
+        step.model = optim.step(lr * layer_decay.powi(depth), step.model, grads);
+    }
     wait();
     step.times.optimizer = backward_done.elapsed();
     step
@@ -260,7 +269,15 @@ where
         let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
         let lr = cfg.lr_at(it);
-        let step = train_step(model, &mut optim, &batch, lr, &loss_fn, None);
+        let step = train_step(
+            model,
+            &mut optim,
+            &batch,
+            lr,
+            cfg.layer_decay,
+            &loss_fn,
+            None,
+        );
         let (loss_value, hits) = (step.loss, step.hits);
         if !loss_value.is_finite() {
             bar.abandon();
