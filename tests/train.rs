@@ -554,6 +554,15 @@ fn a_diverging_run_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint
     );
 }
 
+/// Whether the run's saved tensor `name` equals the tiny fixture's it started from.
+fn unchanged_by_training(run: &Path) -> impl Fn(&str) -> bool {
+    let before =
+        attn_transformer::read_safetensors(&fixture("tiny-bert-bare").join("model.safetensors"))
+            .unwrap();
+    let after = attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
+    move |name| before[name] == after[&format!("bert.{name}")]
+}
+
 #[test]
 fn frozen_word_embeddings_stay_as_loaded_while_the_rest_trains() {
     let (home, csv, run) = separable_setup();
@@ -564,11 +573,7 @@ fn frozen_word_embeddings_stay_as_loaded_while_the_rest_trains() {
         &["--iterations", "20", "--freeze-embeddings"],
     )
     .success();
-    let before =
-        attn_transformer::read_safetensors(&fixture("tiny-bert-bare").join("model.safetensors"))
-            .unwrap();
-    let after = attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
-    let same = |name: &str| before[name] == after[&format!("bert.{name}")];
+    let same = unchanged_by_training(&run);
     assert!(same("embeddings.word_embeddings.weight"));
     assert!(!same("embeddings.position_embeddings.weight"));
     assert!(!same("encoder.layer.0.attention.self.query.weight"));
@@ -586,11 +591,7 @@ fn a_layer_decay_of_zero_trains_the_head_alone() {
         "0",
     ];
     tiny_train(home.path(), &csv, &run, &args).success();
-    let before =
-        attn_transformer::read_safetensors(&fixture("tiny-bert-bare").join("model.safetensors"))
-            .unwrap();
-    let after = attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
-    let same = |name: &str| before[name] == after[&format!("bert.{name}")];
+    let same = unchanged_by_training(&run);
     assert!(same("embeddings.word_embeddings.weight"));
     assert!(same("encoder.layer.0.attention.self.query.weight"));
     assert!(same("encoder.layer.1.output.dense.weight"));
