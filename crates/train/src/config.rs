@@ -91,7 +91,7 @@ impl Default for TrainConfig {
             dropout: Some(0.0),
             label_smoothing: 0.0,
             batch_size: 8,
-            lr: 1.5e-4,
+            lr: 2e-4,
             warmup: 0.1,
             constant_lr: false,
             freeze_embeddings: false,
@@ -108,7 +108,7 @@ impl Default for TrainConfig {
             val_fraction: 0.0,
             eval_every: 0,
             precision: f32_name(),
-            layer_decay: 1.0,
+            layer_decay: 0.8,
         }
     }
 }
