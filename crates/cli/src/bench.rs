@@ -52,7 +52,7 @@ pub struct BenchArgs {
     pub freeze_embeddings: bool,
     /// Precision of the matrix products: f32, bf16 or f16 (as `attn train --precision`).
     #[arg(long, default_value = "f32")]
-    pub precision: String,
+    pub precision: attn_transformer::Precision,
 }
 
 struct BenchTask(BenchSpec);
@@ -87,7 +87,7 @@ pub fn bench(spec: BackendSpec, args: BenchArgs) -> Result<()> {
         max_len: args.max_len,
         seed: args.seed,
         freeze_embeddings: args.freeze_embeddings,
-        precision: args.precision.parse()?,
+        precision: args.precision,
     };
     dispatch(spec, BenchTask(bench))?
 }

@@ -143,7 +143,7 @@ pub struct TrainArgs {
     pub layer_decay: f64,
     /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
     #[arg(long, default_value = "f32")]
-    pub precision: String,
+    pub precision: attn_transformer::Precision,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -232,7 +232,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             .as_ref()
             .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
         pooling: args.pooling,
-        precision: args.precision,
+        precision: args.precision.to_string(),
         layer_decay: args.layer_decay,
         data_dir: data.test.parent().map(PathBuf::from),
         iterations: args.iterations,

@@ -68,6 +68,8 @@ pub struct TrainConfig {
     pub precision: String,
     /// Layer-wise learning-rate decay: a group `d` layers below the head learns at `lr * decay^d`
     /// (BERT: layers from the top, then the embeddings; 1: one rate for all).
+    /// A run.json from before this setting existed had one rate for all, hence the serde default of
+    /// 1 (the `Default` recipe uses 0.8).
     #[serde(default = "one")]
     pub layer_decay: f64,
 }

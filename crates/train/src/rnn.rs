@@ -4,7 +4,7 @@ use std::path::Path;
 
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
-use attn_transformer::write_atomic;
+use attn_transformer::{Precision, write_atomic};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -62,7 +62,7 @@ pub fn train_rnn<B: AutodiffBackend>(
     run: &Path,
     device: &B::Device,
 ) -> Result<EvalReport> {
-    if cfg.precision != "f32" {
+    if cfg.precision.parse::<Precision>()? != Precision::F32 {
         return Err(TrainError::Settings(format!(
             "--precision {} applies to BERT only; the RNN trains in f32",
             cfg.precision

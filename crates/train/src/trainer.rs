@@ -9,7 +9,7 @@ use attn_transformer::write_atomic;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
@@ -153,12 +153,7 @@ where
             let _ = B::sync(device);
         }
     };
-    let grads = loss.backward();
-    let groups = if layer_decay == 1.0 {
-        vec![(0, GradientsParams::from_grads(grads, &step.model))]
-    } else {
-        step.model.grads_by_depth(grads)
-    };
+    let groups = step.model.grads_by_depth(loss.backward());
     wait();
     let backward_done = Instant::now();
     step.times.backward = backward_done - forward_done;
