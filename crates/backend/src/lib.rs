@@ -11,6 +11,9 @@ use std::str::FromStr;
 pub use burn::backend::Autodiff;
 pub use burn::tensor::backend::{AutodiffBackend, Backend};
 
+pub mod allocator;
+pub mod fused;
+
 /// A tensor backend this project knows, compiled in or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {

@@ -13,7 +13,8 @@ use attn_backend::{BackendKind, BackendSpec};
 use clap::{Parser, Subcommand};
 
 /// Training allocates and frees tensors of tens of MB every step; glibc's malloc hands those
-/// back to the kernel and page-faults them in again (a third of a MiniLM step), mimalloc reuses them.
+/// back to the kernel and page-faults them in again (a third of a MiniLM step), mimalloc reuses them
+/// (and keeps them: see `attn_backend::allocator`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,6 +63,7 @@ enum Command {
 }
 
 fn main() {
+    attn_backend::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 type B = Autodiff<Flex>;
 
 fn bench(c: &mut Criterion) {
+    attn_backend::allocator::keep_freed_memory();
     let config = BertConfig::preset("minilm-l6").unwrap();
     let device = Default::default();
     let model =

@@ -1,8 +1,9 @@
 //! Multi-head scaled dot-product self-attention, with BERT's output projection, residual and LayerNorm.
 
+use attn_backend::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
-use burn::tensor::{Tensor, activation::softmax, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 use crate::precision::{linear, matmul};
 use crate::weights::{WeightStore, WeightWriter};
@@ -67,8 +68,8 @@ impl<B: Backend> MultiHeadAttention<B> {
         let q = split(linear(&self.query, x.clone()));
         let k = split(linear(&self.key, x.clone()));
         let v = split(linear(&self.value, x));
-        let scores = matmul(q, k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt()) + mask_bias;
-        let probs = softmax(scores, 3);
+        let scores = matmul(q, k.swap_dims(2, 3));
+        let probs = fused::scaled_softmax(scores, mask_bias, 1.0 / (head_dim as f64).sqrt());
         let kept = keep_probs.then(|| probs.clone());
         let context = matmul(self.dropout.forward(probs), v)
             .swap_dims(1, 2)
@@ -86,6 +87,9 @@ pub struct AddNorm<B: Backend> {
     pub layer_norm: LayerNorm<B>,
     /// Dropout before the residual sum.
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl<B: Backend> AddNorm<B> {
@@ -106,6 +110,7 @@ impl<B: Backend> AddNorm<B> {
                 device,
             )?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            layer_norm_eps: c.layer_norm_eps,
         })
     }
 
@@ -117,8 +122,20 @@ impl<B: Backend> AddNorm<B> {
 
     /// LayerNorm(dropout(dense(x)) + residual).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, residual: Tensor<B, D>) -> Tensor<B, D> {
-        self.layer_norm
-            .forward(self.dropout.forward(linear(&self.dense, x)) + residual)
+        let sum = self.dropout.forward(linear(&self.dense, x)) + residual;
+        layer_norm(&self.layer_norm, self.layer_norm_eps, sum)
+    }
+}
+
+/// `norm(x)` with epsilon `eps`, through the fused LayerNorm (burn's own for a norm without bias).
+pub(crate) fn layer_norm<B: Backend, const D: usize>(
+    norm: &LayerNorm<B>,
+    eps: f64,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    match &norm.beta {
+        Some(beta) => fused::layer_norm(x, norm.gamma.val(), beta.val(), eps),
+        None => norm.forward(x),
     }
 }
 

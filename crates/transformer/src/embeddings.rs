@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
+use crate::attention::layer_norm;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, BertError, Result};
 
@@ -20,6 +21,9 @@ pub struct BertEmbeddings<B: Backend> {
     pub layer_norm: LayerNorm<B>,
     /// Dropout after the LayerNorm.
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl<B: Backend> BertEmbeddings<B> {
@@ -50,6 +54,7 @@ impl<B: Backend> BertEmbeddings<B> {
             )?,
             layer_norm: w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps, device)?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            layer_norm_eps: c.layer_norm_eps,
         })
     }
 
@@ -91,6 +96,7 @@ impl<B: Backend> BertEmbeddings<B> {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        Ok(self.dropout.forward(self.layer_norm.forward(x)))
+        let x = layer_norm(&self.layer_norm, self.layer_norm_eps, x);
+        Ok(self.dropout.forward(x))
     }
 }

@@ -1,8 +1,9 @@
 //! `BertLayer`: attention, then the feed-forward block with exact GELU; and `BertEncoder`, N of them.
 
+use attn_backend::fused::gelu;
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Tensor, activation::gelu, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
 use crate::attention::{AddNorm, BertAttention};
 use crate::precision::linear;

@@ -1,0 +1,254 @@
+//! The fused ops on burn's `Flex` CPU backend, and on `Autodiff<Flex>` with their backward steps.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::ops::{FloatTensor, FloatTensorOps};
+use burn::tensor::{DType, FloatDType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn_flex::FlexTensor;
+
+use super::kernels;
+
+/// The autodiff backend over Flex that `crate::dispatch` runs.
+type Ad = Autodiff<Flex>;
+
+/// The primitive of a float tensor of any rank.
+fn primitive<B: burn::tensor::backend::Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// A tensor of any rank from its primitive.
+fn tensor<B: burn::tensor::backend::Backend, const D: usize>(p: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(p))
+}
+
+/// `t` as a contiguous f32 tensor whose storage is exactly its elements.
+fn contiguous_f32(t: FlexTensor) -> FlexTensor {
+    let t = match t.dtype() {
+        DType::F32 => t,
+        _ => Flex::float_cast(t, FloatDType::F32),
+    };
+    t.to_contiguous()
+}
+
+/// A contiguous f32 tensor of `shape` holding `data`.
+fn from_vec(data: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// Runs a kernel that writes a tensor of `x`'s shape from `x`'s elements.
+fn map(x: &FlexTensor, kernel: impl FnOnce(&[f32], &mut [f32])) -> FlexTensor {
+    let mut out = vec![0.0; x.shape().num_elements()];
+    kernel(x.storage(), &mut out);
+    from_vec(out, x.shape())
+}
+
+/// Whether the fast path takes a tensor of this dtype (f32 only; other dtypes use burn's ops).
+pub fn takes(dtype: DType) -> bool {
+    dtype == DType::F32
+}
+
+/// GELU on Flex.
+pub fn gelu<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {
+    let x = contiguous_f32(primitive(x));
+    tensor(map(&x, kernels::gelu))
+}
+
+/// GELU on `Autodiff<Flex>`; its backward step keeps the input.
+pub fn gelu_autodiff<const D: usize>(x: Tensor<Ad, D>) -> Tensor<Ad, D> {
+    #[derive(Debug)]
+    struct Gelu;
+
+    impl Backward<Flex, 1> for Gelu {
+        type State = FlexTensor;
+
+        fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let x = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                let g = contiguous_f32(g);
+                map(&x, |x, out| kernels::gelu_backward(x, g.storage(), out))
+            });
+        }
+    }
+
+    let x = primitive(x);
+    let input = contiguous_f32(x.primitive.clone());
+    let output = map(&input, kernels::gelu);
+    tensor(
+        match Gelu
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(input, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}
+
+/// Shape checks of the scaled softmax: `[batch, heads, queries, keys]` scores and a
+/// `[batch, 1, 1, keys]` bias; returns (keys, score rows per bias row).
+pub fn softmax_rows(scores: &Shape, bias: &Shape) -> Option<(usize, usize)> {
+    let [b, h, q, k] = scores.dims::<4>();
+    (bias.dims::<4>() == [b, 1, 1, k]).then_some((k, h * q))
+}
+
+/// softmax(scale · scores + bias) on Flex, for the `(keys, per_bias)` of [`softmax_rows`].
+pub fn scaled_softmax(
+    scores: Tensor<Flex, 4>,
+    bias: Tensor<Flex, 4>,
+    scale: f32,
+    (n, per_bias): (usize, usize),
+) -> Tensor<Flex, 4> {
+    let (scores, bias) = (
+        contiguous_f32(primitive(scores)),
+        contiguous_f32(primitive(bias)),
+    );
+    tensor(map(&scores, |x, out| {
+        kernels::scaled_softmax(x, bias.storage(), per_bias, n, scale, out)
+    }))
+}
+
+/// [`scaled_softmax`] on `Autodiff<Flex>`; its backward step keeps the output.
+pub fn scaled_softmax_autodiff(
+    scores: Tensor<Ad, 4>,
+    bias: Tensor<Ad, 4>,
+    scale: f32,
+    (n, per_bias): (usize, usize),
+) -> Tensor<Ad, 4> {
+    /// Its state: the output, the row length and the scale.
+    #[derive(Debug)]
+    struct ScaledSoftmax;
+
+    impl Backward<Flex, 2> for ScaledSoftmax {
+        type State = (FlexTensor, usize, f32);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_scores, node_bias] = ops.parents;
+            let (y, n, scale) = ops.state;
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let backward = |scale| {
+                map(&y, |y, out| {
+                    kernels::scaled_softmax_backward(y, g.storage(), n, scale, out)
+                })
+            };
+            // The bias (a padding mask) rarely asks for a gradient: the scores' one is then
+            // written scaled in one pass.
+            let Some(node_bias) = node_bias else {
+                if let Some(node) = node_scores {
+                    grads.register::<Flex>(node.id, backward(scale));
+                }
+                return;
+            };
+            let ds = backward(1.0);
+            let summed = Flex::float_sum_dim(Flex::float_sum_dim(ds.clone(), 1), 2);
+            grads.register::<Flex>(node_bias.id, summed);
+            if let Some(node) = node_scores {
+                grads.register::<Flex>(node.id, Flex::float_mul_scalar(ds, scale.into()));
+            }
+        }
+    }
+
+    let (scores, bias) = (primitive(scores), primitive(bias));
+    let bias_values = contiguous_f32(bias.primitive.clone());
+    let output = map(&contiguous_f32(scores.primitive.clone()), |x, out| {
+        kernels::scaled_softmax(x, bias_values.storage(), per_bias, n, scale, out)
+    });
+    tensor(
+        match ScaledSoftmax
+            .prepare::<NoCheckpointing>([scores.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((output.clone(), n, scale), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}
+
+/// LayerNorm over the last dim on `Autodiff<Flex>`; its backward step keeps x̂, 1/σ and γ.
+pub fn layer_norm_autodiff<const D: usize>(
+    x: Tensor<Ad, D>,
+    gamma: Tensor<Ad, 1>,
+    beta: Tensor<Ad, 1>,
+    eps: f64,
+) -> Tensor<Ad, D> {
+    #[derive(Debug)]
+    struct LayerNorm;
+
+    impl Backward<Flex, 3> for LayerNorm {
+        type State = (FlexTensor, FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node_x, node_gamma, node_beta] = ops.parents;
+            let (xhat, rstd, gamma) = ops.state;
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let mut dx = vec![0.0; xhat.shape().num_elements()];
+            let (dgamma, dbeta) = kernels::layer_norm_backward(
+                g.storage(),
+                xhat.storage(),
+                rstd.storage(),
+                gamma.storage(),
+                &mut dx,
+            );
+            let d = Shape::new([dgamma.len()]);
+            for (node, grad) in [
+                (node_x, from_vec(dx, xhat.shape())),
+                (node_gamma, from_vec(dgamma, d.clone())),
+                (node_beta, from_vec(dbeta, d)),
+            ] {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, grad);
+                }
+            }
+        }
+    }
+
+    let (x, gamma, beta) = (primitive(x), primitive(gamma), primitive(beta));
+    let input = contiguous_f32(x.primitive.clone());
+    let (g, b) = (
+        contiguous_f32(gamma.primitive.clone()),
+        contiguous_f32(beta.primitive.clone()),
+    );
+    let shape = input.shape();
+    let rows = shape.num_elements() / g.shape().num_elements();
+    let mut out = vec![0.0; shape.num_elements()];
+    let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+    let prep = LayerNorm
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful();
+    tensor(match prep {
+        OpsKind::Tracked(prep) => {
+            let (mut xhat, mut rstd) = (vec![0.0; out.len()], vec![0.0; rows]);
+            let saved = Some((&mut xhat[..], &mut rstd[..]));
+            kernels::layer_norm(
+                input.storage(),
+                g.storage(),
+                b.storage(),
+                eps as f32,
+                &mut out,
+                saved,
+            );
+            let state = (
+                from_vec(xhat, shape.clone()),
+                from_vec(rstd, Shape::new([rows])),
+                g,
+            );
+            prep.finish(state, from_vec(out, shape))
+        }
+        OpsKind::UnTracked(prep) => {
+            kernels::layer_norm(
+                input.storage(),
+                g.storage(),
+                b.storage(),
+                eps as f32,
+                &mut out,
+                None,
+            );
+            prep.finish(from_vec(out, shape))
+        }
+    })
+}

@@ -1,0 +1,425 @@
+//! Row kernels on f32 slices behind the fused ops: parallel over chunks of rows (rayon), with `exp`
+//! and `erf` written so that the compiler vectorises the inner loops (no libm calls in them).
+
+use rayon::prelude::*;
+
+/// Elements one rayon task handles in the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// Rows one rayon task handles in the row kernels, for rows of `n` elements.
+fn rows_per_task(n: usize) -> usize {
+    (CHUNK / n.max(1)).max(1)
+}
+
+/// `e^x` to about 3e-7 relative error on [-87, 88]; 0 below (no subnormal results, which would
+/// slow every later matrix product that reads them), e^88 above.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a libm call.
+    const ROUND: f32 = 12_582_912.0;
+    let underflows = x < -87.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let e = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if underflows { 0.0 } else { e }
+}
+
+/// erf(x) to 3e-7 absolute error in f32 (Abramowitz and Stegun 7.1.26, as PyTorch's vectorised erf).
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152_1,
+        1.061_405_4,
+    ];
+    let ax = x.abs();
+    let t = 1.0 / (1.0 + P * ax);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    (1.0 - poly * exp(-ax * ax)).copysign(x)
+}
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1 / √(2π).
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// `out = gelu(x)`, the exact (erf) GELU of BERT.
+pub fn gelu(x: &[f32], out: &mut [f32]) {
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+            }
+        });
+}
+
+/// `out = g * gelu'(x)`.
+pub fn gelu_backward(x: &[f32], g: &[f32], out: &mut [f32]) {
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+        .for_each(|(o, (x, g))| {
+            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
+                *o = g * (cdf + x * pdf);
+            }
+        });
+}
+
+/// `out = softmax(scale * x + bias)` over rows of `n`; row `r` adds bias row `r / rows_per_bias`.
+pub fn scaled_softmax(
+    x: &[f32],
+    bias: &[f32],
+    rows_per_bias: usize,
+    n: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let rows = rows_per_task(n);
+    out.par_chunks_mut(rows * n)
+        .zip(x.par_chunks(rows * n))
+        .enumerate()
+        .for_each(|(task, (o, x))| {
+            for (i, (o, x)) in o.chunks_mut(n).zip(x.chunks(n)).enumerate() {
+                let b = (task * rows + i) / rows_per_bias;
+                softmax_row(x, &bias[b * n..(b + 1) * n], scale, o);
+            }
+        });
+}
+
+/// One row of [`scaled_softmax`].
+#[inline(always)]
+fn softmax_row(x: &[f32], bias: &[f32], scale: f32, out: &mut [f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for ((o, &x), &b) in out.iter_mut().zip(x).zip(bias) {
+        *o = scale * x + b;
+        max = max.max(*o);
+    }
+    let mut sum = 0.0;
+    for o in out.iter_mut() {
+        *o = exp(*o - max);
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= inv);
+}
+
+/// `out = scale * y * (g - Σ g y)` over rows of `n`: the gradient of [`scaled_softmax`] for its x,
+/// from its output `y` and the gradient `g` of that output.
+pub fn scaled_softmax_backward(y: &[f32], g: &[f32], n: usize, scale: f32, out: &mut [f32]) {
+    let rows = rows_per_task(n);
+    out.par_chunks_mut(rows * n)
+        .zip(y.par_chunks(rows * n).zip(g.par_chunks(rows * n)))
+        .for_each(|(o, (y, g))| {
+            for ((o, y), g) in o.chunks_mut(n).zip(y.chunks(n)).zip(g.chunks(n)) {
+                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                    *o = scale * y * (g - dot);
+                }
+            }
+        });
+}
+
+/// LayerNorm over rows of `n`: `out = x̂ γ + β` with `x̂ = (x - mean) / √(var + eps)`; also writes
+/// x̂ and 1/√(var + eps) per row when `saved` is given (for the backward pass).
+pub fn layer_norm(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+    saved: Option<(&mut [f32], &mut [f32])>,
+) {
+    let n = gamma.len();
+    let rows = rows_per_task(n);
+    let row = |x: &[f32], out: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
+        let mean = x.iter().sum::<f32>() / n as f32;
+        let var = x.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n as f32;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (((o, &x), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *o = (x - mean) * rstd * g + b;
+        }
+        if let Some(xhat) = xhat {
+            for (h, &x) in xhat.iter_mut().zip(x) {
+                *h = (x - mean) * rstd;
+            }
+        }
+        rstd
+    };
+    match saved {
+        Some((xhat, rstd)) => out
+            .par_chunks_mut(rows * n)
+            .zip(x.par_chunks(rows * n))
+            .zip(xhat.par_chunks_mut(rows * n).zip(rstd.par_chunks_mut(rows)))
+            .for_each(|((o, x), (h, r))| {
+                for (((o, x), h), r) in o.chunks_mut(n).zip(x.chunks(n)).zip(h.chunks_mut(n)).zip(r)
+                {
+                    *r = row(x, o, Some(h));
+                }
+            }),
+        None => out
+            .par_chunks_mut(rows * n)
+            .zip(x.par_chunks(rows * n))
+            .for_each(|(o, x)| {
+                for (o, x) in o.chunks_mut(n).zip(x.chunks(n)) {
+                    row(x, o, None);
+                }
+            }),
+    }
+}
+
+/// Gradients of [`layer_norm`] from the saved x̂ and 1/σ per row and the output gradient `g`:
+/// writes dx into `dx` and returns (dγ, dβ).
+pub fn layer_norm_backward(
+    g: &[f32],
+    xhat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let n = gamma.len();
+    let rows = rows_per_task(n);
+    let zeros = || (vec![0.0; n], vec![0.0; n]);
+    dx.par_chunks_mut(rows * n)
+        .zip(g.par_chunks(rows * n))
+        .zip(xhat.par_chunks(rows * n).zip(rstd.par_chunks(rows)))
+        .fold(zeros, |(mut dgamma, mut dbeta), ((dx, g), (h, r))| {
+            for (((dx, g), h), &r) in dx.chunks_mut(n).zip(g.chunks(n)).zip(h.chunks(n)).zip(r) {
+                let mut mean_gh = 0.0;
+                let mut mean_ghx = 0.0;
+                for (((g, h), gamma), (dgamma, dbeta)) in g
+                    .iter()
+                    .zip(h)
+                    .zip(gamma)
+                    .zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
+                {
+                    mean_gh += g * gamma;
+                    mean_ghx += g * gamma * h;
+                    *dgamma += g * h;
+                    *dbeta += g;
+                }
+                mean_gh /= n as f32;
+                mean_ghx /= n as f32;
+                for (((dx, g), h), gamma) in dx.iter_mut().zip(g).zip(h).zip(gamma) {
+                    *dx = r * (g * gamma - mean_gh - h * mean_ghx);
+                }
+            }
+            (dgamma, dbeta)
+        })
+        .reduce(zeros, |(mut ga, mut ba), (gb, bb)| {
+            ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
+            ba.iter_mut().zip(bb).for_each(|(a, b)| *a += b);
+            (ga, ba)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "at {i}: {a} vs {b}");
+        }
+    }
+
+    /// Numbers in [-4, 4), fixed by `seed`.
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = (i ^ seed).wrapping_mul(2_654_435_761).rotate_left(13);
+                (h % 8000) as f32 / 1000.0 - 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exp_and_erf_match_libm() {
+        for i in -9000..9000 {
+            let x = i as f32 / 100.0;
+            let e = x.exp();
+            if (-87.0..=88.0).contains(&x) {
+                assert!(
+                    (exp(x) - e).abs() <= 3e-7 * e,
+                    "exp({x}) = {} vs {e}",
+                    exp(x)
+                );
+            }
+            let reference = libm_erf(x as f64) as f32;
+            assert!(
+                (erf(x) - reference).abs() <= 3e-7,
+                "erf({x}) = {} vs {reference}",
+                erf(x)
+            );
+        }
+        assert_eq!([exp(-87.5), exp(-1e30), exp(f32::MIN)], [0.0; 3]);
+        assert!(exp(-86.9) > 0.0 && exp(-86.9).is_normal());
+    }
+
+    /// erf by its Taylor series (|x| < 3) or 1 (beyond, where erf is 1 to f32 precision).
+    fn libm_erf(x: f64) -> f64 {
+        if x.abs() >= 5.0 {
+            return x.signum();
+        }
+        let (mut term, mut sum, mut k) = (x, x, 0.0);
+        while term.abs() > 1e-17 * sum.abs().max(1e-30) {
+            k += 1.0;
+            term *= -x * x / k;
+            sum += term / (2.0 * k + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn gelu_and_its_gradient_match_the_definition() {
+        let x = data(40_000, 1);
+        let g = data(40_000, 2);
+        let (mut y, mut dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        gelu(&x, &mut y);
+        gelu_backward(&x, &g, &mut dx);
+        let gelu64 = |x: f64| 0.5 * x * (1.0 + libm_erf(x / 2f64.sqrt()));
+        let want: Vec<f32> = x.iter().map(|&x| gelu64(x as f64) as f32).collect();
+        close(&y, &want, 1e-6);
+        let h = 1e-3;
+        let numeric: Vec<f32> = x
+            .iter()
+            .zip(&g)
+            .map(|(&x, &g)| {
+                let x = x as f64;
+                (g as f64 * (gelu64(x + h) - gelu64(x - h)) / (2.0 * h)) as f32
+            })
+            .collect();
+        close(&dx, &numeric, 1e-5);
+    }
+
+    #[test]
+    fn scaled_softmax_matches_the_definition_and_masks() {
+        let (rows, n, per_bias) = (6 * 37, 37, 37);
+        let x = data(rows * n, 3);
+        let mut bias = vec![0.0; 6 * n];
+        bias[n - 3..n].fill(f32::MIN);
+        let mut y = vec![0.0; x.len()];
+        scaled_softmax(&x, &bias, per_bias, n, 0.125, &mut y);
+        for (r, (y, x)) in y.chunks(n).zip(x.chunks(n)).enumerate() {
+            let b = &bias[(r / per_bias) * n..][..n];
+            let s: Vec<f64> = x
+                .iter()
+                .zip(b)
+                .map(|(x, b)| 0.125 * *x as f64 + *b as f64)
+                .collect();
+            let max = s.iter().cloned().fold(f64::MIN, f64::max);
+            let sum: f64 = s.iter().map(|s| (s - max).exp()).sum();
+            let want: Vec<f32> = s.iter().map(|s| ((s - max).exp() / sum) as f32).collect();
+            close(y, &want, 1e-6);
+            if r < per_bias {
+                assert!(
+                    y[n - 3..].iter().all(|&p| p == 0.0),
+                    "masked keys get no weight"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scaled_softmax_backward_matches_finite_differences() {
+        let n = 9;
+        let x = data(2 * n, 4);
+        let g = data(2 * n, 5);
+        let bias = vec![0.0; n];
+        let loss = |x: &[f32]| -> f64 {
+            let mut y = vec![0.0; x.len()];
+            scaled_softmax(x, &bias, 2, n, 0.5, &mut y);
+            y.iter().zip(&g).map(|(y, g)| (*y * *g) as f64).sum()
+        };
+        let mut y = vec![0.0; x.len()];
+        scaled_softmax(&x, &bias, 2, n, 0.5, &mut y);
+        let mut dx = vec![0.0; x.len()];
+        scaled_softmax_backward(&y, &g, n, 0.5, &mut dx);
+        for i in 0..x.len() {
+            let (mut hi, mut lo) = (x.clone(), x.clone());
+            hi[i] += 1e-2;
+            lo[i] -= 1e-2;
+            let numeric = ((loss(&hi) - loss(&lo)) / 2e-2) as f32;
+            assert!(
+                (dx[i] - numeric).abs() < 2e-3,
+                "at {i}: {} vs {numeric}",
+                dx[i]
+            );
+        }
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_match_finite_differences() {
+        let (rows, n) = (50, 24);
+        let x = data(rows * n, 6);
+        let g = data(rows * n, 7);
+        let gamma: Vec<f32> = data(n, 8).iter().map(|v| 1.0 + v / 8.0).collect();
+        let beta = data(n, 9);
+        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+            let mut y = vec![0.0; x.len()];
+            layer_norm(x, gamma, beta, 1e-12, &mut y, None);
+            y.iter().zip(&g).map(|(y, g)| (*y * *g) as f64).sum()
+        };
+        let (mut y, mut xhat, mut rstd) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; rows]);
+        layer_norm(
+            &x,
+            &gamma,
+            &beta,
+            1e-12,
+            &mut y,
+            Some((&mut xhat, &mut rstd)),
+        );
+        for (y, x) in y.chunks(n).zip(x.chunks(n)) {
+            let mean = x.iter().sum::<f32>() / n as f32;
+            let sd = (x.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n as f32).sqrt();
+            let want: Vec<f32> = (0..n)
+                .map(|j| (x[j] - mean) / sd * gamma[j] + beta[j])
+                .collect();
+            close(y, &want, 1e-5);
+        }
+        let mut dx = vec![0.0; x.len()];
+        let (dgamma, dbeta) = layer_norm_backward(&g, &xhat, &rstd, &gamma, &mut dx);
+        let numeric = |f: &dyn Fn(f32) -> f64| ((f(1e-2) - f(-1e-2)) / 2e-2) as f32;
+        for i in (0..x.len()).step_by(7) {
+            let d = numeric(&|h| {
+                let mut x = x.clone();
+                x[i] += h;
+                loss(&x, &gamma, &beta)
+            });
+            assert!(
+                (dx[i] - d).abs() < 1e-2 * (1.0 + d.abs()),
+                "dx at {i}: {} vs {d}",
+                dx[i]
+            );
+        }
+        for j in 0..n {
+            let dg = numeric(&|h| {
+                let mut gamma = gamma.clone();
+                gamma[j] += h;
+                loss(&x, &gamma, &beta)
+            });
+            let db = numeric(&|h| {
+                let mut beta = beta.clone();
+                beta[j] += h;
+                loss(&x, &gamma, &beta)
+            });
+            assert!(
+                (dgamma[j] - dg).abs() < 1e-2 * (1.0 + dg.abs()),
+                "dγ at {j}"
+            );
+            assert!((dbeta[j] - db).abs() < 1e-2 * (1.0 + db.abs()), "dβ at {j}");
+        }
+    }
+}

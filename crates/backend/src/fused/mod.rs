@@ -1,0 +1,218 @@
+//! Fused BERT ops: one parallel pass where burn 0.21 runs several serial ones.
+//!
+//! Each function is generic over the backend and computes what burn's ops compute. On the `Flex` CPU
+//! backend and on `Autodiff<Flex>` (f32 tensors) it runs this crate's kernels instead: row kernels
+//! parallel over both cores with vectorisable `exp`/`erf`, and one backward step per op where burn's
+//! autodiff would record five to ten element-wise ones. Every other backend gets burn's ops. The
+//! backend is recognised by its type at run time, so model code keeps a plain `B: Backend` bound.
+
+#[cfg(feature = "flex")]
+mod flex;
+#[cfg(feature = "flex")]
+mod kernels;
+
+use burn::tensor::{Tensor, TensorPrimitive, activation, backend::Backend};
+
+/// `value` as a `To` when that is its type, else `value` back.
+#[cfg(feature = "flex")]
+fn cast<From: 'static, To: 'static>(value: From) -> Result<To, From> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<To>>() {
+        Some(to) => Ok(to.take().expect("the slot was filled above")),
+        None => Err(slot.expect("the slot was left untouched")),
+    }
+}
+
+/// `value`, whose type is `To`, as a `To` (the fast paths return the type they were given).
+#[cfg(feature = "flex")]
+fn same<From: 'static, To: 'static>(value: From) -> To {
+    cast(value).unwrap_or_else(|_| unreachable!("a fast path changed the tensor type"))
+}
+
+#[cfg(feature = "flex")]
+type Ad = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// The exact (erf) GELU of BERT, as `burn::tensor::activation::gelu`.
+pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = if flex::takes(x.dtype()) {
+        match cast::<_, Tensor<Ad, D>>(x) {
+            Ok(x) => return same(flex::gelu_autodiff(x)),
+            Err(x) => match cast::<_, Tensor<burn::backend::Flex, D>>(x) {
+                Ok(x) => return same(flex::gelu(x)),
+                Err(x) => x,
+            },
+        }
+    } else {
+        x
+    };
+    activation::gelu(x)
+}
+
+/// softmax(scale · scores + bias) over the keys: attention probabilities from raw `scores`
+/// [batch, heads, queries, keys] and an additive `bias` [batch, 1, 1, keys] (the padding mask).
+pub fn scaled_softmax<B: Backend>(
+    scores: Tensor<B, 4>,
+    bias: Tensor<B, 4>,
+    scale: f64,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "flex")]
+    let (scores, bias) = match flex::softmax_rows(&scores.shape(), &bias.shape()) {
+        Some(rows) if flex::takes(scores.dtype()) && flex::takes(bias.dtype()) => {
+            let scale = scale as f32;
+            match cast::<_, (Tensor<Ad, 4>, Tensor<Ad, 4>)>((scores, bias)) {
+                Ok((s, b)) => return same(flex::scaled_softmax_autodiff(s, b, scale, rows)),
+                Err(args) => match cast::<_, (Tensor<burn::backend::Flex, 4>, _)>(args) {
+                    Ok((s, b)) => return same(flex::scaled_softmax(s, b, scale, rows)),
+                    Err(args) => args,
+                },
+            }
+        }
+        _ => (scores, bias),
+    };
+    activation::softmax(scores * scale + bias, 3)
+}
+
+/// LayerNorm over the last dim with weight `gamma`, bias `beta` and `eps` (as `burn::nn::LayerNorm`).
+pub fn layer_norm<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let (x, gamma, beta) = if flex::takes(x.dtype()) && flex::takes(gamma.dtype()) {
+        match cast::<_, (Tensor<Ad, D>, Tensor<Ad, 1>, Tensor<Ad, 1>)>((x, gamma, beta)) {
+            Ok((x, g, b)) => return same(flex::layer_norm_autodiff(x, g, b, eps)),
+            Err(args) => args,
+        }
+    } else {
+        (x, gamma, beta)
+    };
+    let [x, gamma, beta] = [
+        x.into_primitive(),
+        gamma.into_primitive(),
+        beta.into_primitive(),
+    ]
+    .map(TensorPrimitive::tensor);
+    Tensor::from_primitive(TensorPrimitive::Float(
+        <B as burn::tensor::ops::ModuleOps<B>>::layer_norm(x, gamma, Some(beta), eps),
+    ))
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::{Distribution, Tolerance};
+
+    /// A normal(0, 2) tensor on `B`, fixed by `seed`.
+    fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
+        B::seed(&Default::default(), seed);
+        Tensor::random(shape, Distribution::Normal(0.0, 2.0), &Default::default())
+    }
+
+    /// A leaf that tracks its gradient, equal to `t` but apart from it in the graph.
+    fn leaf<const D: usize>(t: &Tensor<Ad, D>) -> Tensor<Ad, D> {
+        t.clone().detach().require_grad()
+    }
+
+    fn close<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>, tol: f32) {
+        a.to_data()
+            .assert_approx_eq::<f32>(&b.to_data(), Tolerance::absolute(tol));
+    }
+
+    type Grads = <Ad as burn::tensor::backend::AutodiffBackend>::Gradients;
+
+    /// The gradients of Σ w·`fast` and of Σ w·`reference`, for the same random weights w.
+    fn backward<const D: usize>(fast: Tensor<Ad, D>, reference: Tensor<Ad, D>) -> (Grads, Grads) {
+        let w = random::<Ad, D>(fast.dims(), 7);
+        (
+            (fast * w.clone()).sum().backward(),
+            (reference * w).sum().backward(),
+        )
+    }
+
+    /// The gradient of `fast` in the first set equals that of `reference` in the second.
+    fn same_grad<const D: usize>(
+        grads: &(Grads, Grads),
+        fast: &Tensor<Ad, D>,
+        reference: &Tensor<Ad, D>,
+    ) {
+        let fast = fast.grad(&grads.0).expect("fused gradient");
+        close(
+            fast,
+            reference.grad(&grads.1).expect("reference gradient"),
+            2e-4,
+        );
+    }
+
+    #[test]
+    fn gelu_matches_burn_forward_and_backward() {
+        let x = random::<Ad, 3>([4, 33, 50], 1).require_grad();
+        let reference_x = leaf(&x);
+        let (y, reference) = (gelu(x.clone()), activation::gelu(reference_x.clone()));
+        close(y.clone(), reference.clone(), 1e-5);
+        same_grad(&backward(y, reference), &x, &reference_x);
+        let inference = random::<Flex, 2>([7, 300], 2);
+        close(gelu(inference.clone()), activation::gelu(inference), 1e-5);
+    }
+
+    #[test]
+    fn scaled_softmax_matches_burn_forward_and_backward() {
+        let scores = random::<Ad, 4>([2, 3, 5, 7], 3).require_grad();
+        let bias = random::<Ad, 4>([2, 1, 1, 7], 4).require_grad();
+        let (reference_scores, reference_bias) = (leaf(&scores), leaf(&bias));
+        let probs = scaled_softmax(scores.clone(), bias.clone(), 0.3);
+        let reference =
+            activation::softmax(reference_scores.clone() * 0.3 + reference_bias.clone(), 3);
+        close(probs.clone(), reference.clone(), 1e-6);
+        let grads = backward(probs, reference);
+        same_grad(&grads, &scores, &reference_scores);
+        same_grad(&grads, &bias, &reference_bias);
+
+        // A constant bias (the padding mask): only the scores' gradient, scaled in one pass.
+        let (scores, reference_scores) = (leaf(&scores), leaf(&scores));
+        let constant = || Tensor::<Ad, 4>::from_data(bias.to_data(), &Default::default());
+        let probs = scaled_softmax(scores.clone(), constant(), 0.3);
+        let reference = activation::softmax(reference_scores.clone() * 0.3 + constant(), 3);
+        same_grad(&backward(probs, reference), &scores, &reference_scores);
+
+        let masked = Tensor::<Flex, 4>::zeros([2, 1, 1, 7], &Default::default())
+            .slice_fill([0..1, 0..1, 0..1, 5..7], f32::MIN);
+        let inference = random::<Flex, 4>([2, 3, 5, 7], 5);
+        let probs = scaled_softmax(inference.clone(), masked.clone(), 0.3);
+        close(
+            probs.clone(),
+            activation::softmax(inference * 0.3 + masked, 3),
+            1e-6,
+        );
+        let padded: f32 = probs.slice([0..1, 0..3, 0..5, 5..7]).sum().into_scalar();
+        assert_eq!(padded, 0.0, "padded keys get no weight");
+    }
+
+    #[test]
+    fn scaled_softmax_takes_burn_ops_for_another_bias_shape() {
+        let scores = random::<Ad, 4>([2, 3, 5, 7], 6);
+        let bias = random::<Ad, 4>([1, 1, 5, 7], 7);
+        let reference = activation::softmax(scores.clone() * 0.5 + bias.clone(), 3);
+        close(scaled_softmax(scores, bias, 0.5), reference, 1e-6);
+    }
+
+    #[test]
+    fn layer_norm_matches_burn_forward_and_backward() {
+        let x = random::<Ad, 3>([3, 10, 48], 8).require_grad();
+        let gamma = random::<Ad, 1>([48], 9).require_grad();
+        let beta = random::<Ad, 1>([48], 10).require_grad();
+        let (rx, rg, rb) = (leaf(&x), leaf(&gamma), leaf(&beta));
+        let y = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-12);
+        let (var, mean) = rx.clone().var_mean_bias(2);
+        let reference = (rx.clone() - mean) / (var + 1e-12).sqrt() * rg.clone().unsqueeze::<3>()
+            + rb.clone().unsqueeze::<3>();
+        close(y.clone(), reference.clone(), 2e-5);
+        let grads = backward(y, reference);
+        same_grad(&grads, &x, &rx);
+        same_grad(&grads, &gamma, &rg);
+        same_grad(&grads, &beta, &rb);
+    }
+}
