@@ -190,11 +190,14 @@ pub fn layer_norm_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let n = gamma.len();
     let rows = rows_per_task(n);
-    let zeros = || (vec![0.0; n], vec![0.0; n]);
-    dx.par_chunks_mut(rows * n)
+    // One partial (dγ, dβ) per chunk of rows, summed in chunk order: the same result whichever
+    // thread ran which chunk (training is deterministic for a seed).
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(rows * n)
         .zip(g.par_chunks(rows * n))
         .zip(xhat.par_chunks(rows * n).zip(rstd.par_chunks(rows)))
-        .fold(zeros, |(mut dgamma, mut dbeta), ((dx, g), (h, r))| {
+        .map(|((dx, g), (h, r))| {
+            let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
             for (((dx, g), h), &r) in dx.chunks_mut(n).zip(g.chunks(n)).zip(h.chunks(n)).zip(r) {
                 let mut mean_gh = 0.0;
                 let mut mean_ghx = 0.0;
@@ -217,11 +220,13 @@ pub fn layer_norm_backward(
             }
             (dgamma, dbeta)
         })
-        .reduce(zeros, |(mut ga, mut ba), (gb, bb)| {
-            ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
-            ba.iter_mut().zip(bb).for_each(|(a, b)| *a += b);
-            (ga, ba)
-        })
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
+    for (pg, pb) in partials {
+        dgamma.iter_mut().zip(pg).for_each(|(a, b)| *a += b);
+        dbeta.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
+    (dgamma, dbeta)
 }
 
 #[cfg(test)]
