@@ -1,5 +1,6 @@
 //! One training and evaluation loop for the text classifiers, and the BERT fine-tuning workflow.
 
+mod adamw;
 mod bench;
 mod bert;
 mod classify;
@@ -12,6 +13,7 @@ mod rnn;
 mod trainer;
 mod workflow;
 
+pub use adamw::FusedAdamW;
 pub use bench::{
     BenchReport, BenchSpec, bench_bert, bench_infer, bench_train, file_order_batches,
     synthetic_batches,

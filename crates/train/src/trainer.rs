@@ -9,17 +9,18 @@ use attn_transformer::write_atomic;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamWConfig, Optimizer};
+use burn::optim::Optimizer;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainConfig;
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
 use crate::workflow::rss_bytes;
+use crate::{FusedAdamW, TrainConfig};
 
 /// One line of `metrics.jsonl`: averages over the iterations since the last report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,15 +70,16 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
 pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
     cfg: &TrainConfig,
 ) -> impl Optimizer<M, B> {
-    AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(cfg.weight_decay as f32)
-        .with_grad_clipping(
-            (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip as f32)),
-        )
-        .init::<B, M>()
+    let optim = OptimizerAdaptor::from(FusedAdamW {
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: cfg.weight_decay,
+    });
+    match cfg.grad_clip > 0.0 {
+        true => optim.with_grad_clipping(GradientClippingConfig::Norm(cfg.grad_clip as f32).init()),
+        false => optim,
+    }
 }
 
 /// Time spent in each phase of a training step.

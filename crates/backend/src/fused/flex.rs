@@ -252,3 +252,22 @@ pub fn layer_norm_autodiff<const D: usize>(
         }
     })
 }
+
+/// One AdamW step on Flex, in place where the tensors are not shared.
+pub fn adamw<const D: usize>(
+    param: Tensor<Flex, D>,
+    grad: Tensor<Flex, D>,
+    m: Tensor<Flex, D>,
+    v: Tensor<Flex, D>,
+    h: &super::AdamWStep,
+) -> (Tensor<Flex, D>, Tensor<Flex, D>, Tensor<Flex, D>) {
+    let [mut param, grad, mut m, mut v] = [param, grad, m, v].map(|t| contiguous_f32(primitive(t)));
+    kernels::adamw(
+        param.storage_mut(),
+        grad.storage(),
+        m.storage_mut(),
+        v.storage_mut(),
+        h,
+    );
+    (tensor(param), tensor(m), tensor(v))
+}

@@ -229,6 +229,27 @@ pub fn layer_norm_backward(
     (dgamma, dbeta)
 }
 
+/// One AdamW step (PyTorch's and burn's: decoupled decay, bias-corrected moments) in place.
+pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &super::AdamWStep) {
+    let (b1, b2) = (h.beta_1 as f32, h.beta_2 as f32);
+    let correction_1 = 1.0 / (1.0 - h.beta_1.powi(h.time as i32)) as f32;
+    let correction_2 = 1.0 / (1.0 - h.beta_2.powi(h.time as i32)) as f32;
+    let decay = (1.0 - h.lr * h.weight_decay) as f32;
+    let (lr, eps) = (h.lr as f32, h.epsilon as f32);
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+        .for_each(|((p, g), (m, v))| {
+            for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let step = (*m * correction_1) / ((*v * correction_2).sqrt() + eps);
+                *p = *p * decay - lr * step;
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,53 @@ pub fn layer_norm<B: Backend, const D: usize>(
     ))
 }
 
+/// The hyper-parameters of one AdamW step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWStep {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the first moment.
+    pub beta_1: f64,
+    /// Decay of the second moment.
+    pub beta_2: f64,
+    /// Added to the square root of the second moment.
+    pub epsilon: f64,
+    /// Decoupled weight decay (the parameter shrinks by `lr * weight_decay`).
+    pub weight_decay: f64,
+    /// The step's number, from 1 (for the bias correction of the moments).
+    pub time: usize,
+}
+
+/// One AdamW step of a parameter tensor: returns the new parameter and first and second moments
+/// (`moments` is `None` on the first step, as if they were zero). On Flex (f32) one in-place pass.
+pub fn adamw<B: Backend, const D: usize>(
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    moments: Option<(Tensor<B, D>, Tensor<B, D>)>,
+    h: &AdamWStep,
+) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
+    let (m, v) = moments.unwrap_or_else(|| (param.zeros_like(), param.zeros_like()));
+    #[cfg(feature = "flex")]
+    let (param, grad, m, v) = if [&param, &grad, &m, &v]
+        .iter()
+        .all(|t| flex::takes(t.dtype()))
+    {
+        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
+        match cast::<_, (F<D>, F<D>, F<D>, F<D>)>((param, grad, m, v)) {
+            Ok((p, g, m, v)) => return same(flex::adamw(p, g, m, v, h)),
+            Err(args) => args,
+        }
+    } else {
+        (param, grad, m, v)
+    };
+    let m = m * h.beta_1 + grad.clone() * (1.0 - h.beta_1);
+    let v = v * h.beta_2 + grad.square() * (1.0 - h.beta_2);
+    let m_hat = m.clone() / (1.0 - h.beta_1.powi(h.time as i32));
+    let v_hat = v.clone() / (1.0 - h.beta_2.powi(h.time as i32));
+    let step = m_hat / (v_hat.sqrt() + h.epsilon);
+    (param * (1.0 - h.lr * h.weight_decay) - step * h.lr, m, v)
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
@@ -214,5 +261,48 @@ mod tests {
         same_grad(&grads, &x, &rx);
         same_grad(&grads, &gamma, &rg);
         same_grad(&grads, &beta, &rb);
+    }
+
+    #[test]
+    fn adamw_on_flex_matches_burn_ops() {
+        let mut h = AdamWStep {
+            lr: 1e-2,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+            time: 0,
+        };
+        // Flex takes the fused pass; Autodiff<Flex> tensors (untracked) take burn's ops.
+        let on_ad =
+            |t: &Tensor<Flex, 2>| Tensor::<Ad, 2>::from_data(t.to_data(), &Default::default());
+        let mut fast = (random::<Flex, 2>([30, 700], 11), None);
+        let mut slow = (on_ad(&fast.0), None);
+        for seed in 12..15 {
+            h.time += 1;
+            let grad = random::<Flex, 2>([30, 700], seed);
+            let (p, m, v) = adamw(fast.0, grad.clone(), fast.1, &h);
+            fast = (p, Some((m, v)));
+            let (p, m, v) = adamw(slow.0, on_ad(&grad), slow.1, &h);
+            slow = (p, Some((m, v)));
+        }
+        close(
+            fast.0.clone(),
+            Tensor::from_data(slow.0.to_data(), &Default::default()),
+            1e-6,
+        );
+        let (m, v) = fast.1.unwrap();
+        let (sm, sv) = slow.1.unwrap();
+        close(
+            m,
+            Tensor::from_data(sm.to_data(), &Default::default()),
+            1e-6,
+        );
+        close(
+            v,
+            Tensor::from_data(sv.to_data(), &Default::default()),
+            1e-5,
+        );
+        assert!(fast.0.to_data().iter::<f32>().all(f32::is_finite));
     }
 }
