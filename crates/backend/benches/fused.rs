@@ -8,6 +8,8 @@ use burn::tensor::{Distribution, Tensor, activation, backend::Backend};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 type B = Autodiff<Flex>;
+/// An op under test.
+type Op<'a, const D: usize> = &'a dyn Fn(Tensor<B, D>) -> Tensor<B, D>;
 
 fn random<const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
@@ -22,8 +24,7 @@ fn pair<const D: usize>(
     burn: impl Fn(Tensor<B, D>) -> Tensor<B, D>,
 ) {
     let mut group = c.benchmark_group(name);
-    let ops: [(&str, &dyn Fn(Tensor<B, D>) -> Tensor<B, D>); 2] =
-        [("fused", &fused), ("burn", &burn)];
+    let ops: [(&str, Op<D>); 2] = [("fused", &fused), ("burn", &burn)];
     for (label, op) in ops {
         group.bench_function(label, |b| {
             b.iter(|| {
