@@ -71,7 +71,7 @@ impl<B: Backend> MultiHeadAttention<B> {
         let scores = matmul(q, k.swap_dims(2, 3));
         let probs = fused::scaled_softmax(scores, mask_bias, 1.0 / (head_dim as f64).sqrt());
         let kept = keep_probs.then(|| probs.clone());
-        let context = matmul(self.dropout.forward(probs), v)
+        let context = matmul(fused::dropout(probs, self.dropout.prob), v)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
         (context, kept)
@@ -122,7 +122,7 @@ impl<B: Backend> AddNorm<B> {
 
     /// LayerNorm(dropout(dense(x)) + residual).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, residual: Tensor<B, D>) -> Tensor<B, D> {
-        let sum = self.dropout.forward(linear(&self.dense, x)) + residual;
+        let sum = fused::dropout(linear(&self.dense, x), self.dropout.prob) + residual;
         layer_norm(&self.layer_norm, self.layer_norm_eps, sum)
     }
 }

@@ -1,5 +1,6 @@
 //! `BertForSequenceClassification`: BERT, a pooled sentence vector, dropout and a linear head.
 
+use attn_backend::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Tensor, backend::Backend};
@@ -130,7 +131,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
             Pooling::Cls => out.pooler_output.clone(),
             Pooling::Mean => mean_pool(out.last_hidden_state.clone(), mask),
         };
-        let logits = linear(&self.classifier, self.dropout.forward(pooled));
+        let logits = linear(&self.classifier, fused::dropout(pooled, self.dropout.prob));
         Ok((logits, out))
     }
 

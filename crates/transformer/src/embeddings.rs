@@ -1,5 +1,6 @@
 //! `BertEmbeddings`: word + learned absolute position + token-type embeddings, LayerNorm, dropout.
 
+use attn_backend::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, backend::Backend};
@@ -97,6 +98,6 @@ impl<B: Backend> BertEmbeddings<B> {
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
         let x = layer_norm(&self.layer_norm, self.layer_norm_eps, x);
-        Ok(self.dropout.forward(x))
+        Ok(fused::dropout(x, self.dropout.prob))
     }
 }

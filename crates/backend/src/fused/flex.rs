@@ -271,3 +271,43 @@ pub fn adamw<const D: usize>(
     );
     (tensor(param), tensor(m), tensor(v))
 }
+
+/// Dropout on `Autodiff<Flex>` with keep threshold `keep` and scale 1/(1-p), its mask drawn from
+/// `seed`; the backward step recomputes the mask from the seed.
+pub fn dropout_autodiff<const D: usize>(
+    x: Tensor<Ad, D>,
+    seed: [u32; 2],
+    keep: u32,
+    scale: f32,
+) -> Tensor<Ad, D> {
+    #[derive(Debug)]
+    struct Dropout;
+
+    impl Backward<Flex, 1> for Dropout {
+        type State = ([u32; 2], u32, f32);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (seed, keep, scale) = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                map(&contiguous_f32(g), |g, out| {
+                    kernels::dropout(g, seed, keep, scale, out)
+                })
+            });
+        }
+    }
+
+    let x = primitive(x);
+    let output = map(&contiguous_f32(x.primitive.clone()), |x, out| {
+        kernels::dropout(x, seed, keep, scale, out)
+    });
+    tensor(
+        match Dropout
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((seed, keep, scale), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}

@@ -229,6 +229,32 @@ pub fn layer_norm_backward(
     (dgamma, dbeta)
 }
 
+/// A well-mixed 32-bit hash (Chris Wellons' "lowbias32").
+#[inline(always)]
+fn hash(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+/// `out = x * scale` where element i is kept and 0 where it is dropped; element i is kept when
+/// hash(hash(i ^ seed[0]) ^ seed[1]) < `keep`, so the mask is a function of the seed and the index
+/// (the backward pass recomputes it instead of storing it).
+pub fn dropout(x: &[f32], seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]) {
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(chunk, (o, x))| {
+            let first = (chunk * CHUNK) as u32;
+            for (i, (o, &x)) in o.iter_mut().zip(x).enumerate() {
+                let h = hash(hash((first + i as u32) ^ seed[0]) ^ seed[1]);
+                *o = if h < keep { x * scale } else { 0.0 };
+            }
+        });
+}
+
 /// One AdamW step (PyTorch's and burn's: decoupled decay, bias-corrected moments) in place.
 pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &super::AdamWStep) {
     let (b1, b2) = (h.beta_1 as f32, h.beta_2 as f32);
@@ -306,6 +332,31 @@ mod tests {
             sum += term / (2.0 * k + 1.0);
         }
         sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn dropout_keeps_the_asked_share_scaled_and_repeats_for_a_seed() {
+        let x = vec![1.0; 100_000];
+        let (mut a, mut b, mut c) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; x.len()]);
+        let keep = (0.9 * 4_294_967_296.0) as u32;
+        dropout(&x, [7, 9], keep, 1.0 / 0.9, &mut a);
+        dropout(&x, [7, 9], keep, 1.0 / 0.9, &mut b);
+        dropout(&x, [8, 9], keep, 1.0 / 0.9, &mut c);
+        assert_eq!(a, b);
+        let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / x.len() as f64;
+        assert!((kept - 0.9).abs() < 0.005, "kept {kept}");
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.9).abs() < 1e-6));
+        let same = a
+            .iter()
+            .zip(&c)
+            .filter(|(a, c)| (**a == 0.0) == (**c == 0.0))
+            .count();
+        let agree = same as f64 / x.len() as f64;
+        // Independent masks agree on 0.9² + 0.1² = 82 % of the elements.
+        assert!(
+            (agree - 0.82).abs() < 0.01,
+            "masks of two seeds agree on {agree}"
+        );
     }
 
     #[test]

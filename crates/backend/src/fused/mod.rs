@@ -100,6 +100,30 @@ pub fn layer_norm<B: Backend, const D: usize>(
     ))
 }
 
+/// Dropout with probability `prob` in training (an autodiff backend), the identity otherwise, as
+/// `burn::nn::Dropout`. On `Autodiff<Flex>` the mask comes from a hash of the element index and a
+/// seed drawn from the backend's seeded generator, so a run stays deterministic for its seed.
+pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    if prob == 0.0 || !B::ad_enabled(&x.device()) {
+        return x;
+    }
+    #[cfg(feature = "flex")]
+    let x = match cast::<_, Tensor<Ad, D>>(x) {
+        Ok(x) if flex::takes(x.dtype()) => {
+            let draws =
+                Tensor::<Ad, 1>::random([2], burn::tensor::Distribution::Default, &x.device());
+            let seed = draws.to_data().to_vec::<f32>().expect("f32 draws");
+            let seed = [seed[0], seed[1]].map(|u| (u as f64 * 4_294_967_296.0) as u32);
+            let keep = ((1.0 - prob) * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+            let scale = (1.0 / (1.0 - prob)) as f32;
+            return same(flex::dropout_autodiff(x, seed, keep, scale));
+        }
+        Ok(x) => same(x),
+        Err(x) => x,
+    };
+    burn::nn::Dropout { prob }.forward(x)
+}
+
 /// The hyper-parameters of one AdamW step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWStep {
@@ -261,6 +285,36 @@ mod tests {
         same_grad(&grads, &x, &rx);
         same_grad(&grads, &gamma, &rg);
         same_grad(&grads, &beta, &rb);
+    }
+
+    #[test]
+    fn dropout_zeroes_a_share_scales_the_rest_and_repeats_for_a_seed() {
+        let run = |seed| {
+            Ad::seed(&Default::default(), seed);
+            let x = Tensor::<Ad, 2>::ones([50, 400], &Default::default()).require_grad();
+            let y = dropout(x.clone(), 0.25);
+            let grads = (y.clone() * 3.0).sum().backward();
+            (y.inner(), x.grad(&grads).expect("a gradient"))
+        };
+        let (y, grad) = run(1);
+        let values = y.to_data().to_vec::<f32>().unwrap();
+        let dropped = values.iter().filter(|&&v| v == 0.0).count() as f64 / values.len() as f64;
+        assert!((dropped - 0.25).abs() < 0.01, "dropped {dropped}");
+        assert!(
+            values
+                .iter()
+                .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6)
+        );
+        // The gradient goes through the same mask, with the same scale.
+        close(grad, y.clone() * 3.0, 1e-6);
+        close(run(1).0, y.clone(), 0.0);
+        assert_ne!(
+            run(2).0.to_data(),
+            y.to_data(),
+            "another seed, another mask"
+        );
+        let inference = Tensor::<Flex, 2>::ones([4, 4], &Default::default());
+        close(dropout(inference.clone(), 0.5), inference, 0.0);
     }
 
     #[test]
