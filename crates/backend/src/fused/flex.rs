@@ -152,10 +152,13 @@ pub fn scaled_softmax_autodiff(
     }
 
     let (scores, bias) = (primitive(scores), primitive(bias));
-    let bias_values = contiguous_f32(bias.primitive.clone());
-    let output = map(&contiguous_f32(scores.primitive.clone()), |x, out| {
-        kernels::scaled_softmax(x, bias_values.storage(), per_bias, n, scale, out)
-    });
+    let forward = scaled_softmax(
+        tensor(scores.primitive.clone()),
+        tensor(bias.primitive.clone()),
+        scale,
+        (n, per_bias),
+    );
+    let output = primitive(forward);
     tensor(
         match ScaledSoftmax
             .prepare::<NoCheckpointing>([scores.node.clone(), bias.node.clone()])
