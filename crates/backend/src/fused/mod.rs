@@ -177,10 +177,22 @@ mod tests {
     use burn::backend::Flex;
     use burn::tensor::{Distribution, Tolerance};
 
+    /// Runs `draw` right after seeding `B`'s generator, which every test thread shares: the lock
+    /// keeps another test from drawing in between.
+    fn seeded<B: Backend, T>(seed: u64, draw: impl FnOnce() -> T) -> T {
+        static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = GENERATOR
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        B::seed(&Default::default(), seed);
+        draw()
+    }
+
     /// A normal(0, 2) tensor on `B`, fixed by `seed`.
     fn random<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
-        B::seed(&Default::default(), seed);
-        Tensor::random(shape, Distribution::Normal(0.0, 2.0), &Default::default())
+        seeded::<B, _>(seed, || {
+            Tensor::random(shape, Distribution::Normal(0.0, 2.0), &Default::default())
+        })
     }
 
     /// A leaf that tracks its gradient, equal to `t` but apart from it in the graph.
@@ -290,9 +302,8 @@ mod tests {
     #[test]
     fn dropout_zeroes_a_share_scales_the_rest_and_repeats_for_a_seed() {
         let run = |seed| {
-            Ad::seed(&Default::default(), seed);
             let x = Tensor::<Ad, 2>::ones([50, 400], &Default::default()).require_grad();
-            let y = dropout(x.clone(), 0.25);
+            let y = seeded::<Ad, _>(seed, || dropout(x.clone(), 0.25));
             let grads = (y.clone() * 3.0).sum().backward();
             (y.inner(), x.grad(&grads).expect("a gradient"))
         };
