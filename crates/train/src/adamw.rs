@@ -7,6 +7,9 @@ use burn::tensor::{Device, Tensor};
 
 /// AdamW as PyTorch defines it (decoupled weight decay, bias-corrected moments), computed by
 /// [`attn_backend::fused::adamw`]; its state is burn's `AdamWState`, so checkpoints stay burn's.
+///
+/// Gradient clipping happens in the same pass: burn's `GradientClipping::Norm` on the adaptor
+/// would first write a clipped copy of every gradient.
 #[derive(Debug, Clone)]
 pub struct FusedAdamW {
     /// Decay of the first moment.
@@ -17,6 +20,9 @@ pub struct FusedAdamW {
     pub epsilon: f64,
     /// Decoupled weight decay.
     pub weight_decay: f64,
+    /// Each gradient tensor with a larger L2 norm is scaled down to it (burn's
+    /// `GradientClipping::Norm`).
+    pub grad_clip: Option<f32>,
 }
 
 impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
@@ -38,6 +44,7 @@ impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
             epsilon: self.epsilon,
             weight_decay: self.weight_decay,
             time,
+            clip_norm: self.grad_clip,
         };
         let (tensor, moment_1, moment_2) = fused::adamw(tensor, grad, moments, &h);
         let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
@@ -54,6 +61,7 @@ impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
 mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
+    use burn::grad_clipping::GradientClippingConfig;
     use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::adaptor::OptimizerAdaptor;
@@ -62,8 +70,11 @@ mod tests {
 
     type B = Autodiff<Flex>;
 
+    /// Low enough that the test's gradients are clipped.
+    const CLIP: f32 = 5.0;
+
     #[test]
-    fn five_steps_match_burns_adamw() {
+    fn five_steps_match_burns_adamw_with_its_norm_clipping() {
         let device = Default::default();
         B::seed(&device, 3);
         let start: Linear<B> = LinearConfig::new(40, 30).init(&device);
@@ -74,21 +85,33 @@ mod tests {
             beta_2: 0.999,
             epsilon: 1e-8,
             weight_decay: 0.01,
+            grad_clip: Some(CLIP),
         }
         .into();
         let mut burns = AdamWConfig::new()
             .with_epsilon(1e-8)
             .with_weight_decay(0.01)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(CLIP)))
             .init::<B, Linear<B>>();
         let xs: Vec<Tensor<B, 2>> = (0..5)
             .map(|_| Tensor::random([16, 40], Distribution::Normal(0.0, 1.0), &device))
             .collect();
         // One model at a time: two live graphs over the same parameters would merge into one.
+        let clipped = std::cell::Cell::new(0);
         let train = |optim: &mut dyn FnMut(Linear<B>, GradientsParams) -> Linear<B>| {
             xs.iter().fold(start.clone(), |model, x| {
                 let loss = model.forward(x.clone()).powi_scalar(2).sum();
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                optim(model, grads)
+                let grads = loss.backward();
+                let norm: f32 = model
+                    .weight
+                    .grad(&grads)
+                    .unwrap()
+                    .square()
+                    .sum()
+                    .sqrt()
+                    .into_scalar();
+                clipped.set(clipped.get() + usize::from(norm > CLIP));
+                optim(model.clone(), GradientsParams::from_grads(grads, &model))
             })
         };
         let a = train(&mut |m, g| ours.step(1e-2, m, g));
@@ -98,5 +121,6 @@ mod tests {
             .assert_approx_eq::<f32>(&b.to_data(), Tolerance::absolute(1e-5));
         let moved: f32 = (a - start).abs().max().into_scalar();
         assert!(moved > 1e-2, "the weights moved by {moved}");
+        assert!(clipped.get() >= 2, "the clip took effect");
     }
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
 use attn_transformer::write_atomic;
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::Optimizer;
@@ -70,16 +69,13 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
 pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
     cfg: &TrainConfig,
 ) -> impl Optimizer<M, B> {
-    let optim = OptimizerAdaptor::from(FusedAdamW {
+    OptimizerAdaptor::from(FusedAdamW {
         beta_1: 0.9,
         beta_2: 0.999,
         epsilon: 1e-8,
         weight_decay: cfg.weight_decay,
-    });
-    match cfg.grad_clip > 0.0 {
-        true => optim.with_grad_clipping(GradientClippingConfig::Norm(cfg.grad_clip as f32).init()),
-        false => optim,
-    }
+        grad_clip: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip as f32),
+    })
 }
 
 /// Time spent in each phase of a training step.

@@ -94,9 +94,9 @@ impl<B: Backend> BertEmbeddings<B> {
         let device = input_ids.device();
         // [1, seq]: one row of positions, broadcast over the batch.
         let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
-        let x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(token_type_ids);
+        let x = fused::embedding(self.word_embeddings.weight.val(), input_ids)
+            + fused::embedding(self.position_embeddings.weight.val(), positions)
+            + fused::embedding(self.token_type_embeddings.weight.val(), token_type_ids);
         let x = layer_norm(&self.layer_norm, self.layer_norm_eps, x);
         Ok(fused::dropout(x, self.dropout.prob))
     }

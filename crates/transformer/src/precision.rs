@@ -103,7 +103,17 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 }
 
 /// `layer.forward(x)` with its product (and bias) in the autocast precision, returned in `x`'s dtype.
+///
+/// Leading dimensions are folded into one first, as PyTorch does: the product is then one
+/// [tokens, d_in] x [d_in, d_out] matrix product, and the weight's gradient one product over all
+/// tokens, instead of one per sequence summed afterwards.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    if D > 2 {
+        let mut dims = x.dims();
+        let y = linear::<B, 2>(layer, x.reshape([-1, dims[D - 1] as i32]));
+        dims[D - 1] = y.dims()[1];
+        return y.reshape(dims);
+    }
     match current_precision().dtype() {
         None => layer.forward(x),
         Some(low) => {

@@ -5,8 +5,10 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::ops::{FloatTensor, FloatTensorOps};
-use burn::tensor::{DType, FloatDType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn::tensor::ops::{FloatTensor, FloatTensorOps, ModuleOps};
+use burn::tensor::{
+    DType, FloatDType, Int, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive,
+};
 use burn_flex::FlexTensor;
 
 use super::kernels;
@@ -265,9 +267,13 @@ pub fn adamw<const D: usize>(
     h: &super::AdamWStep,
 ) -> (Tensor<Flex, D>, Tensor<Flex, D>, Tensor<Flex, D>) {
     let [mut param, grad, mut m, mut v] = [param, grad, m, v].map(|t| contiguous_f32(primitive(t)));
+    let grad_scale = h.clip_norm.map_or(1.0, |max| {
+        super::clip_coefficient(max, kernels::l2_norm(grad.storage()))
+    });
     kernels::adamw(
         param.storage_mut(),
         grad.storage(),
+        grad_scale,
         m.storage_mut(),
         v.storage_mut(),
         h,
@@ -310,6 +316,48 @@ pub fn dropout_autodiff<const D: usize>(
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish((seed, keep, scale), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}
+
+/// Embedding lookup of `ids` [batch, seq] in `weight` [vocab, hidden] on `Autodiff<Flex>`.
+///
+/// Its backward step adds each token's gradient row into a zeroed [vocab, hidden] gradient, one
+/// pass over the batch's rows; burn's zeroes, copies and copies again the whole table (three passes
+/// over 47 MB of fresh pages for a 30522-word vocabulary).
+pub fn embedding_autodiff(weight: Tensor<Ad, 2>, ids: Tensor<Ad, 2, Int>) -> Tensor<Ad, 3> {
+    #[derive(Debug)]
+    struct Embedding;
+
+    impl Backward<Flex, 1> for Embedding {
+        type State = (Vec<usize>, Shape);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (ids, shape) = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                let mut out = vec![0.0; shape.num_elements()];
+                kernels::embedding_backward(&ids, contiguous_f32(g).storage(), &mut out);
+                from_vec(out, shape)
+            });
+        }
+    }
+
+    let rows: Vec<usize> = ids
+        .to_data()
+        .iter::<i64>()
+        .map(|id| usize::try_from(id).expect("token ids are not negative"))
+        .collect();
+    let weight = primitive(weight);
+    let shape = weight.primitive.shape();
+    let output = Flex::embedding(weight.primitive.clone(), ids.into_primitive());
+    tensor(
+        match Embedding
+            .prepare::<NoCheckpointing>([weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((rows, shape), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         },
     )

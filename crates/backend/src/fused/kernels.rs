@@ -255,8 +255,35 @@ pub fn dropout(x: &[f32], seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]
         });
 }
 
-/// One AdamW step (PyTorch's and burn's: decoupled decay, bias-corrected moments) in place.
-pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &super::AdamWStep) {
+/// Adds row r of `grad` ([ids.len(), d]) into row `ids[r]` of `out` ([vocab, d]), in row order.
+pub fn embedding_backward(ids: &[usize], grad: &[f32], out: &mut [f32]) {
+    let d = grad.len() / ids.len().max(1);
+    for (&id, g) in ids.iter().zip(grad.chunks_exact(d)) {
+        for (o, &g) in out[id * d..(id + 1) * d].iter_mut().zip(g) {
+            *o += g;
+        }
+    }
+}
+
+/// The L2 norm of `x`: partial sums (f64) of fixed chunks, added in chunk order.
+pub fn l2_norm(x: &[f32]) -> f32 {
+    let partial: Vec<f64> = x
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
+        .collect();
+    partial.iter().sum::<f64>().sqrt() as f32
+}
+
+/// One AdamW step (PyTorch's and burn's: decoupled decay, bias-corrected moments) in place, with
+/// the gradient multiplied by `grad_scale` (the clipping coefficient, or 1).
+pub fn adamw(
+    param: &mut [f32],
+    grad: &[f32],
+    grad_scale: f32,
+    m: &mut [f32],
+    v: &mut [f32],
+    h: &super::AdamWStep,
+) {
     let (b1, b2) = (h.beta_1 as f32, h.beta_2 as f32);
     let correction_1 = 1.0 / (1.0 - h.beta_1.powi(h.time as i32)) as f32;
     let correction_2 = 1.0 / (1.0 - h.beta_2.powi(h.time as i32)) as f32;
@@ -268,6 +295,7 @@ pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], h: &
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
         .for_each(|((p, g), (m, v))| {
             for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                let g = g * grad_scale;
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 let step = (*m * correction_1) / ((*v * correction_2).sqrt() + eps);

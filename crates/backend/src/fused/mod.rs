@@ -11,7 +11,7 @@ mod flex;
 #[cfg(feature = "flex")]
 mod kernels;
 
-use burn::tensor::{Tensor, TensorPrimitive, activation, backend::Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorPrimitive, activation, backend::Backend};
 
 /// `value` as a `To` when that is its type, else `value` back.
 #[cfg(feature = "flex")]
@@ -124,6 +124,21 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
     burn::nn::Dropout { prob }.forward(x)
 }
 
+/// The rows of `weight` [vocab, hidden] at `ids` [batch, seq]: [batch, seq, hidden], as
+/// `burn::nn::Embedding`. On `Autodiff<Flex>` the gradient is built from the batch's rows alone.
+pub fn embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    #[cfg(feature = "flex")]
+    let (weight, ids) = if flex::takes(weight.dtype()) {
+        match cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2, Int>)>((weight, ids)) {
+            Ok((w, ids)) => return same(flex::embedding_autodiff(w, ids)),
+            Err(args) => args,
+        }
+    } else {
+        (weight, ids)
+    };
+    burn::tensor::module::embedding(weight, ids)
+}
+
 /// The hyper-parameters of one AdamW step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWStep {
@@ -139,6 +154,14 @@ pub struct AdamWStep {
     pub weight_decay: f64,
     /// The step's number, from 1 (for the bias correction of the moments).
     pub time: usize,
+    /// A gradient whose L2 norm is above this is scaled down to it first (per tensor, as burn's
+    /// `GradientClipping::Norm`).
+    pub clip_norm: Option<f32>,
+}
+
+/// The factor that brings a gradient of L2 norm `norm` down to `max` (burn's `clip_by_norm`).
+fn clip_coefficient(max: f32, norm: f32) -> f32 {
+    (max / (norm + f32::MIN_POSITIVE)).min(1.0)
 }
 
 /// One AdamW step of a parameter tensor: returns the new parameter and first and second moments
@@ -162,6 +185,13 @@ pub fn adamw<B: Backend, const D: usize>(
         }
     } else {
         (param, grad, m, v)
+    };
+    let grad = match h.clip_norm {
+        Some(max) => {
+            let norm: f32 = grad.clone().square().sum().sqrt().into_scalar().elem();
+            grad * clip_coefficient(max, norm)
+        }
+        None => grad,
     };
     let m = m * h.beta_1 + grad.clone() * (1.0 - h.beta_1);
     let v = v * h.beta_2 + grad.square() * (1.0 - h.beta_2);
@@ -329,45 +359,53 @@ mod tests {
     }
 
     #[test]
-    fn adamw_on_flex_matches_burn_ops() {
-        let mut h = AdamWStep {
-            lr: 1e-2,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.01,
-            time: 0,
-        };
-        // Flex takes the fused pass; Autodiff<Flex> tensors (untracked) take burn's ops.
-        let on_ad =
-            |t: &Tensor<Flex, 2>| Tensor::<Ad, 2>::from_data(t.to_data(), &Default::default());
-        let mut fast = (random::<Flex, 2>([30, 700], 11), None);
-        let mut slow = (on_ad(&fast.0), None);
-        for seed in 12..15 {
-            h.time += 1;
-            let grad = random::<Flex, 2>([30, 700], seed);
-            let (p, m, v) = adamw(fast.0, grad.clone(), fast.1, &h);
-            fast = (p, Some((m, v)));
-            let (p, m, v) = adamw(slow.0, on_ad(&grad), slow.1, &h);
-            slow = (p, Some((m, v)));
+    fn embedding_matches_burn_forward_and_backward() {
+        let weight = random::<Ad, 2>([50, 12], 11).require_grad();
+        let reference_weight = leaf(&weight);
+        // Repeated ids: their gradient rows add up.
+        let ids =
+            || Tensor::<Ad, 2, Int>::from_data([[3, 7, 3, 0], [49, 7, 7, 1]], &Default::default());
+        let (y, reference) = (
+            embedding(weight.clone(), ids()),
+            burn::tensor::module::embedding(reference_weight.clone(), ids()),
+        );
+        close(y.clone(), reference.clone(), 0.0);
+        same_grad(&backward(y, reference), &weight, &reference_weight);
+    }
+
+    #[test]
+    fn adamw_on_flex_matches_burn_ops_with_and_without_clipping() {
+        // The gradients' norm is about 290: a clip at 50 scales them, one at 1e4 leaves them.
+        for clip_norm in [None, Some(50.0), Some(1e4)] {
+            let mut h = AdamWStep {
+                lr: 1e-2,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+                time: 0,
+                clip_norm,
+            };
+            // Flex takes the fused pass; Autodiff<Flex> tensors (untracked) take burn's ops.
+            let on_ad =
+                |t: &Tensor<Flex, 2>| Tensor::<Ad, 2>::from_data(t.to_data(), &Default::default());
+            let back =
+                |t: Tensor<Ad, 2>| Tensor::<Flex, 2>::from_data(t.to_data(), &Default::default());
+            let mut fast = (random::<Flex, 2>([30, 700], 11), None);
+            let mut slow = (on_ad(&fast.0), None);
+            for seed in 12..15 {
+                h.time += 1;
+                let grad = random::<Flex, 2>([30, 700], seed);
+                let (p, m, v) = adamw(fast.0, grad.clone(), fast.1, &h);
+                fast = (p, Some((m, v)));
+                let (p, m, v) = adamw(slow.0, on_ad(&grad), slow.1, &h);
+                slow = (p, Some((m, v)));
+            }
+            close(fast.0.clone(), back(slow.0), 1e-6);
+            let ((m, v), (sm, sv)) = (fast.1.unwrap(), slow.1.unwrap());
+            close(m, back(sm), 1e-6);
+            close(v, back(sv), 1e-5);
+            assert!(fast.0.to_data().iter::<f32>().all(f32::is_finite));
         }
-        close(
-            fast.0.clone(),
-            Tensor::from_data(slow.0.to_data(), &Default::default()),
-            1e-6,
-        );
-        let (m, v) = fast.1.unwrap();
-        let (sm, sv) = slow.1.unwrap();
-        close(
-            m,
-            Tensor::from_data(sm.to_data(), &Default::default()),
-            1e-6,
-        );
-        close(
-            v,
-            Tensor::from_data(sv.to_data(), &Default::default()),
-            1e-5,
-        );
-        assert!(fast.0.to_data().iter::<f32>().all(f32::is_finite));
     }
 }
