@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
 
+use attn_backend::fused;
 use burn::nn::Linear;
 use burn::tensor::{FloatDType, Tensor, backend::Backend, module::linear as linear_op};
 
@@ -108,20 +109,19 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 /// [tokens, d_in] x [d_in, d_out] matrix product, and the weight's gradient one product over all
 /// tokens, instead of one per sequence summed afterwards.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    if D > 2 {
-        let mut dims = x.dims();
-        let y = linear::<B, 2>(layer, x.reshape([-1, dims[D - 1] as i32]));
-        dims[D - 1] = y.dims()[1];
-        return y.reshape(dims);
-    }
-    match current_precision().dtype() {
-        None => layer.forward(x),
+    let mut dims = x.dims();
+    let x = x.reshape([-1, dims[D - 1] as i32]);
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let y = match current_precision().dtype() {
+        None => fused::linear(x, layer.weight.val(), bias),
         Some(low) => {
             let out = FloatDType::from(x.dtype());
-            let bias = layer.bias.as_ref().map(|b| b.val().cast(low));
+            let bias = bias.map(|b| b.cast(low));
             linear_op(x.cast(low), layer.weight.val().cast(low), bias).cast(out)
         }
-    }
+    };
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
 }
 
 #[cfg(test)]

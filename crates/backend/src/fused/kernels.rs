@@ -1,6 +1,10 @@
 //! Row kernels on f32 slices behind the fused ops: parallel over chunks of rows (rayon), with `exp`
 //! and `erf` written so that the compiler vectorises the inner loops (no libm calls in them).
+//!
+//! The work on each chunk is a `#[multiversion]` function: compiled for AVX-512 and AVX2+FMA too,
+//! the best the CPU has picked at run time, so one portable binary runs 16-lane loops where it can.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Elements one rayon task handles in the element-wise kernels.
@@ -53,28 +57,71 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / √(2π).
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
+/// Σ f(a[i], b[i]) in 16 interleaved partial sums, added in a fixed order at the end: a sum the
+/// compiler can vectorise (a single running sum cannot be reordered), the same on every run.
+#[inline(always)]
+fn sum_of(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (a_tail, b_tail) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_tail
+        .remainder()
+        .iter()
+        .zip(b_tail.remainder())
+        .map(|(&a, &b)| f(a, b))
+        .sum();
+    for (a, b) in a_tail.zip(b_tail) {
+        for l in 0..LANES {
+            acc[l] += f(a[l], b[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest element of `x` (-∞ for none), in 16 interleaved lanes as [`sum_of`].
+#[inline(always)]
+fn max_of(x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    acc.iter().fold(tail, |m, &x| m.max(x))
+}
+
 /// `out = gelu(x)`, the exact (erf) GELU of BERT.
 pub fn gelu(x: &[f32], out: &mut [f32]) {
+    #[multiversion(targets = "simd")]
+    fn chunk(x: &[f32], out: &mut [f32]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+        }
+    }
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| {
-            for (o, &x) in o.iter_mut().zip(x) {
-                *o = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
-            }
-        });
+        .for_each(|(o, x)| chunk(x, o));
 }
 
 /// `out = g * gelu'(x)`.
 pub fn gelu_backward(x: &[f32], g: &[f32], out: &mut [f32]) {
+    #[multiversion(targets = "simd")]
+    fn chunk(x: &[f32], g: &[f32], out: &mut [f32]) {
+        for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
+            let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+            let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
+            *o = g * (cdf + x * pdf);
+        }
+    }
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(o, (x, g))| {
-            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
-                *o = g * (cdf + x * pdf);
-            }
-        });
+        .for_each(|(o, (x, g))| chunk(x, g, o));
 }
 
 /// `out = softmax(scale * x + bias)` over rows of `n`; row `r` adds bias row `r / rows_per_bias`.
@@ -90,29 +137,30 @@ pub fn scaled_softmax(
     out.par_chunks_mut(rows * n)
         .zip(x.par_chunks(rows * n))
         .enumerate()
-        .for_each(|(task, (o, x))| {
-            for (i, (o, x)) in o.chunks_mut(n).zip(x.chunks(n)).enumerate() {
-                let b = (task * rows + i) / rows_per_bias;
-                softmax_row(x, &bias[b * n..(b + 1) * n], scale, o);
-            }
-        });
+        .for_each(|(task, (o, x))| softmax_rows(x, bias, n, task * rows, rows_per_bias, scale, o));
 }
 
-/// One row of [`scaled_softmax`].
-#[inline(always)]
-fn softmax_row(x: &[f32], bias: &[f32], scale: f32, out: &mut [f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for ((o, &x), &b) in out.iter_mut().zip(x).zip(bias) {
-        *o = scale * x + b;
-        max = max.max(*o);
+/// Rows of [`scaled_softmax`], the first of them row `first` of the whole.
+#[multiversion(targets = "simd")]
+fn softmax_rows(
+    x: &[f32],
+    bias: &[f32],
+    n: usize,
+    first: usize,
+    rows_per_bias: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    for (i, (out, x)) in out.chunks_mut(n).zip(x.chunks(n)).enumerate() {
+        let b = (first + i) / rows_per_bias;
+        for ((o, &x), &b) in out.iter_mut().zip(x).zip(&bias[b * n..(b + 1) * n]) {
+            *o = scale * x + b;
+        }
+        let max = max_of(out);
+        out.iter_mut().for_each(|o| *o = exp(*o - max));
+        let inv = 1.0 / sum_of(out, out, |o, _| o);
+        out.iter_mut().for_each(|o| *o *= inv);
     }
-    let mut sum = 0.0;
-    for o in out.iter_mut() {
-        *o = exp(*o - max);
-        sum += *o;
-    }
-    let inv = 1.0 / sum;
-    out.iter_mut().for_each(|o| *o *= inv);
 }
 
 /// `out = scale * y * (g - Σ g y)` over rows of `n`: the gradient of [`scaled_softmax`] for its x,
@@ -121,14 +169,18 @@ pub fn scaled_softmax_backward(y: &[f32], g: &[f32], n: usize, scale: f32, out: 
     let rows = rows_per_task(n);
     out.par_chunks_mut(rows * n)
         .zip(y.par_chunks(rows * n).zip(g.par_chunks(rows * n)))
-        .for_each(|(o, (y, g))| {
-            for ((o, y), g) in o.chunks_mut(n).zip(y.chunks(n)).zip(g.chunks(n)) {
-                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                    *o = scale * y * (g - dot);
-                }
-            }
-        });
+        .for_each(|(o, (y, g))| softmax_backward_rows(y, g, n, scale, o));
+}
+
+/// Rows of [`scaled_softmax_backward`].
+#[multiversion(targets = "simd")]
+fn softmax_backward_rows(y: &[f32], g: &[f32], n: usize, scale: f32, out: &mut [f32]) {
+    for ((o, y), g) in out.chunks_mut(n).zip(y.chunks(n)).zip(g.chunks(n)) {
+        let dot = sum_of(y, g, |y, g| y * g);
+        for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+            *o = scale * y * (g - dot);
+        }
+    }
 }
 
 /// LayerNorm over rows of `n`: `out = x̂ γ + β` with `x̂ = (x - mean) / √(var + eps)`; also writes
@@ -143,39 +195,47 @@ pub fn layer_norm(
 ) {
     let n = gamma.len();
     let rows = rows_per_task(n);
-    let row = |x: &[f32], out: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
-        let mean = x.iter().sum::<f32>() / n as f32;
-        let var = x.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n as f32;
-        let rstd = 1.0 / (var + eps).sqrt();
-        for (((o, &x), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
-            *o = (x - mean) * rstd * g + b;
-        }
-        if let Some(xhat) = xhat {
-            for (h, &x) in xhat.iter_mut().zip(x) {
-                *h = (x - mean) * rstd;
-            }
-        }
-        rstd
-    };
     match saved {
         Some((xhat, rstd)) => out
             .par_chunks_mut(rows * n)
             .zip(x.par_chunks(rows * n))
             .zip(xhat.par_chunks_mut(rows * n).zip(rstd.par_chunks_mut(rows)))
-            .for_each(|((o, x), (h, r))| {
-                for (((o, x), h), r) in o.chunks_mut(n).zip(x.chunks(n)).zip(h.chunks_mut(n)).zip(r)
-                {
-                    *r = row(x, o, Some(h));
-                }
-            }),
+            .for_each(|((o, x), (h, r))| layer_norm_rows(x, gamma, beta, eps, o, Some((h, r)))),
         None => out
             .par_chunks_mut(rows * n)
             .zip(x.par_chunks(rows * n))
-            .for_each(|(o, x)| {
-                for (o, x) in o.chunks_mut(n).zip(x.chunks(n)) {
-                    row(x, o, None);
-                }
-            }),
+            .for_each(|(o, x)| layer_norm_rows(x, gamma, beta, eps, o, None)),
+    }
+}
+
+/// Rows of [`layer_norm`].
+#[multiversion(targets = "simd")]
+fn layer_norm_rows(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+    saved: Option<(&mut [f32], &mut [f32])>,
+) {
+    let n = gamma.len();
+    let (mut xhat, mut rstd) = match saved {
+        Some((h, r)) => (Some(h.chunks_mut(n)), Some(r.iter_mut())),
+        None => (None, None),
+    };
+    for (out, x) in out.chunks_mut(n).zip(x.chunks(n)) {
+        let mean = sum_of(x, x, |x, _| x) / n as f32;
+        let var = sum_of(x, x, |x, _| (x - mean) * (x - mean)) / n as f32;
+        let r = 1.0 / (var + eps).sqrt();
+        for (((o, &x), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *o = (x - mean) * r * g + b;
+        }
+        if let (Some(xhat), Some(rstd)) = (xhat.as_mut(), rstd.as_mut()) {
+            for (h, &x) in xhat.next().expect("a row of x̂ per row").iter_mut().zip(x) {
+                *h = (x - mean) * r;
+            }
+            *rstd.next().expect("a 1/σ per row") = r;
+        }
     }
 }
 
@@ -196,35 +256,46 @@ pub fn layer_norm_backward(
         .par_chunks_mut(rows * n)
         .zip(g.par_chunks(rows * n))
         .zip(xhat.par_chunks(rows * n).zip(rstd.par_chunks(rows)))
-        .map(|((dx, g), (h, r))| {
-            let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
-            for (((dx, g), h), &r) in dx.chunks_mut(n).zip(g.chunks(n)).zip(h.chunks(n)).zip(r) {
-                let mut mean_gh = 0.0;
-                let mut mean_ghx = 0.0;
-                for (((g, h), gamma), (dgamma, dbeta)) in g
-                    .iter()
-                    .zip(h)
-                    .zip(gamma)
-                    .zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
-                {
-                    mean_gh += g * gamma;
-                    mean_ghx += g * gamma * h;
-                    *dgamma += g * h;
-                    *dbeta += g;
-                }
-                mean_gh /= n as f32;
-                mean_ghx /= n as f32;
-                for (((dx, g), h), gamma) in dx.iter_mut().zip(g).zip(h).zip(gamma) {
-                    *dx = r * (g * gamma - mean_gh - h * mean_ghx);
-                }
-            }
-            (dgamma, dbeta)
-        })
+        .map(|((dx, g), (h, r))| layer_norm_backward_rows(g, h, r, gamma, dx))
         .collect();
     let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
     for (pg, pb) in partials {
         dgamma.iter_mut().zip(pg).for_each(|(a, b)| *a += b);
         dbeta.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
+    (dgamma, dbeta)
+}
+
+/// Rows of [`layer_norm_backward`]: writes their dx and returns their part of (dγ, dβ).
+#[multiversion(targets = "simd")]
+fn layer_norm_backward_rows(
+    g: &[f32],
+    xhat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let n = gamma.len();
+    let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
+    for (((dx, g), h), &r) in dx
+        .chunks_mut(n)
+        .zip(g.chunks(n))
+        .zip(xhat.chunks(n))
+        .zip(rstd)
+    {
+        for ((&g, &h), (dgamma, dbeta)) in g.iter().zip(h).zip(dgamma.iter_mut().zip(&mut dbeta)) {
+            *dgamma += g * h;
+            *dbeta += g;
+        }
+        // dx's own x̂ row holds g·γ for a moment, so that Σ g·γ·x̂ is a two-input sum.
+        for ((dx, &g), &gamma) in dx.iter_mut().zip(g).zip(gamma) {
+            *dx = g * gamma;
+        }
+        let mean_gh = sum_of(dx, dx, |gg, _| gg) / n as f32;
+        let mean_ghx = sum_of(dx, h, |gg, h| gg * h) / n as f32;
+        for (dx, &h) in dx.iter_mut().zip(h) {
+            *dx = r * (*dx - mean_gh - h * mean_ghx);
+        }
     }
     (dgamma, dbeta)
 }
@@ -246,13 +317,16 @@ pub fn dropout(x: &[f32], seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .enumerate()
-        .for_each(|(chunk, (o, x))| {
-            let first = (chunk * CHUNK) as u32;
-            for (i, (o, &x)) in o.iter_mut().zip(x).enumerate() {
-                let h = hash(hash((first + i as u32) ^ seed[0]) ^ seed[1]);
-                *o = if h < keep { x * scale } else { 0.0 };
-            }
-        });
+        .for_each(|(chunk, (o, x))| dropout_chunk(x, (chunk * CHUNK) as u32, seed, keep, scale, o));
+}
+
+/// Elements `first..` of [`dropout`].
+#[multiversion(targets = "simd")]
+fn dropout_chunk(x: &[f32], first: u32, seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]) {
+    for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
+        let h = hash(hash((first + i as u32) ^ seed[0]) ^ seed[1]);
+        *o = if h < keep { x * scale } else { 0.0 };
+    }
 }
 
 /// Adds row r of `grad` ([ids.len(), d]) into row `ids[r]` of `out` ([vocab, d]), in row order.
@@ -265,13 +339,151 @@ pub fn embedding_backward(ids: &[usize], grad: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The L2 norm of `x`: partial sums (f64) of fixed chunks, added in chunk order.
+/// A matrix operand: its elements and the strides of its rows and columns.
+pub struct Operand<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+
+    /// Panics unless a `rows` x `cols` matrix with these strides lies within the elements.
+    fn check(&self, rows: usize, cols: usize) {
+        let last = (rows.max(1) - 1) * self.row_stride + (cols.max(1) - 1) * self.col_stride;
+        assert!(
+            rows * cols == 0 || last < self.data.len(),
+            "a {rows}x{cols} operand reaches past its {} elements",
+            self.data.len()
+        );
+    }
+}
+
+/// `out` [m, n] (row-major) = `a` [m, k] · `b` [k, n], added to what `out` holds when `accumulate`
+/// (then `out` has m * n elements), else written into an emptied `out`. Both cores work on it from
+/// 192³ multiply-adds (burn-flex's threshold); gemm splits the output, not the sums, so the result
+/// does not depend on the threads.
+pub fn matmul(out: &mut Vec<f32>, accumulate: bool, [m, k, n]: [usize; 3], a: Operand, b: Operand) {
+    a.check(m, k);
+    b.check(k, n);
+    if accumulate {
+        assert_eq!(out.len(), m * n, "the accumulated output is m x n");
+    } else {
+        out.clear();
+        out.reserve(m * n);
+    }
+    let parallelism = if m * n * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the checks above keep every operand read within its slice and every output write
+    // within the m * n elements reserved; with `read_dst` false gemm writes each output element
+    // without reading it, so all m * n are initialised before `set_len`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(m * n);
+    }
+}
+
+/// `x` [rows, d_in] · `w` [d_in, d_out] + `bias` [d_out], row-major.
+pub fn linear(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let d_out = bias.len();
+    let d_in = w.len() / d_out;
+    let rows = x.len() / d_in;
+    let mut out = Vec::with_capacity(rows * d_out);
+    for _ in 0..rows {
+        out.extend_from_slice(bias);
+    }
+    let (x, w) = (Operand::rows(x, d_in), Operand::rows(w, d_out));
+    matmul(&mut out, true, [rows, d_in, d_out], x, w);
+    out
+}
+
+/// The gradients of [`linear`] from the output's gradient `g` [rows, d_out]: for the input
+/// (g · wᵀ), the weight (xᵀ · g) and the bias (g's column sums, row by row).
+pub fn linear_backward(
+    x: &[f32],
+    w: &[f32],
+    g: &[f32],
+    d_out: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d_in = w.len() / d_out;
+    let rows = g.len() / d_out;
+    let (mut dx, mut dw) = (Vec::new(), Vec::new());
+    let shape = [rows, d_out, d_in];
+    matmul(
+        &mut dx,
+        false,
+        shape,
+        Operand::rows(g, d_out),
+        Operand::transposed(w, d_out),
+    );
+    let shape = [d_in, rows, d_out];
+    matmul(
+        &mut dw,
+        false,
+        shape,
+        Operand::transposed(x, d_in),
+        Operand::rows(g, d_out),
+    );
+    let mut db = vec![0.0; d_out];
+    for row in g.chunks_exact(d_out) {
+        for (s, &g) in db.iter_mut().zip(row) {
+            *s += g;
+        }
+    }
+    (dx, dw, db)
+}
+
+/// The L2 norm of `x`: sums of squares of fixed chunks, added in chunk order (in f64).
 pub fn l2_norm(x: &[f32]) -> f32 {
-    let partial: Vec<f64> = x
-        .par_chunks(CHUNK)
-        .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
-        .collect();
-    partial.iter().sum::<f64>().sqrt() as f32
+    #[multiversion(targets = "simd")]
+    fn squares(x: &[f32]) -> f32 {
+        sum_of(x, x, |x, _| x * x)
+    }
+    let partial: Vec<f32> = x.par_chunks(CHUNK).map(squares).collect();
+    partial.iter().map(|&s| s as f64).sum::<f64>().sqrt() as f32
 }
 
 /// One AdamW step (PyTorch's and burn's: decoupled decay, bias-corrected moments) in place, with
@@ -284,24 +496,46 @@ pub fn adamw(
     v: &mut [f32],
     h: &super::AdamWStep,
 ) {
-    let (b1, b2) = (h.beta_1 as f32, h.beta_2 as f32);
-    let correction_1 = 1.0 / (1.0 - h.beta_1.powi(h.time as i32)) as f32;
-    let correction_2 = 1.0 / (1.0 - h.beta_2.powi(h.time as i32)) as f32;
-    let decay = (1.0 - h.lr * h.weight_decay) as f32;
-    let (lr, eps) = (h.lr as f32, h.epsilon as f32);
+    let c = AdamWConstants {
+        grad_scale,
+        b1: h.beta_1 as f32,
+        b2: h.beta_2 as f32,
+        correction_1: 1.0 / (1.0 - h.beta_1.powi(h.time as i32)) as f32,
+        correction_2: 1.0 / (1.0 - h.beta_2.powi(h.time as i32)) as f32,
+        decay: (1.0 - h.lr * h.weight_decay) as f32,
+        lr: h.lr as f32,
+        eps: h.epsilon as f32,
+    };
     param
         .par_chunks_mut(CHUNK)
         .zip(grad.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-        .for_each(|((p, g), (m, v))| {
-            for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
-                let g = g * grad_scale;
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                let step = (*m * correction_1) / ((*v * correction_2).sqrt() + eps);
-                *p = *p * decay - lr * step;
-            }
-        });
+        .for_each(|((p, g), (m, v))| adamw_chunk(p, g, m, v, c));
+}
+
+/// The numbers of one [`adamw`] step, in f32.
+#[derive(Clone, Copy)]
+struct AdamWConstants {
+    grad_scale: f32,
+    b1: f32,
+    b2: f32,
+    correction_1: f32,
+    correction_2: f32,
+    decay: f32,
+    lr: f32,
+    eps: f32,
+}
+
+/// A chunk of [`adamw`].
+#[multiversion(targets = "simd")]
+fn adamw_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: AdamWConstants) {
+    for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+        let g = g * c.grad_scale;
+        *m = c.b1 * *m + (1.0 - c.b1) * g;
+        *v = c.b2 * *v + (1.0 - c.b2) * g * g;
+        let step = (*m * c.correction_1) / ((*v * c.correction_2).sqrt() + c.eps);
+        *p = *p * c.decay - c.lr * step;
+    }
 }
 
 #[cfg(test)]

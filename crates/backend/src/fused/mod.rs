@@ -124,6 +124,37 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
     burn::nn::Dropout { prob }.forward(x)
 }
 
+/// `x` [rows, d_in] · `weight` [d_in, d_out] + `bias`, as `burn::tensor::module::linear`. On Flex
+/// and `Autodiff<Flex>` (f32, with a bias) one matrix product writes straight into the output,
+/// and the backward step computes the input's and weight's gradients with one product each.
+pub fn linear<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    #[cfg(feature = "flex")]
+    let (x, weight, bias) = match bias {
+        Some(b)
+            if [x.dtype(), weight.dtype(), b.dtype()]
+                .into_iter()
+                .all(flex::takes) =>
+        {
+            match cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>, Tensor<Ad, 1>)>((x, weight, b)) {
+                Ok((x, w, b)) => return same(flex::linear_autodiff(x, w, b)),
+                Err(args) => {
+                    type F<const D: usize> = Tensor<burn::backend::Flex, D>;
+                    match cast::<_, (F<2>, F<2>, F<1>)>(args) {
+                        Ok((x, w, b)) => return same(flex::linear(x, w, b)),
+                        Err((x, w, b)) => (x, w, Some(b)),
+                    }
+                }
+            }
+        }
+        bias => (x, weight, bias),
+    };
+    burn::tensor::module::linear(x, weight, bias)
+}
+
 /// The rows of `weight` [vocab, hidden] at `ids` [batch, seq]: [batch, seq, hidden], as
 /// `burn::nn::Embedding`. On `Autodiff<Flex>` the gradient is built from the batch's rows alone.
 pub fn embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
@@ -356,6 +387,39 @@ mod tests {
         );
         let inference = Tensor::<Flex, 2>::ones([4, 4], &Default::default());
         close(dropout(inference.clone(), 0.5), inference, 0.0);
+    }
+
+    #[test]
+    fn linear_matches_burn_forward_and_backward() {
+        // 300 x 200 x 100 is above the threshold where gemm takes both cores.
+        for [rows, d_in, d_out] in [[7, 5, 3], [300, 200, 100]] {
+            let x = random::<Ad, 2>([rows, d_in], 20).require_grad();
+            let w = random::<Ad, 2>([d_in, d_out], 21).require_grad();
+            let b = random::<Ad, 1>([d_out], 22).require_grad();
+            let (rx, rw, rb) = (leaf(&x), leaf(&w), leaf(&b));
+            let y = linear(x.clone(), w.clone(), Some(b.clone()));
+            let reference = burn::tensor::module::linear(rx.clone(), rw.clone(), Some(rb.clone()));
+            close(y.clone(), reference.clone(), 1e-3);
+            let grads = backward(y, reference);
+            same_grad(&grads, &x, &rx);
+            same_grad(&grads, &w, &rw);
+            same_grad(&grads, &b, &rb);
+            let inference = |t: &Tensor<Ad, 2>| t.clone().inner();
+            close(
+                linear(inference(&x), inference(&w), Some(b.clone().inner())),
+                reference_inner(&rx, &rw, &rb),
+                1e-3,
+            );
+        }
+    }
+
+    /// burn's linear layer on the inner (Flex) values of autodiff tensors.
+    fn reference_inner(x: &Tensor<Ad, 2>, w: &Tensor<Ad, 2>, b: &Tensor<Ad, 1>) -> Tensor<Flex, 2> {
+        burn::tensor::module::linear(
+            x.clone().inner(),
+            w.clone().inner(),
+            Some(b.clone().inner()),
+        )
     }
 
     #[test]
