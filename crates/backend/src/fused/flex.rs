@@ -363,6 +363,15 @@ pub fn embedding_autodiff(weight: Tensor<Ad, 2>, ids: Tensor<Ad, 2, Int>) -> Ten
     )
 }
 
+/// `x` [rows, d_in] · `weight` [d_in, d_out] + `bias` of contiguous f32 tensors.
+fn linear_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let shape = Shape::new([x.shape().dims::<2>()[0], b.shape().num_elements()]);
+    from_vec(
+        kernels::linear(x.storage(), w.storage(), b.storage()),
+        shape,
+    )
+}
+
 /// `x` [rows, d_in] · `weight` [d_in, d_out] + `bias` on Flex, written straight into its output.
 pub fn linear(
     x: Tensor<Flex, 2>,
@@ -370,15 +379,11 @@ pub fn linear(
     bias: Tensor<Flex, 1>,
 ) -> Tensor<Flex, 2> {
     let [x, w, b] = [primitive(x), primitive(weight), primitive(bias)].map(contiguous_f32);
-    let shape = Shape::new([x.shape().dims::<2>()[0], b.shape().num_elements()]);
-    tensor(from_vec(
-        kernels::linear(x.storage(), w.storage(), b.storage()),
-        shape,
-    ))
+    tensor(linear_forward(&x, &w, &b))
 }
 
 /// [`linear`] on `Autodiff<Flex>`; its backward step keeps the input and the weight and computes
-/// the three gradients with two matrix products and one column sum.
+/// each gradient asked for: two matrix products and a column sum.
 pub fn linear_autodiff(
     x: Tensor<Ad, 2>,
     weight: Tensor<Ad, 2>,
@@ -394,33 +399,26 @@ pub fn linear_autodiff(
             let [node_x, node_w, node_b] = ops.parents;
             let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
             let (x, w) = ops.state;
-            let (x_shape, w_shape) = (x.shape(), w.shape());
-            let d_out = w_shape.dims::<2>()[1];
-            let (dx, dw, db) =
-                kernels::linear_backward(x.storage(), w.storage(), g.storage(), d_out);
-            for (node, grad, shape) in [
-                (node_x, dx, x_shape),
-                (node_w, dw, w_shape),
-                (node_b, db, Shape::new([d_out])),
-            ] {
-                if let Some(node) = node {
-                    grads.register::<Flex>(node.id, from_vec(grad, shape));
-                }
+            let d_out = w.shape().dims::<2>()[1];
+            let (x_, w_, g_) = (x.storage(), w.storage(), g.storage());
+            if let Some(node) = node_x {
+                let dx = kernels::linear_input_grad(w_, g_, d_out);
+                grads.register::<Flex>(node.id, from_vec(dx, x.shape()));
+            }
+            if let Some(node) = node_w {
+                let dw = kernels::linear_weight_grad(x_, g_, d_out);
+                grads.register::<Flex>(node.id, from_vec(dw, w.shape()));
+            }
+            if let Some(node) = node_b {
+                let db = kernels::column_sums(g_, d_out);
+                grads.register::<Flex>(node.id, from_vec(db, Shape::new([d_out])));
             }
         }
     }
 
     let [x, w, b] = [primitive(x), primitive(weight), primitive(bias)];
-    let (input, weight) = (
-        contiguous_f32(x.primitive.clone()),
-        contiguous_f32(w.primitive.clone()),
-    );
-    let bias = contiguous_f32(b.primitive.clone());
-    let shape = Shape::new([input.shape().dims::<2>()[0], bias.shape().num_elements()]);
-    let output = from_vec(
-        kernels::linear(input.storage(), weight.storage(), bias.storage()),
-        shape,
-    );
+    let [input, weight, bias] = [&x, &w, &b].map(|t| contiguous_f32(t.primitive.clone()));
+    let output = linear_forward(&input, &weight, &bias);
     tensor(
         match Linear
             .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), b.node.clone()])

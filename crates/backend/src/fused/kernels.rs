@@ -440,40 +440,34 @@ pub fn linear(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     out
 }
 
-/// The gradients of [`linear`] from the output's gradient `g` [rows, d_out]: for the input
-/// (g · wᵀ), the weight (xᵀ · g) and the bias (g's column sums, row by row).
-pub fn linear_backward(
-    x: &[f32],
-    w: &[f32],
-    g: &[f32],
-    d_out: usize,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let d_in = w.len() / d_out;
+/// The input's gradient of [`linear`], g [rows, d_out] · wᵀ.
+pub fn linear_input_grad(w: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
+    let (d_in, rows) = (w.len() / d_out, g.len() / d_out);
+    let mut dx = Vec::new();
+    let (g, w) = (Operand::rows(g, d_out), Operand::transposed(w, d_out));
+    matmul(&mut dx, false, [rows, d_out, d_in], g, w);
+    dx
+}
+
+/// The weight's gradient of [`linear`], xᵀ · g [rows, d_out]: one product over all rows.
+pub fn linear_weight_grad(x: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
     let rows = g.len() / d_out;
-    let (mut dx, mut dw) = (Vec::new(), Vec::new());
-    let shape = [rows, d_out, d_in];
-    matmul(
-        &mut dx,
-        false,
-        shape,
-        Operand::rows(g, d_out),
-        Operand::transposed(w, d_out),
-    );
-    let shape = [d_in, rows, d_out];
-    matmul(
-        &mut dw,
-        false,
-        shape,
-        Operand::transposed(x, d_in),
-        Operand::rows(g, d_out),
-    );
-    let mut db = vec![0.0; d_out];
+    let d_in = x.len() / rows;
+    let mut dw = Vec::new();
+    let (x, g) = (Operand::transposed(x, d_in), Operand::rows(g, d_out));
+    matmul(&mut dw, false, [d_in, rows, d_out], x, g);
+    dw
+}
+
+/// The bias's gradient of [`linear`]: the column sums of g [rows, d_out], row by row.
+pub fn column_sums(g: &[f32], d_out: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; d_out];
     for row in g.chunks_exact(d_out) {
-        for (s, &g) in db.iter_mut().zip(row) {
+        for (s, &g) in sums.iter_mut().zip(row) {
             *s += g;
         }
     }
-    (dx, dw, db)
+    sums
 }
 
 /// The L2 norm of `x`: sums of squares of fixed chunks, added in chunk order (in f64).
