@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::precision::{linear, matmul};
+use crate::precision::{Precision, current_precision, linear, matmul};
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
 
@@ -59,19 +59,37 @@ impl<B: Backend> MultiHeadAttention<B> {
         mask_bias: Tensor<B, 4>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
-        let [batch, seq, hidden] = x.dims();
+        let qkv = [&self.query, &self.key, &self.value].map(|p| linear(p, x.clone()));
+        let args = match current_precision() {
+            Precision::F32 => {
+                let p = self.dropout.prob;
+                match fused::attention(qkv, mask_bias, self.num_heads, p, keep_probs) {
+                    Ok(attended) => return attended,
+                    Err(args) => args,
+                }
+            }
+            _ => (qkv, mask_bias),
+        };
+        self.attend(args, keep_probs)
+    }
+
+    /// [`Self::forward`] from the projections, in burn's ops (the backends and precisions that
+    /// have no fused attention): heads split by a reshape, merged by another.
+    fn attend(
+        &self,
+        ([q, k, v], mask_bias): fused::Unfused<B>,
+        keep_probs: bool,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
+        let [batch, seq, hidden] = q.dims();
         let head_dim = hidden / self.num_heads;
         let split = |t: Tensor<B, 3>| {
             t.reshape([batch, seq, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(linear(&self.query, x.clone()));
-        let k = split(linear(&self.key, x.clone()));
-        let v = split(linear(&self.value, x));
-        let scores = matmul(q, k.swap_dims(2, 3));
+        let scores = matmul(split(q), split(k).swap_dims(2, 3));
         let probs = fused::scaled_softmax(scores, mask_bias, 1.0 / (head_dim as f64).sqrt());
         let kept = keep_probs.then(|| probs.clone());
-        let context = matmul(fused::dropout(probs, self.dropout.prob), v)
+        let context = matmul(fused::dropout(probs, self.dropout.prob), split(v))
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
         (context, kept)

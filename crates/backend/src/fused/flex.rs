@@ -11,7 +11,7 @@ use burn::tensor::{
 };
 use burn_flex::FlexTensor;
 
-use super::kernels;
+use super::kernels::{self, DropMask, Heads};
 
 /// The autodiff backend over Flex that `crate::dispatch` runs.
 type Ad = Autodiff<Flex>;
@@ -281,33 +281,25 @@ pub fn adamw<const D: usize>(
     (tensor(param), tensor(m), tensor(v))
 }
 
-/// Dropout on `Autodiff<Flex>` with keep threshold `keep` and scale 1/(1-p), its mask drawn from
-/// `seed`; the backward step recomputes the mask from the seed.
-pub fn dropout_autodiff<const D: usize>(
-    x: Tensor<Ad, D>,
-    seed: [u32; 2],
-    keep: u32,
-    scale: f32,
-) -> Tensor<Ad, D> {
+/// Dropout on `Autodiff<Flex>` with `mask`; the backward step recomputes the mask from its seed.
+pub fn dropout_autodiff<const D: usize>(x: Tensor<Ad, D>, mask: DropMask) -> Tensor<Ad, D> {
     #[derive(Debug)]
     struct Dropout;
 
     impl Backward<Flex, 1> for Dropout {
-        type State = ([u32; 2], u32, f32);
+        type State = DropMask;
 
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let (seed, keep, scale) = ops.state;
+        fn backward(self, ops: Ops<DropMask, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let mask = ops.state;
             unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
-                map(&contiguous_f32(g), |g, out| {
-                    kernels::dropout(g, seed, keep, scale, out)
-                })
+                map(&contiguous_f32(g), |g, out| kernels::dropout(g, mask, out))
             });
         }
     }
 
     let x = primitive(x);
     let output = map(&contiguous_f32(x.primitive.clone()), |x, out| {
-        kernels::dropout(x, seed, keep, scale, out)
+        kernels::dropout(x, mask, out)
     });
     tensor(
         match Dropout
@@ -315,7 +307,7 @@ pub fn dropout_autodiff<const D: usize>(
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((seed, keep, scale), output),
+            OpsKind::Tracked(prep) => prep.finish(mask, output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         },
     )
@@ -429,4 +421,102 @@ pub fn linear_autodiff(
             OpsKind::UnTracked(prep) => prep.finish(output),
         },
     )
+}
+
+/// The [`Heads`] of projections of shape [batch, seq, width] split into `heads`.
+fn heads_of(q: &FlexTensor, heads: usize) -> Heads {
+    let [batch, seq, width] = q.shape().dims::<3>();
+    Heads {
+        batch,
+        seq,
+        heads,
+        dim: width / heads,
+    }
+}
+
+/// Multi-head attention on Flex: the context [batch, seq, width] of projections `q`, `k`, `v`
+/// [batch, seq, width] with the padding `bias` [batch, 1, 1, seq], and the probabilities when
+/// `keep_probs`.
+pub fn attention(
+    [q, k, v]: [Tensor<Flex, 3>; 3],
+    bias: Tensor<Flex, 4>,
+    heads: usize,
+    scale: f32,
+    keep_probs: bool,
+) -> (Tensor<Flex, 3>, Option<Tensor<Flex, 4>>) {
+    let [q, k, v] = [q, k, v].map(|t| contiguous_f32(primitive(t)));
+    let bias = contiguous_f32(primitive(bias));
+    let sh = heads_of(&q, heads);
+    let (context, probs) = kernels::attention(
+        [q.storage(), k.storage(), v.storage()],
+        bias.storage(),
+        sh,
+        scale,
+        None,
+        keep_probs,
+    );
+    let probs_shape = Shape::new([sh.batch, heads, sh.seq, sh.seq]);
+    (
+        tensor(from_vec(context, q.shape())),
+        probs.map(|p| tensor(from_vec(p, probs_shape))),
+    )
+}
+
+/// [`attention`] on `Autodiff<Flex>` with dropout `mask` on the probabilities; its backward step
+/// keeps the projections and the probabilities and computes the three gradients head by head.
+/// The bias is a constant (it gets no gradient).
+pub fn attention_autodiff(
+    [q, k, v]: [Tensor<Ad, 3>; 3],
+    bias: Tensor<Ad, 4>,
+    heads: usize,
+    scale: f32,
+    mask: Option<DropMask>,
+    keep_probs: bool,
+) -> (Tensor<Ad, 3>, Option<Tensor<Ad, 4>>) {
+    #[derive(Debug)]
+    struct Attention;
+
+    /// The projections and probabilities of the forward pass, and its settings.
+    type Saved = ([FlexTensor; 3], FlexTensor, Heads, f32, Option<DropMask>);
+
+    impl Backward<Flex, 3> for Attention {
+        type State = Saved;
+
+        fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let ([q, k, v], probs, sh, scale, mask) = ops.state;
+            let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
+            let (dq, dk, dv) =
+                kernels::attention_backward(qkv, probs.storage(), g.storage(), sh, scale, mask);
+            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, from_vec(grad, q.shape()));
+                }
+            }
+        }
+    }
+
+    let tracked = [q, k, v].map(primitive);
+    let inputs =
+        [&tracked[0], &tracked[1], &tracked[2]].map(|t| contiguous_f32(t.primitive.clone()));
+    let bias = contiguous_f32(primitive(bias).primitive);
+    let sh = heads_of(&inputs[0], heads);
+    let qkv = [&inputs[0], &inputs[1], &inputs[2]].map(|t| t.storage::<f32>());
+    let (context, probs) = kernels::attention(qkv, bias.storage(), sh, scale, mask, true);
+    let probs = from_vec(
+        probs.expect("probabilities were asked for"),
+        Shape::new([sh.batch, heads, sh.seq, sh.seq]),
+    );
+    let kept = keep_probs.then(|| Tensor::from_inner(tensor(probs.clone())));
+    let context = from_vec(context, inputs[0].shape());
+    let nodes = [&tracked[0], &tracked[1], &tracked[2]].map(|t| t.node.clone());
+    let context = match Attention
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((inputs, probs, sh, scale, mask), context),
+        OpsKind::UnTracked(prep) => prep.finish(context),
+    };
+    (tensor(context), kept)
 }

@@ -4,6 +4,12 @@
 //! The work on each chunk is a `#[multiversion]` function: compiled for AVX-512 and AVX2+FMA too,
 //! the best the CPU has picked at run time, so one portable binary runs 16-lane loops where it can.
 
+mod attention;
+mod gemm;
+
+pub use attention::{Heads, attention, attention_backward};
+pub use gemm::{column_sums, linear, linear_input_grad, linear_weight_grad};
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -156,11 +162,17 @@ fn softmax_rows(
         for ((o, &x), &b) in out.iter_mut().zip(x).zip(&bias[b * n..(b + 1) * n]) {
             *o = scale * x + b;
         }
-        let max = max_of(out);
-        out.iter_mut().for_each(|o| *o = exp(*o - max));
-        let inv = 1.0 / sum_of(out, out, |o, _| o);
-        out.iter_mut().for_each(|o| *o *= inv);
+        normalise(out);
     }
+}
+
+/// softmax(`row`) in place.
+#[inline(always)]
+fn normalise(row: &mut [f32]) {
+    let max = max_of(row);
+    row.iter_mut().for_each(|o| *o = exp(*o - max));
+    let inv = 1.0 / sum_of(row, row, |o, _| o);
+    row.iter_mut().for_each(|o| *o *= inv);
 }
 
 /// `out = scale * y * (g - Σ g y)` over rows of `n`: the gradient of [`scaled_softmax`] for its x,
@@ -310,10 +322,11 @@ fn hash(mut x: u32) -> u32 {
     x ^ (x >> 16)
 }
 
-/// `out = x * scale` where element i is kept and 0 where it is dropped; element i is kept when
-/// hash(hash(i ^ seed[0]) ^ seed[1]) < `keep`, so the mask is a function of the seed and the index
-/// (the backward pass recomputes it instead of storing it).
-pub fn dropout(x: &[f32], seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]) {
+/// `out = x * mask.scale` where element i is kept and 0 where it is dropped; element i is kept
+/// when hash(hash(i ^ seed[0]) ^ seed[1]) < `mask.keep`, so the mask is a function of the seed and
+/// the index (the backward pass recomputes it instead of storing it).
+pub fn dropout(x: &[f32], mask: DropMask, out: &mut [f32]) {
+    let DropMask { seed, keep, scale } = mask;
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .enumerate()
@@ -329,6 +342,26 @@ fn dropout_chunk(x: &[f32], first: u32, seed: [u32; 2], keep: u32, scale: f32, o
     }
 }
 
+/// A dropout mask of [`dropout`]: a seed, the keep threshold and the scale 1/(1-p).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropMask {
+    /// Seed of the mask.
+    pub seed: [u32; 2],
+    /// Element i is kept when its hash is below this.
+    pub keep: u32,
+    /// Scale of the kept elements.
+    pub scale: f32,
+}
+
+impl DropMask {
+    /// `out = x` masked and scaled, x being the probabilities of attention task `task`: the mask of
+    /// [`dropout`] over the whole [batch, heads, seq, seq] tensor.
+    fn apply(&self, x: &[f32], task: usize, out: &mut [f32]) {
+        let first = (task * x.len()) as u32;
+        dropout_chunk(x, first, self.seed, self.keep, self.scale, out);
+    }
+}
+
 /// Adds row r of `grad` ([ids.len(), d]) into row `ids[r]` of `out` ([vocab, d]), in row order.
 pub fn embedding_backward(ids: &[usize], grad: &[f32], out: &mut [f32]) {
     let d = grad.len() / ids.len().max(1);
@@ -337,137 +370,6 @@ pub fn embedding_backward(ids: &[usize], grad: &[f32], out: &mut [f32]) {
             *o += g;
         }
     }
-}
-
-/// A matrix operand: its elements and the strides of its rows and columns.
-pub struct Operand<'a> {
-    /// The elements.
-    pub data: &'a [f32],
-    /// Distance between consecutive rows.
-    pub row_stride: usize,
-    /// Distance between consecutive columns.
-    pub col_stride: usize,
-}
-
-impl<'a> Operand<'a> {
-    /// A row-major matrix with `cols` columns.
-    pub fn rows(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// The transpose of a row-major matrix with `cols` columns.
-    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Self {
-            data,
-            row_stride: 1,
-            col_stride: cols,
-        }
-    }
-
-    /// Panics unless a `rows` x `cols` matrix with these strides lies within the elements.
-    fn check(&self, rows: usize, cols: usize) {
-        let last = (rows.max(1) - 1) * self.row_stride + (cols.max(1) - 1) * self.col_stride;
-        assert!(
-            rows * cols == 0 || last < self.data.len(),
-            "a {rows}x{cols} operand reaches past its {} elements",
-            self.data.len()
-        );
-    }
-}
-
-/// `out` [m, n] (row-major) = `a` [m, k] · `b` [k, n], added to what `out` holds when `accumulate`
-/// (then `out` has m * n elements), else written into an emptied `out`. Both cores work on it from
-/// 192³ multiply-adds (burn-flex's threshold); gemm splits the output, not the sums, so the result
-/// does not depend on the threads.
-pub fn matmul(out: &mut Vec<f32>, accumulate: bool, [m, k, n]: [usize; 3], a: Operand, b: Operand) {
-    a.check(m, k);
-    b.check(k, n);
-    if accumulate {
-        assert_eq!(out.len(), m * n, "the accumulated output is m x n");
-    } else {
-        out.clear();
-        out.reserve(m * n);
-    }
-    let parallelism = if m * n * k >= 192 * 192 * 192 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the checks above keep every operand read within its slice and every output write
-    // within the m * n elements reserved; with `read_dst` false gemm writes each output element
-    // without reading it, so all m * n are initialised before `set_len`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-        out.set_len(m * n);
-    }
-}
-
-/// `x` [rows, d_in] · `w` [d_in, d_out] + `bias` [d_out], row-major.
-pub fn linear(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
-    let d_out = bias.len();
-    let d_in = w.len() / d_out;
-    let rows = x.len() / d_in;
-    let mut out = Vec::with_capacity(rows * d_out);
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
-    }
-    let (x, w) = (Operand::rows(x, d_in), Operand::rows(w, d_out));
-    matmul(&mut out, true, [rows, d_in, d_out], x, w);
-    out
-}
-
-/// The input's gradient of [`linear`], g [rows, d_out] · wᵀ.
-pub fn linear_input_grad(w: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
-    let (d_in, rows) = (w.len() / d_out, g.len() / d_out);
-    let mut dx = Vec::new();
-    let (g, w) = (Operand::rows(g, d_out), Operand::transposed(w, d_out));
-    matmul(&mut dx, false, [rows, d_out, d_in], g, w);
-    dx
-}
-
-/// The weight's gradient of [`linear`], xᵀ · g [rows, d_out]: one product over all rows.
-pub fn linear_weight_grad(x: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
-    let rows = g.len() / d_out;
-    let d_in = x.len() / rows;
-    let mut dw = Vec::new();
-    let (x, g) = (Operand::transposed(x, d_in), Operand::rows(g, d_out));
-    matmul(&mut dw, false, [d_in, rows, d_out], x, g);
-    dw
-}
-
-/// The bias's gradient of [`linear`]: the column sums of g [rows, d_out], row by row.
-pub fn column_sums(g: &[f32], d_out: usize) -> Vec<f32> {
-    let mut sums = vec![0.0; d_out];
-    for row in g.chunks_exact(d_out) {
-        for (s, &g) in sums.iter_mut().zip(row) {
-            *s += g;
-        }
-    }
-    sums
 }
 
 /// The L2 norm of `x`: sums of squares of fixed chunks, added in chunk order (in f64).
@@ -594,10 +496,14 @@ mod tests {
     fn dropout_keeps_the_asked_share_scaled_and_repeats_for_a_seed() {
         let x = vec![1.0; 100_000];
         let (mut a, mut b, mut c) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; x.len()]);
-        let keep = (0.9 * 4_294_967_296.0) as u32;
-        dropout(&x, [7, 9], keep, 1.0 / 0.9, &mut a);
-        dropout(&x, [7, 9], keep, 1.0 / 0.9, &mut b);
-        dropout(&x, [8, 9], keep, 1.0 / 0.9, &mut c);
+        let mask = |seed| DropMask {
+            seed,
+            keep: (0.9 * 4_294_967_296.0) as u32,
+            scale: 1.0 / 0.9,
+        };
+        dropout(&x, mask([7, 9]), &mut a);
+        dropout(&x, mask([7, 9]), &mut b);
+        dropout(&x, mask([8, 9]), &mut c);
         assert_eq!(a, b);
         let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / x.len() as f64;
         assert!((kept - 0.9).abs() < 0.005, "kept {kept}");

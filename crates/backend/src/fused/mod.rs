@@ -110,13 +110,7 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
     #[cfg(feature = "flex")]
     let x = match cast::<_, Tensor<Ad, D>>(x) {
         Ok(x) if flex::takes(x.dtype()) => {
-            let draws =
-                Tensor::<Ad, 1>::random([2], burn::tensor::Distribution::Default, &x.device());
-            let seed = draws.to_data().to_vec::<f32>().expect("f32 draws");
-            let seed = [seed[0], seed[1]].map(|u| (u as f64 * 4_294_967_296.0) as u32);
-            let keep = ((1.0 - prob) * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-            let scale = (1.0 / (1.0 - prob)) as f32;
-            return same(flex::dropout_autodiff(x, seed, keep, scale));
+            return same(flex::dropout_autodiff(x, drop_mask(prob)));
         }
         Ok(x) => same(x),
         Err(x) => x,
@@ -168,6 +162,73 @@ pub fn embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Te
         (weight, ids)
     };
     burn::tensor::module::embedding(weight, ids)
+}
+
+/// A dropout mask with probability `prob`, its seed drawn from the backend's seeded generator.
+#[cfg(feature = "flex")]
+fn drop_mask(prob: f64) -> kernels::DropMask {
+    let draws = Tensor::<Ad, 1>::random(
+        [2],
+        burn::tensor::Distribution::Default,
+        &Default::default(),
+    );
+    let seed = draws.to_data().to_vec::<f32>().expect("f32 draws");
+    kernels::DropMask {
+        seed: [seed[0], seed[1]].map(|u| (u as f64 * 4_294_967_296.0) as u32),
+        keep: ((1.0 - prob) * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+        scale: (1.0 / (1.0 - prob)) as f32,
+    }
+}
+
+/// The context [batch, seq, width] and, when asked for, the probabilities [batch, heads, seq, seq]
+/// of a multi-head attention.
+pub type Attended<B> = (Tensor<B, 3>, Option<Tensor<B, 4>>);
+
+/// The arguments of [`attention`], given back where it has no fused version.
+pub type Unfused<B> = ([Tensor<B, 3>; 3], Tensor<B, 4>);
+
+/// Multi-head attention softmax(q kᵀ / √dim + bias) v over `heads` heads of the projections
+/// `[q, k, v]` [batch, seq, width], with the padding `bias` [batch, 1, 1, seq] and, in training,
+/// dropout `prob` on the probabilities; the probabilities come back too when `keep_probs`.
+///
+/// On Flex and `Autodiff<Flex>` (f32) each (sequence, head) is one parallel task working on the
+/// heads where they lie in the projections: no split or merge copies, one backward step. Elsewhere
+/// the arguments come back as `Err`, for the caller's own attention.
+pub fn attention<B: Backend>(
+    qkv: [Tensor<B, 3>; 3],
+    bias: Tensor<B, 4>,
+    heads: usize,
+    prob: f64,
+    keep_probs: bool,
+) -> Result<Attended<B>, Unfused<B>> {
+    #[cfg(feature = "flex")]
+    {
+        let [batch, seq, width] = qkv[0].dims();
+        let fits = bias.dims() == [batch, 1, 1, seq]
+            && width % heads == 0
+            && qkv
+                .iter()
+                .all(|t| t.dims() == [batch, seq, width] && flex::takes(t.dtype()))
+            && flex::takes(bias.dtype());
+        if !fits {
+            return Err((qkv, bias));
+        }
+        let scale = 1.0 / ((width / heads) as f32).sqrt();
+        let training = B::ad_enabled(&bias.device()) && prob > 0.0;
+        match cast::<_, Unfused<Ad>>((qkv, bias)) {
+            Ok((qkv, bias)) => {
+                let mask = training.then(|| drop_mask(prob));
+                let out = flex::attention_autodiff(qkv, bias, heads, scale, mask, keep_probs);
+                Ok(same(out))
+            }
+            Err(args) => match cast::<_, Unfused<burn::backend::Flex>>(args) {
+                Ok((qkv, bias)) => Ok(same(flex::attention(qkv, bias, heads, scale, keep_probs))),
+                Err(args) => Err(args),
+            },
+        }
+    }
+    #[cfg(not(feature = "flex"))]
+    Err((qkv, bias))
 }
 
 /// The hyper-parameters of one AdamW step.
@@ -420,6 +481,67 @@ mod tests {
             w.clone().inner(),
             Some(b.clone().inner()),
         )
+    }
+
+    /// Attention as the model wrote it before the fused version: heads split by a reshape and a
+    /// swap of dims, burn's matrix products, the fused softmax and dropout, heads merged again.
+    fn unfused_attention<B: Backend>(
+        [q, k, v]: [Tensor<B, 3>; 3],
+        bias: Tensor<B, 4>,
+        heads: usize,
+        prob: f64,
+    ) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let [batch, seq, width] = q.dims();
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, seq, heads, width / heads])
+                .swap_dims(1, 2)
+        };
+        let scores = split(q).matmul(split(k).swap_dims(2, 3));
+        let probs = scaled_softmax(scores, bias, 1.0 / ((width / heads) as f64).sqrt());
+        let context = dropout(probs.clone(), prob)
+            .matmul(split(v))
+            .swap_dims(1, 2)
+            .reshape([batch, seq, width]);
+        (context, probs)
+    }
+
+    /// A [2, 1, 1, 6] padding bias: the last two keys of the first sequence are padding.
+    fn padding<B: Backend>() -> Tensor<B, 4> {
+        Tensor::zeros([2, 1, 1, 6], &Default::default()).slice_fill([0..1, 0..1, 0..1, 4..6], -1e4)
+    }
+
+    #[test]
+    fn attention_matches_the_unfused_heads_forward_and_backward_with_dropout() {
+        for prob in [0.0, 0.3] {
+            let qkv = [30, 31, 32].map(|seed| random::<Ad, 3>([2, 6, 12], seed).require_grad());
+            let reference_qkv = [&qkv[0], &qkv[1], &qkv[2]].map(leaf);
+            // The same seed for both: the same dropout mask.
+            let (context, probs) = seeded::<Ad, _>(9, || {
+                attention(qkv.clone(), padding(), 3, prob, true).expect("a fused attention")
+            });
+            let (reference, reference_probs) = seeded::<Ad, _>(9, || {
+                unfused_attention(reference_qkv.clone(), padding(), 3, prob)
+            });
+            close(context.clone(), reference.clone(), 1e-5);
+            close(probs.expect("kept"), reference_probs, 1e-6);
+            let grads = backward(context, reference);
+            for (fused, reference) in qkv.iter().zip(&reference_qkv) {
+                same_grad(&grads, fused, reference);
+            }
+        }
+        let qkv = [33, 34, 35].map(|seed| random::<Flex, 3>([2, 6, 12], seed));
+        let (context, probs) = attention(qkv.clone(), padding(), 4, 0.0, false).expect("fused");
+        assert!(probs.is_none());
+        close(
+            context,
+            unfused_attention(qkv.clone(), padding(), 4, 0.0).0,
+            1e-5,
+        );
+        let other_bias = Tensor::<Flex, 4>::zeros([1, 1, 6, 6], &Default::default());
+        assert!(
+            attention(qkv, other_bias, 4, 0.0, false).is_err(),
+            "another bias shape"
+        );
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! Matrix products on f32 slices through the gemm crate (the one under burn-flex), written straight
+//! into their outputs, and the linear layer built on them.
+
+/// A matrix operand: its elements and the strides of its rows and columns.
+pub struct Operand<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+
+    /// Panics unless a `rows` x `cols` matrix with these strides lies within the elements.
+    fn check(&self, rows: usize, cols: usize) {
+        let last = (rows.max(1) - 1) * self.row_stride + (cols.max(1) - 1) * self.col_stride;
+        assert!(
+            rows * cols == 0 || last < self.data.len(),
+            "a {rows}x{cols} operand reaches past its {} elements",
+            self.data.len()
+        );
+    }
+}
+
+/// `out` [m, n] (row-major) = `a` [m, k] · `b` [k, n], added to what `out` holds when `accumulate`
+/// (then `out` has m * n elements), else written into an emptied `out`. Both cores work on it from
+/// 192³ multiply-adds (burn-flex's threshold); gemm splits the output, not the sums, so the result
+/// does not depend on the threads.
+pub fn matmul(out: &mut Vec<f32>, accumulate: bool, [m, k, n]: [usize; 3], a: Operand, b: Operand) {
+    if accumulate {
+        assert_eq!(out.len(), m * n, "the accumulated output is m x n");
+    } else {
+        out.clear();
+        out.reserve(m * n);
+    }
+    let threads = m * n * k >= 192 * 192 * 192;
+    // SAFETY: the output has room for m * n elements in rows of n; with `accumulate` false gemm
+    // writes each of them without reading it, so all m * n are initialised before `set_len`.
+    unsafe {
+        gemm_raw(out.as_mut_ptr(), n, accumulate, [m, k, n], a, b, threads);
+        out.set_len(m * n);
+    }
+}
+
+/// `out` [m, n], rows `out_row_stride` apart, = `a` · `b` (+ `out` when `accumulate`), on this
+/// thread or (`threads`) on all of rayon's.
+///
+/// # Safety
+/// `out` must be valid for writes (and, when `accumulate`, reads) of an m x n matrix with that row
+/// stride, and nothing else may access that matrix during the call.
+pub(super) unsafe fn gemm_raw(
+    out: *mut f32,
+    out_row_stride: usize,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    threads: bool,
+) {
+    a.check(m, k);
+    b.check(k, n);
+    let parallelism = match threads {
+        true => gemm::Parallelism::Rayon(0),
+        false => gemm::Parallelism::None,
+    };
+    // SAFETY: the checks above keep every operand read within its slice; the caller vouches for
+    // the output.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            out_row_stride as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `x` [rows, d_in] · `w` [d_in, d_out] + `bias` [d_out], row-major.
+pub fn linear(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let d_out = bias.len();
+    let d_in = w.len() / d_out;
+    let rows = x.len() / d_in;
+    let mut out = Vec::with_capacity(rows * d_out);
+    for _ in 0..rows {
+        out.extend_from_slice(bias);
+    }
+    let (x, w) = (Operand::rows(x, d_in), Operand::rows(w, d_out));
+    matmul(&mut out, true, [rows, d_in, d_out], x, w);
+    out
+}
+
+/// The input's gradient of [`linear`], g [rows, d_out] · wᵀ.
+pub fn linear_input_grad(w: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
+    let (d_in, rows) = (w.len() / d_out, g.len() / d_out);
+    let mut dx = Vec::new();
+    let (g, w) = (Operand::rows(g, d_out), Operand::transposed(w, d_out));
+    matmul(&mut dx, false, [rows, d_out, d_in], g, w);
+    dx
+}
+
+/// The weight's gradient of [`linear`], xᵀ · g [rows, d_out]: one product over all rows.
+pub fn linear_weight_grad(x: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
+    let rows = g.len() / d_out;
+    let d_in = x.len() / rows;
+    let mut dw = Vec::new();
+    let (x, g) = (Operand::transposed(x, d_in), Operand::rows(g, d_out));
+    matmul(&mut dw, false, [d_in, rows, d_out], x, g);
+    dw
+}
+
+/// The bias's gradient of [`linear`]: the column sums of g [rows, d_out], row by row.
+pub fn column_sums(g: &[f32], d_out: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; d_out];
+    for row in g.chunks_exact(d_out) {
+        for (s, &g) in sums.iter_mut().zip(row) {
+            *s += g;
+        }
+    }
+    sums
+}
