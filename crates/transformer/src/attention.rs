@@ -140,20 +140,24 @@ impl<B: Backend> AddNorm<B> {
 
     /// LayerNorm(dropout(dense(x)) + residual).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, residual: Tensor<B, D>) -> Tensor<B, D> {
-        let sum = fused::dropout(linear(&self.dense, x), self.dropout.prob) + residual;
-        layer_norm(&self.layer_norm, self.layer_norm_eps, sum)
+        let h = fused::dropout(linear(&self.dense, x), self.dropout.prob);
+        layer_norm(&self.layer_norm, self.layer_norm_eps, h, Some(residual))
     }
 }
 
-/// `norm(x)` with epsilon `eps`, through the fused LayerNorm (burn's own for a norm without bias).
+/// `norm(x + residual)` with epsilon `eps`, through the fused LayerNorm (the sum in its own pass
+/// where the backend allows; burn's LayerNorm for a norm without bias).
 pub(crate) fn layer_norm<B: Backend, const D: usize>(
     norm: &LayerNorm<B>,
     eps: f64,
     x: Tensor<B, D>,
+    residual: Option<Tensor<B, D>>,
 ) -> Tensor<B, D> {
-    match &norm.beta {
-        Some(beta) => fused::layer_norm(x, norm.gamma.val(), beta.val(), eps),
-        None => norm.forward(x),
+    match (&norm.beta, residual) {
+        (Some(beta), Some(r)) => fused::add_layer_norm(x, r, norm.gamma.val(), beta.val(), eps),
+        (Some(beta), None) => fused::layer_norm(x, norm.gamma.val(), beta.val(), eps),
+        (None, Some(r)) => norm.forward(x + r),
+        (None, None) => norm.forward(x),
     }
 }
 

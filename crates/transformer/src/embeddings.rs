@@ -97,7 +97,7 @@ impl<B: Backend> BertEmbeddings<B> {
         let x = fused::embedding(self.word_embeddings.weight.val(), input_ids)
             + fused::embedding(self.position_embeddings.weight.val(), positions)
             + fused::embedding(self.token_type_embeddings.weight.val(), token_type_ids);
-        let x = layer_norm(&self.layer_norm, self.layer_norm_eps, x);
+        let x = layer_norm(&self.layer_norm, self.layer_norm_eps, x, None);
         Ok(fused::dropout(x, self.dropout.prob))
     }
 }

@@ -173,6 +173,23 @@ pub fn scaled_softmax_autodiff(
     )
 }
 
+/// LayerNorm over the last dim of `x` (+ `residual`, added in the same pass) on Flex.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<Flex, D>,
+    residual: Option<Tensor<Flex, D>>,
+    gamma: Tensor<Flex, 1>,
+    beta: Tensor<Flex, 1>,
+    eps: f64,
+) -> Tensor<Flex, D> {
+    let x = contiguous_f32(primitive(x));
+    let residual = residual.map(|r| contiguous_f32(primitive(r)));
+    let [g, b] = [gamma, beta].map(|t| contiguous_f32(primitive(t)));
+    tensor(map(&x, |x, out| {
+        let r = residual.as_ref().map(|r| r.storage());
+        kernels::layer_norm(x, r, [g.storage(), b.storage()], eps as f32, out, None)
+    }))
+}
+
 /// LayerNorm over the last dim on `Autodiff<Flex>`; its backward step keeps x̂, 1/σ and γ.
 pub fn layer_norm_autodiff<const D: usize>(
     x: Tensor<Ad, D>,
@@ -229,14 +246,8 @@ pub fn layer_norm_autodiff<const D: usize>(
         OpsKind::Tracked(prep) => {
             let (mut xhat, mut rstd) = (vec![0.0; out.len()], vec![0.0; rows]);
             let saved = Some((&mut xhat[..], &mut rstd[..]));
-            kernels::layer_norm(
-                input.storage(),
-                g.storage(),
-                b.storage(),
-                eps as f32,
-                &mut out,
-                saved,
-            );
+            let affine = [g.storage(), b.storage()];
+            kernels::layer_norm(input.storage(), None, affine, eps as f32, &mut out, saved);
             let state = (
                 from_vec(xhat, shape.clone()),
                 from_vec(rstd, Shape::new([rows])),
@@ -245,14 +256,8 @@ pub fn layer_norm_autodiff<const D: usize>(
             prep.finish(state, from_vec(out, shape))
         }
         OpsKind::UnTracked(prep) => {
-            kernels::layer_norm(
-                input.storage(),
-                g.storage(),
-                b.storage(),
-                eps as f32,
-                &mut out,
-                None,
-            );
+            let affine = [g.storage(), b.storage()];
+            kernels::layer_norm(input.storage(), None, affine, eps as f32, &mut out, None);
             prep.finish(from_vec(out, shape))
         }
     })

@@ -195,58 +195,78 @@ fn softmax_backward_rows(y: &[f32], g: &[f32], n: usize, scale: f32, out: &mut [
     }
 }
 
-/// LayerNorm over rows of `n`: `out = x̂ γ + β` with `x̂ = (x - mean) / √(var + eps)`; also writes
-/// x̂ and 1/√(var + eps) per row when `saved` is given (for the backward pass).
+/// LayerNorm over rows of `n` of `x` (+ `residual`, added first): `out = x̂ γ + β` with
+/// `x̂ = (x - mean) / √(var + eps)`; also writes x̂ and 1/√(var + eps) per row when `saved` is
+/// given (for the backward pass).
 pub fn layer_norm(
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    residual: Option<&[f32]>,
+    [gamma, beta]: [&[f32]; 2],
     eps: f32,
     out: &mut [f32],
     saved: Option<(&mut [f32], &mut [f32])>,
 ) {
     let n = gamma.len();
     let rows = rows_per_task(n);
+    let res = |task: usize, len: usize| residual.map(|r| &r[task * rows * n..][..len]);
     match saved {
         Some((xhat, rstd)) => out
             .par_chunks_mut(rows * n)
             .zip(x.par_chunks(rows * n))
             .zip(xhat.par_chunks_mut(rows * n).zip(rstd.par_chunks_mut(rows)))
-            .for_each(|((o, x), (h, r))| layer_norm_rows(x, gamma, beta, eps, o, Some((h, r)))),
+            .enumerate()
+            .for_each(|(t, ((o, x), (h, r)))| {
+                let x = (x, res(t, o.len()));
+                layer_norm_rows(x, [gamma, beta], eps, o, Some((h, r)))
+            }),
         None => out
             .par_chunks_mut(rows * n)
             .zip(x.par_chunks(rows * n))
-            .for_each(|(o, x)| layer_norm_rows(x, gamma, beta, eps, o, None)),
+            .enumerate()
+            .for_each(|(t, (o, x))| {
+                layer_norm_rows((x, res(t, o.len())), [gamma, beta], eps, o, None)
+            }),
     }
 }
 
 /// Rows of [`layer_norm`].
 #[multiversion(targets = "simd")]
 fn layer_norm_rows(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    (x, residual): (&[f32], Option<&[f32]>),
+    [gamma, beta]: [&[f32]; 2],
     eps: f32,
     out: &mut [f32],
     saved: Option<(&mut [f32], &mut [f32])>,
 ) {
     let n = gamma.len();
+    match residual {
+        Some(r) => out
+            .iter_mut()
+            .zip(x.iter().zip(r))
+            .for_each(|(o, (&x, &r))| *o = x + r),
+        None => out.copy_from_slice(x),
+    }
     let (mut xhat, mut rstd) = match saved {
         Some((h, r)) => (Some(h.chunks_mut(n)), Some(r.iter_mut())),
         None => (None, None),
     };
-    for (out, x) in out.chunks_mut(n).zip(x.chunks(n)) {
-        let mean = sum_of(x, x, |x, _| x) / n as f32;
-        let var = sum_of(x, x, |x, _| (x - mean) * (x - mean)) / n as f32;
+    for out in out.chunks_mut(n) {
+        let mean = sum_of(out, out, |x, _| x) / n as f32;
+        let var = sum_of(out, out, |x, _| (x - mean) * (x - mean)) / n as f32;
         let r = 1.0 / (var + eps).sqrt();
-        for (((o, &x), &g), &b) in out.iter_mut().zip(x).zip(gamma).zip(beta) {
-            *o = (x - mean) * r * g + b;
-        }
         if let (Some(xhat), Some(rstd)) = (xhat.as_mut(), rstd.as_mut()) {
-            for (h, &x) in xhat.next().expect("a row of x̂ per row").iter_mut().zip(x) {
+            for (h, &x) in xhat
+                .next()
+                .expect("a row of x̂ per row")
+                .iter_mut()
+                .zip(&*out)
+            {
                 *h = (x - mean) * r;
             }
             *rstd.next().expect("a 1/σ per row") = r;
+        }
+        for ((o, &g), &b) in out.iter_mut().zip(gamma).zip(beta) {
+            *o = (*o - mean) * r * g + b;
         }
     }
 }
@@ -608,14 +628,14 @@ mod tests {
         let beta = data(n, 9);
         let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
             let mut y = vec![0.0; x.len()];
-            layer_norm(x, gamma, beta, 1e-12, &mut y, None);
+            layer_norm(x, None, [gamma, beta], 1e-12, &mut y, None);
             y.iter().zip(&g).map(|(y, g)| (*y * *g) as f64).sum()
         };
         let (mut y, mut xhat, mut rstd) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; rows]);
         layer_norm(
             &x,
-            &gamma,
-            &beta,
+            None,
+            [&gamma, &beta],
             1e-12,
             &mut y,
             Some((&mut xhat, &mut rstd)),

@@ -84,7 +84,10 @@ pub fn layer_norm<B: Backend, const D: usize>(
     let (x, gamma, beta) = if flex::takes(x.dtype()) && flex::takes(gamma.dtype()) {
         match cast::<_, (Tensor<Ad, D>, Tensor<Ad, 1>, Tensor<Ad, 1>)>((x, gamma, beta)) {
             Ok((x, g, b)) => return same(flex::layer_norm_autodiff(x, g, b, eps)),
-            Err(args) => args,
+            Err(args) => match cast::<_, FlexNorm<D>>(args) {
+                Ok((x, g, b)) => return same(flex::layer_norm(x, None, g, b, eps)),
+                Err(args) => args,
+            },
         }
     } else {
         (x, gamma, beta)
@@ -98,6 +101,41 @@ pub fn layer_norm<B: Backend, const D: usize>(
     Tensor::from_primitive(TensorPrimitive::Float(
         <B as burn::tensor::ops::ModuleOps<B>>::layer_norm(x, gamma, Some(beta), eps),
     ))
+}
+
+/// The arguments of a LayerNorm on Flex.
+#[cfg(feature = "flex")]
+type FlexNorm<const D: usize> = (
+    Tensor<burn::backend::Flex, D>,
+    Tensor<burn::backend::Flex, 1>,
+    Tensor<burn::backend::Flex, 1>,
+);
+
+/// [`layer_norm`] of `x + residual` (BERT's residual connection). On Flex the sum is taken in the
+/// LayerNorm's own pass; elsewhere (`Autodiff<Flex>` included, where the sum's backward step is a
+/// copy) it is a separate add.
+pub fn add_layer_norm<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    residual: Tensor<B, D>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let (x, residual, gamma, beta) = if [x.dtype(), residual.dtype(), gamma.dtype()]
+        .into_iter()
+        .all(flex::takes)
+        && x.dims() == residual.dims()
+    {
+        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
+        match cast::<_, (F<D>, F<D>, F<1>, F<1>)>((x, residual, gamma, beta)) {
+            Ok((x, r, g, b)) => return same(flex::layer_norm(x, Some(r), g, b, eps)),
+            Err(args) => args,
+        }
+    } else {
+        (x, residual, gamma, beta)
+    };
+    layer_norm(x + residual, gamma, beta, eps)
 }
 
 /// Dropout with probability `prob` in training (an autodiff backend), the identity otherwise, as
@@ -419,6 +457,19 @@ mod tests {
         same_grad(&grads, &x, &rx);
         same_grad(&grads, &gamma, &rg);
         same_grad(&grads, &beta, &rb);
+
+        // Inference on Flex, alone and with the residual added in the same pass.
+        let (g, b) = (gamma.inner(), beta.inner());
+        let reference = |x: Tensor<Flex, 3>| {
+            let (var, mean) = x.clone().var_mean_bias(2);
+            (x - mean) / (var + 1e-12).sqrt() * g.clone().unsqueeze::<3>()
+                + b.clone().unsqueeze::<3>()
+        };
+        let (x, residual) = (random::<Flex, 3>([3, 10, 48], 12), random([3, 10, 48], 13));
+        let y = layer_norm(x.clone(), g.clone(), b.clone(), 1e-12);
+        close(y, reference(x.clone()), 2e-5);
+        let y = add_layer_norm(x.clone(), residual.clone(), g.clone(), b.clone(), 1e-12);
+        close(y, reference(x + residual), 2e-5);
     }
 
     #[test]
