@@ -4,13 +4,26 @@
 //! The work on each chunk is a `#[multiversion]` function: compiled for AVX-512 and AVX2+FMA too,
 //! the best the CPU has picked at run time, so one portable binary runs 16-lane loops where it can.
 
+/// Compiles a kernel function for AVX-512, for AVX2 + FMA and for the baseline, the best the CPU
+/// has picked at run time (multiversion's own "simd" preset leaves AVX-512 out).
+macro_rules! kernel {
+    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
+        $(#[$meta])*
+        #[multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma",
+            "x86_64+avx2+fma",
+            "aarch64+neon",
+        ))]
+        $vis fn $($rest)*
+    };
+}
+
 mod attention;
 mod gemm;
 
 pub use attention::{Heads, attention, attention_backward};
 pub use gemm::{column_sums, linear, linear_input_grad, linear_weight_grad};
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Elements one rayon task handles in the element-wise kernels.
@@ -32,13 +45,17 @@ pub fn exp(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     let underflows = x < -87.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let e = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits of t = 1.5 * 2^23 + n, whose low bits hold n: integer operations only
+    // (`n as i32` is a saturating cast, which the compiler does not vectorise).
+    let two_n = t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23;
+    let e = p * f32::from_bits(two_n);
     if underflows { 0.0 } else { e }
 }
 
@@ -104,10 +121,11 @@ fn max_of(x: &[f32]) -> f32 {
 
 /// `out = gelu(x)`, the exact (erf) GELU of BERT.
 pub fn gelu(x: &[f32], out: &mut [f32]) {
-    #[multiversion(targets = "simd")]
-    fn chunk(x: &[f32], out: &mut [f32]) {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+    kernel! {
+        fn chunk(x: &[f32], out: &mut [f32]) {
+            for (o, &x) in out.iter_mut().zip(x) {
+                *o = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+            }
         }
     }
     out.par_chunks_mut(CHUNK)
@@ -117,12 +135,13 @@ pub fn gelu(x: &[f32], out: &mut [f32]) {
 
 /// `out = g * gelu'(x)`.
 pub fn gelu_backward(x: &[f32], g: &[f32], out: &mut [f32]) {
-    #[multiversion(targets = "simd")]
-    fn chunk(x: &[f32], g: &[f32], out: &mut [f32]) {
-        for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
-            let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-            let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
-            *o = g * (cdf + x * pdf);
+    kernel! {
+        fn chunk(x: &[f32], g: &[f32], out: &mut [f32]) {
+            for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
+                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
+                *o = g * (cdf + x * pdf);
+            }
         }
     }
     out.par_chunks_mut(CHUNK)
@@ -146,23 +165,24 @@ pub fn scaled_softmax(
         .for_each(|(task, (o, x))| softmax_rows(x, bias, n, task * rows, rows_per_bias, scale, o));
 }
 
-/// Rows of [`scaled_softmax`], the first of them row `first` of the whole.
-#[multiversion(targets = "simd")]
-fn softmax_rows(
-    x: &[f32],
-    bias: &[f32],
-    n: usize,
-    first: usize,
-    rows_per_bias: usize,
-    scale: f32,
-    out: &mut [f32],
-) {
-    for (i, (out, x)) in out.chunks_mut(n).zip(x.chunks(n)).enumerate() {
-        let b = (first + i) / rows_per_bias;
-        for ((o, &x), &b) in out.iter_mut().zip(x).zip(&bias[b * n..(b + 1) * n]) {
-            *o = scale * x + b;
+kernel! {
+    /// Rows of [`scaled_softmax`], the first of them row `first` of the whole.
+    fn softmax_rows(
+        x: &[f32],
+        bias: &[f32],
+        n: usize,
+        first: usize,
+        rows_per_bias: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        for (i, (out, x)) in out.chunks_mut(n).zip(x.chunks(n)).enumerate() {
+            let b = (first + i) / rows_per_bias;
+            for ((o, &x), &b) in out.iter_mut().zip(x).zip(&bias[b * n..(b + 1) * n]) {
+                *o = scale * x + b;
+            }
+            normalise(out);
         }
-        normalise(out);
     }
 }
 
@@ -184,13 +204,14 @@ pub fn scaled_softmax_backward(y: &[f32], g: &[f32], n: usize, scale: f32, out: 
         .for_each(|(o, (y, g))| softmax_backward_rows(y, g, n, scale, o));
 }
 
-/// Rows of [`scaled_softmax_backward`].
-#[multiversion(targets = "simd")]
-fn softmax_backward_rows(y: &[f32], g: &[f32], n: usize, scale: f32, out: &mut [f32]) {
-    for ((o, y), g) in out.chunks_mut(n).zip(y.chunks(n)).zip(g.chunks(n)) {
-        let dot = sum_of(y, g, |y, g| y * g);
-        for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-            *o = scale * y * (g - dot);
+kernel! {
+    /// Rows of [`scaled_softmax_backward`].
+    fn softmax_backward_rows(y: &[f32], g: &[f32], n: usize, scale: f32, out: &mut [f32]) {
+        for ((o, y), g) in out.chunks_mut(n).zip(y.chunks(n)).zip(g.chunks(n)) {
+            let dot = sum_of(y, g, |y, g| y * g);
+            for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                *o = scale * y * (g - dot);
+            }
         }
     }
 }
@@ -229,44 +250,45 @@ pub fn layer_norm(
     }
 }
 
-/// Rows of [`layer_norm`].
-#[multiversion(targets = "simd")]
-fn layer_norm_rows(
-    (x, residual): (&[f32], Option<&[f32]>),
-    [gamma, beta]: [&[f32]; 2],
-    eps: f32,
-    out: &mut [f32],
-    saved: Option<(&mut [f32], &mut [f32])>,
-) {
-    let n = gamma.len();
-    match residual {
-        Some(r) => out
-            .iter_mut()
-            .zip(x.iter().zip(r))
-            .for_each(|(o, (&x, &r))| *o = x + r),
-        None => out.copy_from_slice(x),
-    }
-    let (mut xhat, mut rstd) = match saved {
-        Some((h, r)) => (Some(h.chunks_mut(n)), Some(r.iter_mut())),
-        None => (None, None),
-    };
-    for out in out.chunks_mut(n) {
-        let mean = sum_of(out, out, |x, _| x) / n as f32;
-        let var = sum_of(out, out, |x, _| (x - mean) * (x - mean)) / n as f32;
-        let r = 1.0 / (var + eps).sqrt();
-        if let (Some(xhat), Some(rstd)) = (xhat.as_mut(), rstd.as_mut()) {
-            for (h, &x) in xhat
-                .next()
-                .expect("a row of x̂ per row")
+kernel! {
+    /// Rows of [`layer_norm`].
+    fn layer_norm_rows(
+        (x, residual): (&[f32], Option<&[f32]>),
+        [gamma, beta]: [&[f32]; 2],
+        eps: f32,
+        out: &mut [f32],
+        saved: Option<(&mut [f32], &mut [f32])>,
+    ) {
+        let n = gamma.len();
+        match residual {
+            Some(r) => out
                 .iter_mut()
-                .zip(&*out)
-            {
-                *h = (x - mean) * r;
-            }
-            *rstd.next().expect("a 1/σ per row") = r;
+                .zip(x.iter().zip(r))
+                .for_each(|(o, (&x, &r))| *o = x + r),
+            None => out.copy_from_slice(x),
         }
-        for ((o, &g), &b) in out.iter_mut().zip(gamma).zip(beta) {
-            *o = (*o - mean) * r * g + b;
+        let (mut xhat, mut rstd) = match saved {
+            Some((h, r)) => (Some(h.chunks_mut(n)), Some(r.iter_mut())),
+            None => (None, None),
+        };
+        for out in out.chunks_mut(n) {
+            let mean = sum_of(out, out, |x, _| x) / n as f32;
+            let var = sum_of(out, out, |x, _| (x - mean) * (x - mean)) / n as f32;
+            let r = 1.0 / (var + eps).sqrt();
+            if let (Some(xhat), Some(rstd)) = (xhat.as_mut(), rstd.as_mut()) {
+                for (h, &x) in xhat
+                    .next()
+                    .expect("a row of x̂ per row")
+                    .iter_mut()
+                    .zip(&*out)
+                {
+                    *h = (x - mean) * r;
+                }
+                *rstd.next().expect("a 1/σ per row") = r;
+            }
+            for ((o, &g), &b) in out.iter_mut().zip(gamma).zip(beta) {
+                *o = (*o - mean) * r * g + b;
+            }
         }
     }
 }
@@ -298,38 +320,39 @@ pub fn layer_norm_backward(
     (dgamma, dbeta)
 }
 
-/// Rows of [`layer_norm_backward`]: writes their dx and returns their part of (dγ, dβ).
-#[multiversion(targets = "simd")]
-fn layer_norm_backward_rows(
-    g: &[f32],
-    xhat: &[f32],
-    rstd: &[f32],
-    gamma: &[f32],
-    dx: &mut [f32],
-) -> (Vec<f32>, Vec<f32>) {
-    let n = gamma.len();
-    let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
-    for (((dx, g), h), &r) in dx
-        .chunks_mut(n)
-        .zip(g.chunks(n))
-        .zip(xhat.chunks(n))
-        .zip(rstd)
-    {
-        for ((&g, &h), (dgamma, dbeta)) in g.iter().zip(h).zip(dgamma.iter_mut().zip(&mut dbeta)) {
-            *dgamma += g * h;
-            *dbeta += g;
+kernel! {
+    /// Rows of [`layer_norm_backward`]: writes their dx and returns their part of (dγ, dβ).
+    fn layer_norm_backward_rows(
+        g: &[f32],
+        xhat: &[f32],
+        rstd: &[f32],
+        gamma: &[f32],
+        dx: &mut [f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = gamma.len();
+        let (mut dgamma, mut dbeta) = (vec![0.0; n], vec![0.0; n]);
+        for (((dx, g), h), &r) in dx
+            .chunks_mut(n)
+            .zip(g.chunks(n))
+            .zip(xhat.chunks(n))
+            .zip(rstd)
+        {
+            for ((&g, &h), (dgamma, dbeta)) in g.iter().zip(h).zip(dgamma.iter_mut().zip(&mut dbeta)) {
+                *dgamma += g * h;
+                *dbeta += g;
+            }
+            // dx's own x̂ row holds g·γ for a moment, so that Σ g·γ·x̂ is a two-input sum.
+            for ((dx, &g), &gamma) in dx.iter_mut().zip(g).zip(gamma) {
+                *dx = g * gamma;
+            }
+            let mean_gh = sum_of(dx, dx, |gg, _| gg) / n as f32;
+            let mean_ghx = sum_of(dx, h, |gg, h| gg * h) / n as f32;
+            for (dx, &h) in dx.iter_mut().zip(h) {
+                *dx = r * (*dx - mean_gh - h * mean_ghx);
+            }
         }
-        // dx's own x̂ row holds g·γ for a moment, so that Σ g·γ·x̂ is a two-input sum.
-        for ((dx, &g), &gamma) in dx.iter_mut().zip(g).zip(gamma) {
-            *dx = g * gamma;
-        }
-        let mean_gh = sum_of(dx, dx, |gg, _| gg) / n as f32;
-        let mean_ghx = sum_of(dx, h, |gg, h| gg * h) / n as f32;
-        for (dx, &h) in dx.iter_mut().zip(h) {
-            *dx = r * (*dx - mean_gh - h * mean_ghx);
-        }
+        (dgamma, dbeta)
     }
-    (dgamma, dbeta)
 }
 
 /// A well-mixed 32-bit hash (Chris Wellons' "lowbias32").
@@ -353,12 +376,13 @@ pub fn dropout(x: &[f32], mask: DropMask, out: &mut [f32]) {
         .for_each(|(chunk, (o, x))| dropout_chunk(x, (chunk * CHUNK) as u32, seed, keep, scale, o));
 }
 
-/// Elements `first..` of [`dropout`].
-#[multiversion(targets = "simd")]
-fn dropout_chunk(x: &[f32], first: u32, seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]) {
-    for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
-        let h = hash(hash((first + i as u32) ^ seed[0]) ^ seed[1]);
-        *o = if h < keep { x * scale } else { 0.0 };
+kernel! {
+    /// Elements `first..` of [`dropout`].
+    fn dropout_chunk(x: &[f32], first: u32, seed: [u32; 2], keep: u32, scale: f32, out: &mut [f32]) {
+        for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
+            let h = hash(hash((first + i as u32) ^ seed[0]) ^ seed[1]);
+            *o = if h < keep { x * scale } else { 0.0 };
+        }
     }
 }
 
@@ -394,9 +418,10 @@ pub fn embedding_backward(ids: &[usize], grad: &[f32], out: &mut [f32]) {
 
 /// The L2 norm of `x`: sums of squares of fixed chunks, added in chunk order (in f64).
 pub fn l2_norm(x: &[f32]) -> f32 {
-    #[multiversion(targets = "simd")]
-    fn squares(x: &[f32]) -> f32 {
-        sum_of(x, x, |x, _| x * x)
+    kernel! {
+        fn squares(x: &[f32]) -> f32 {
+            sum_of(x, x, |x, _| x * x)
+        }
     }
     let partial: Vec<f32> = x.par_chunks(CHUNK).map(squares).collect();
     partial.iter().map(|&s| s as f64).sum::<f64>().sqrt() as f32
@@ -442,15 +467,16 @@ struct AdamWConstants {
     eps: f32,
 }
 
-/// A chunk of [`adamw`].
-#[multiversion(targets = "simd")]
-fn adamw_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: AdamWConstants) {
-    for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
-        let g = g * c.grad_scale;
-        *m = c.b1 * *m + (1.0 - c.b1) * g;
-        *v = c.b2 * *v + (1.0 - c.b2) * g * g;
-        let step = (*m * c.correction_1) / ((*v * c.correction_2).sqrt() + c.eps);
-        *p = *p * c.decay - c.lr * step;
+kernel! {
+    /// A chunk of [`adamw`].
+    fn adamw_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: AdamWConstants) {
+        for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+            let g = g * c.grad_scale;
+            *m = c.b1 * *m + (1.0 - c.b1) * g;
+            *v = c.b2 * *v + (1.0 - c.b2) * g * g;
+            let step = (*m * c.correction_1) / ((*v * c.correction_2).sqrt() + c.eps);
+            *p = *p * c.decay - c.lr * step;
+        }
     }
 }
 

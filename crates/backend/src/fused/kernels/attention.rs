@@ -1,7 +1,6 @@
 //! Multi-head attention on the heads where they lie in the [batch * seq, width] projections: one
 //! rayon task per (sequence, head), single-threaded matrix products, no split or merge copies.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::gemm::{Operand, gemm_raw, matmul};
@@ -151,14 +150,15 @@ pub fn attention(
     (context, probs)
 }
 
-/// softmax(scale · row + bias) of each row of `scores` in place.
-#[multiversion(targets = "simd")]
-fn softmax_block(scores: &mut [f32], bias: &[f32], scale: f32) {
-    for row in scores.chunks_mut(bias.len()) {
-        for (x, &b) in row.iter_mut().zip(bias) {
-            *x = scale * *x + b;
+kernel! {
+    /// softmax(scale · row + bias) of each row of `scores` in place.
+    fn softmax_block(scores: &mut [f32], bias: &[f32], scale: f32) {
+        for row in scores.chunks_mut(bias.len()) {
+            for (x, &b) in row.iter_mut().zip(bias) {
+                *x = scale * *x + b;
+            }
+            normalise(row);
         }
-        normalise(row);
     }
 }
 
