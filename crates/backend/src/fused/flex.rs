@@ -340,21 +340,23 @@ pub fn embedding_autodiff(weight: Tensor<Ad, 2>, ids: Tensor<Ad, 2, Int>) -> Ten
         }
     }
 
-    let rows: Vec<usize> = ids
-        .to_data()
-        .iter::<i64>()
-        .map(|id| usize::try_from(id).expect("token ids are not negative"))
-        .collect();
     let weight = primitive(weight);
     let shape = weight.primitive.shape();
-    let output = Flex::embedding(weight.primitive.clone(), ids.into_primitive());
+    let output = Flex::embedding(weight.primitive.clone(), ids.clone().into_primitive());
+    // The ids as rows of the table, read only when the backward step will need them.
+    let rows = || -> Vec<usize> {
+        ids.to_data()
+            .iter::<i64>()
+            .map(|id| usize::try_from(id).expect("token ids are not negative"))
+            .collect()
+    };
     tensor(
         match Embedding
             .prepare::<NoCheckpointing>([weight.node.clone()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((rows, shape), output),
+            OpsKind::Tracked(prep) => prep.finish((rows(), shape), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         },
     )

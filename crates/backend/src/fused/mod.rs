@@ -80,36 +80,8 @@ pub fn layer_norm<B: Backend, const D: usize>(
     beta: Tensor<B, 1>,
     eps: f64,
 ) -> Tensor<B, D> {
-    #[cfg(feature = "flex")]
-    let (x, gamma, beta) = if flex::takes(x.dtype()) && flex::takes(gamma.dtype()) {
-        match cast::<_, (Tensor<Ad, D>, Tensor<Ad, 1>, Tensor<Ad, 1>)>((x, gamma, beta)) {
-            Ok((x, g, b)) => return same(flex::layer_norm_autodiff(x, g, b, eps)),
-            Err(args) => match cast::<_, FlexNorm<D>>(args) {
-                Ok((x, g, b)) => return same(flex::layer_norm(x, None, g, b, eps)),
-                Err(args) => args,
-            },
-        }
-    } else {
-        (x, gamma, beta)
-    };
-    let [x, gamma, beta] = [
-        x.into_primitive(),
-        gamma.into_primitive(),
-        beta.into_primitive(),
-    ]
-    .map(TensorPrimitive::tensor);
-    Tensor::from_primitive(TensorPrimitive::Float(
-        <B as burn::tensor::ops::ModuleOps<B>>::layer_norm(x, gamma, Some(beta), eps),
-    ))
+    norm_of_sum(x, None, gamma, beta, eps)
 }
-
-/// The arguments of a LayerNorm on Flex.
-#[cfg(feature = "flex")]
-type FlexNorm<const D: usize> = (
-    Tensor<burn::backend::Flex, D>,
-    Tensor<burn::backend::Flex, 1>,
-    Tensor<burn::backend::Flex, 1>,
-);
 
 /// [`layer_norm`] of `x + residual` (BERT's residual connection). On Flex the sum is taken in the
 /// LayerNorm's own pass; elsewhere (`Autodiff<Flex>` included, where the sum's backward step is a
@@ -121,21 +93,63 @@ pub fn add_layer_norm<B: Backend, const D: usize>(
     beta: Tensor<B, 1>,
     eps: f64,
 ) -> Tensor<B, D> {
+    norm_of_sum(x, Some(residual), gamma, beta, eps)
+}
+
+/// The arguments of [`norm_of_sum`] on one backend.
+#[cfg(feature = "flex")]
+type NormArgs<B, const D: usize> = (
+    Tensor<B, D>,
+    Option<Tensor<B, D>>,
+    Tensor<B, 1>,
+    Tensor<B, 1>,
+);
+
+/// LayerNorm of `x` (+ `residual`): the fused pass on Flex (sum included) and on `Autodiff<Flex>`
+/// (after a separate add), burn's LayerNorm elsewhere.
+fn norm_of_sum<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    residual: Option<Tensor<B, D>>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
-    let (x, residual, gamma, beta) = if [x.dtype(), residual.dtype(), gamma.dtype()]
-        .into_iter()
-        .all(flex::takes)
-        && x.dims() == residual.dims()
+    let (x, residual, gamma, beta) = if flex::takes(x.dtype())
+        && flex::takes(gamma.dtype())
+        && residual
+            .as_ref()
+            .is_none_or(|r| flex::takes(r.dtype()) && r.dims() == x.dims())
     {
-        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
-        match cast::<_, (F<D>, F<D>, F<1>, F<1>)>((x, residual, gamma, beta)) {
-            Ok((x, r, g, b)) => return same(flex::layer_norm(x, Some(r), g, b, eps)),
-            Err(args) => args,
+        match cast::<_, NormArgs<Ad, D>>((x, residual, gamma, beta)) {
+            Ok((x, r, g, b)) => {
+                let x = match r {
+                    Some(r) => x + r,
+                    None => x,
+                };
+                return same(flex::layer_norm_autodiff(x, g, b, eps));
+            }
+            Err(args) => match cast::<_, NormArgs<burn::backend::Flex, D>>(args) {
+                Ok((x, r, g, b)) => return same(flex::layer_norm(x, r, g, b, eps)),
+                Err(args) => args,
+            },
         }
     } else {
         (x, residual, gamma, beta)
     };
-    layer_norm(x + residual, gamma, beta, eps)
+    let x = match residual {
+        Some(r) => x + r,
+        None => x,
+    };
+    let [x, gamma, beta] = [
+        x.into_primitive(),
+        gamma.into_primitive(),
+        beta.into_primitive(),
+    ]
+    .map(TensorPrimitive::tensor);
+    Tensor::from_primitive(TensorPrimitive::Float(
+        <B as burn::tensor::ops::ModuleOps<B>>::layer_norm(x, gamma, Some(beta), eps),
+    ))
 }
 
 /// Dropout with probability `prob` in training (an autodiff backend), the identity otherwise, as
