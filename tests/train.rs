@@ -629,3 +629,39 @@ fn a_crash_between_the_checkpoint_renames_resumes_from_the_previous_one() {
         .success()
         .stderr(contains("at iteration 10"));
 }
+
+#[test]
+fn two_devices_train_through_burn_trains_multi_device_strategy() {
+    let (home, csv, run) = separable_setup();
+    tiny_train(
+        home.path(),
+        &csv,
+        &run,
+        &[
+            "--devices",
+            "2",
+            "--iterations",
+            "60",
+            "--report-every",
+            "20",
+            "--val-fraction",
+            "0.25",
+        ],
+    )
+    .success()
+    .stdout(contains("Loss = "))
+    .stdout(contains("Validation accuracy = "));
+    let reports = reports(&run);
+    assert_eq!(iterations(&reports), [20, 40, 60]);
+    let first = reports[0]["loss"].as_f64().unwrap();
+    let last = reports[2]["loss"].as_f64().unwrap();
+    assert!(last < first / 4.0, "loss {first} -> {last}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(config["devices"], 2);
+    // burn-train's own metric logs: its learner ran the training.
+    assert!(run.join("burn-train/train/epoch-1/Loss.log").is_file());
+    let validation = std::fs::read_to_string(run.join("validation.jsonl")).unwrap();
+    assert!(validation.contains("\"iteration\":60"), "{validation}");
+    reload_scores_perfectly(home.path(), &run, &csv, "nasa space computer", "3");
+}

@@ -144,6 +144,12 @@ pub struct TrainArgs {
     /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
     #[arg(long, default_value = "f32")]
     pub precision: attn_transformer::Precision,
+    /// Train data-parallel on this many devices of the backend, from --device up, with
+    /// burn-train's multi-device strategy: each iteration takes one batch per device and one
+    /// optimizer step on their mean gradient. The CPU backends have one device: their replicas
+    /// share it (a check of the path, not a speed-up).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub devices: u64,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -259,6 +265,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         skip_bad_rows: args.data.skip_bad_rows,
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
+        devices: args.devices as usize,
     };
     if !(0.0..1.0).contains(&cfg.val_fraction) {
         bail!("--val-fraction {} must be in [0, 1)", cfg.val_fraction);

@@ -2,7 +2,7 @@
 
 use attn_data::TextBatch;
 use attn_transformer::{BertForSequenceClassification, BertInput};
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -15,13 +15,31 @@ pub trait Classify<B: Backend> {
     /// The gradients in groups, each with its depth from the output (a group at depth `d` learns
     /// at `lr * decay^d` under layer-wise learning-rate decay); one group at depth 0 unless the
     /// model has layers to tell apart.
-    fn grads_by_depth(&self, grads: B::Gradients) -> Vec<(i32, GradientsParams)>
+    fn grads_by_depth(&self, grads: GradientsParams) -> Vec<(i32, GradientsParams)>
     where
         B: AutodiffBackend,
         Self: AutodiffModule<B> + Sized,
     {
-        vec![(0, GradientsParams::from_grads(grads, self))]
+        vec![(0, grads)]
     }
+}
+
+/// Moves the gradients of `module`'s parameters out of `grads` into a group of their own.
+fn take<B: AutodiffBackend, M: Module<B>>(
+    grads: &mut GradientsParams,
+    module: &M,
+) -> GradientsParams {
+    struct Take<'a>(&'a mut GradientsParams, GradientsParams);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.0.remove::<B::InnerBackend, D>(param.id) {
+                self.1.register(param.id, grad);
+            }
+        }
+    }
+    let mut take = Take(grads, GradientsParams::new());
+    module.visit(&mut take);
+    take.1
 }
 
 impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
@@ -36,27 +54,20 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
     }
 
     /// Pooler and classifier first, then the encoder layers from the top, then the embeddings.
-    fn grads_by_depth(&self, mut grads: B::Gradients) -> Vec<(i32, GradientsParams)>
+    fn grads_by_depth(&self, mut grads: GradientsParams) -> Vec<(i32, GradientsParams)>
     where
         B: AutodiffBackend,
     {
         let mut groups = vec![
-            (
-                0,
-                GradientsParams::from_module(&mut grads, &self.classifier),
-            ),
-            (
-                0,
-                GradientsParams::from_module(&mut grads, &self.bert.pooler),
-            ),
+            (0, take(&mut grads, &self.classifier)),
+            (0, take(&mut grads, &self.bert.pooler)),
         ];
         let layers = self.bert.encoder.layer.iter().rev();
         for (depth, layer) in (1..).zip(layers) {
-            groups.push((depth, GradientsParams::from_module(&mut grads, layer)));
+            groups.push((depth, take(&mut grads, layer)));
         }
         let bottom = groups.len() as i32 - 1;
-        let embeddings = GradientsParams::from_module(&mut grads, &self.bert.embeddings);
-        groups.push((bottom, embeddings));
+        groups.push((bottom, take(&mut grads, &self.bert.embeddings)));
         groups
     }
 }

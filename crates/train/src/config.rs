@@ -72,6 +72,15 @@ pub struct TrainConfig {
     /// 1 (the `Default` recipe uses 0.8).
     #[serde(default = "one")]
     pub layer_decay: f64,
+    /// Devices to train on data-parallel with burn-train's multi-device strategy: an iteration
+    /// takes one batch on each and one optimizer step on the mean of their gradients (1: the
+    /// single-device loop).
+    #[serde(default = "one_device")]
+    pub devices: usize,
+}
+
+fn one_device() -> usize {
+    1
 }
 
 fn one() -> f64 {
@@ -111,16 +120,19 @@ impl Default for TrainConfig {
             eval_every: 0,
             precision: f32_name(),
             layer_decay: 0.8,
+            devices: 1,
         }
     }
 }
 
 impl TrainConfig {
-    /// This config with `iterations` set from `epochs` over `train_rows` rows, when epochs are set.
+    /// This config with `iterations` set from `epochs` over `train_rows` rows, when epochs are set
+    /// (an iteration takes a batch on each device).
     pub fn resolve_epochs(&self, train_rows: usize) -> Self {
         let mut resolved = self.clone();
         if let Some(epochs) = self.epochs {
-            resolved.iterations = epochs * train_rows.div_ceil(self.batch_size.max(1));
+            let batches = epochs * train_rows.div_ceil(self.batch_size.max(1));
+            resolved.iterations = batches.div_ceil(self.devices.max(1));
         }
         resolved
     }

@@ -1,6 +1,5 @@
 //! The training loop shared by every model, its checkpoints, and batched prediction.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -8,8 +7,8 @@ use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
 use attn_transformer::write_atomic;
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::Optimizer;
 use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
@@ -18,26 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
+use crate::reports::{Report, ReportLog};
 use crate::workflow::rss_bytes;
 use crate::{FusedAdamW, TrainConfig};
-
-/// One line of `metrics.jsonl`: averages over the iterations since the last report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    /// 1-based iteration at the end of the window.
-    pub iteration: usize,
-    /// Mean training loss.
-    pub loss: f64,
-    /// Training accuracy.
-    pub train_accuracy: f64,
-    /// Learning rate of the last iteration.
-    pub lr: f64,
-    /// Training examples per second.
-    pub samples_per_s: f64,
-    /// Resident memory of the process at the report (Linux), bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rss_bytes: Option<u64>,
-}
 
 /// Where a checkpoint stands, saved beside its model and optimizer state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +50,7 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
 /// AdamW as PyTorch sets it up (eps 1e-8, not burn's 1e-5), with the run's decay and clipping.
 pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
     cfg: &TrainConfig,
-) -> impl Optimizer<M, B> {
+) -> impl Optimizer<M, B> + use<B, M> {
     OptimizerAdaptor::from(FusedAdamW {
         beta_1: 0.9,
         beta_2: 0.999,
@@ -151,7 +133,8 @@ where
             let _ = B::sync(device);
         }
     };
-    let groups = step.model.grads_by_depth(loss.backward());
+    let grads = GradientsParams::from_grads(loss.backward(), &step.model);
+    let groups = step.model.grads_by_depth(grads);
     wait();
     let backward_done = Instant::now();
     step.times.backward = backward_done - forward_done;
@@ -237,19 +220,7 @@ where
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing(smoothing)
         .init(device);
-    let metrics_path = run.join("metrics.jsonl");
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io_err(&metrics_path))?;
-    let bar = ProgressBar::new(cfg.iterations as u64).with_position(start as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-        )
-        .expect("valid template"),
-    );
+    let mut log = ReportLog::open(run, cfg, start)?;
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     let mut window_start = Instant::now();
     for it in start..cfg.iterations {
@@ -273,7 +244,7 @@ where
         );
         let (loss_value, hits) = (step.loss, step.hits);
         if !loss_value.is_finite() {
-            bar.abandon();
+            log.bar.abandon();
             return Err(TrainError::NonFinite {
                 iteration: it + 1,
                 loss: loss_value,
@@ -284,7 +255,7 @@ where
         loss_sum += loss_value as f64 * items.len() as f64;
         correct += hits;
         seen += items.len();
-        bar.inc(1);
+        log.bar.inc(1);
         let done = it + 1;
         if done % cfg.report_every.max(1) == 0 || done == cfg.iterations {
             let report = Report {
@@ -295,20 +266,7 @@ where
                 samples_per_s: seen as f64 / window_start.elapsed().as_secs_f64(),
                 rss_bytes: rss_bytes(),
             };
-            // Printed above the bar (and printed at all when the bar is hidden, e.g. not a TTY).
-            bar.suspend(|| {
-                println!(
-                    "Loss = {:.4}, Accuracy = {:.4}  (iteration {done}/{}, lr {:.2e}, {:.1} samples/s)",
-                    report.loss, report.train_accuracy, cfg.iterations, report.lr, report.samples_per_s
-                )
-            });
-            writeln!(
-                metrics,
-                "{}",
-                serde_json::to_string(&report).expect("serializes")
-            )
-            .map_err(io_err(&metrics_path))?;
-            bar.set_message(format!("{:.1} samples/s", report.samples_per_s));
+            log.write(&report)?;
             (loss_sum, correct, seen) = (0.0, 0, 0);
             window_start = Instant::now();
         }
@@ -321,20 +279,7 @@ where
                 batcher,
                 device,
             );
-            bar.suspend(|| {
-                println!(
-                    "Validation accuracy = {accuracy:.4}  (iteration {done}, {} rows)",
-                    validation.len()
-                )
-            });
-            let path = run.join("validation.jsonl");
-            let line = serde_json::json!({"iteration": done, "val_accuracy": accuracy});
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| writeln!(f, "{line}"))
-                .map_err(io_err(&path))?;
+            log.validation(done, accuracy, validation.len())?;
         }
         if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
             save_checkpoint(
@@ -348,7 +293,7 @@ where
             )?;
         }
     }
-    bar.finish_and_clear();
+    log.bar.finish_and_clear();
     Ok((model, cfg.iterations - start))
 }
 

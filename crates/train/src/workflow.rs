@@ -9,10 +9,11 @@ use attn_data::{
     tokenize_cached,
 };
 use attn_transformer::write_atomic;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::classify::Classify;
+use crate::data_parallel::train_data_parallel;
 use crate::error::{Result, TrainError, io_err};
 use crate::metrics::EvalReport;
 use crate::trainer::{latest_checkpoint, predict, train};
@@ -159,8 +160,8 @@ pub(crate) fn fit<B, M>(
 ) -> Result<EvalReport>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
-    M::InnerModule: Classify<B::InnerBackend>,
+    M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
+    M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
 {
     std::fs::create_dir_all(run).map_err(io_err(run))?;
     let cfg = &cfg.resolve_epochs(data.train.len());
@@ -174,19 +175,31 @@ where
             .as_bytes(),
     )?;
     data.labels.save(&run.join("labels.json"))?;
-    let parameters = model.num_params();
+    let parameters = burn::module::Module::num_params(&model);
     let started = Instant::now();
-    let (model, iterations_run) = train::<B, M>(
-        model,
-        &data.train,
-        &data.validation,
-        cfg,
-        pad_id,
-        run,
-        device,
-    )?;
+    let (model, iterations_run) = if cfg.devices > 1 {
+        train_data_parallel::<B, M>(
+            model,
+            &data.train,
+            &data.validation,
+            cfg,
+            pad_id,
+            run,
+            device,
+        )?
+    } else {
+        let (model, iterations) = train::<B, M>(
+            model,
+            &data.train,
+            &data.validation,
+            cfg,
+            pad_id,
+            run,
+            device,
+        )?;
+        (model.valid(), iterations)
+    };
     let train_s = started.elapsed().as_secs_f64();
-    let model = model.valid();
     curves::plot_run(run)?;
     save(&model)?;
     eprintln!("Trained in {train_s:.1}s; model saved to {}", run.display());
@@ -195,7 +208,7 @@ where
     let summary = serde_json::json!({
         "parameters": parameters,
         "train_seconds": train_s,
-        "train_samples_per_s": (iterations_run * cfg.batch_size) as f64 / train_s,
+        "train_samples_per_s": (iterations_run * cfg.batch_size * cfg.devices) as f64 / train_s,
         "inference_samples_per_s": report.samples_per_s,
         "peak_rss_bytes": peak_rss_bytes(),
         "test_accuracy": report.test_accuracy,
