@@ -41,13 +41,18 @@ fn bench(c: &mut Criterion) {
     c.bench_function("attention_forward_8x64x384", |b| {
         b.iter(|| {
             attention
-                .forward(x.clone(), mask.clone(), false)
+                .forward(x.clone(), mask.clone(), None, false)
                 .0
                 .into_data()
         })
     });
     c.bench_function("layer_forward_8x64x384", |b| {
-        b.iter(|| layer.forward(x.clone(), mask.clone(), false).0.into_data())
+        b.iter(|| {
+            layer
+                .forward(x.clone(), mask.clone(), None, false)
+                .0
+                .into_data()
+        })
     });
 
     type AD = Autodiff<Flex>;
@@ -57,7 +62,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("layer_forward_backward_8x64x384", |b| {
         b.iter(|| {
             let out = layer
-                .forward(x.clone().require_grad(), mask.clone(), false)
+                .forward(x.clone().require_grad(), mask.clone(), None, false)
                 .0;
             out.sum().backward()
         })

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::packing::Packing;
 use crate::precision::{Precision, current_precision, linear, matmul};
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
@@ -52,14 +53,31 @@ impl<B: Backend> MultiHeadAttention<B> {
 
     /// Attends over `x` [batch, seq, hidden] with `mask_bias` [batch, 1, 1, seq] (0 to keep, a
     /// large negative number to drop) and returns the context [batch, seq, hidden] and, when
-    /// `keep_probs`, the probabilities [batch, heads, seq, seq].
+    /// `keep_probs`, the probabilities [batch, heads, seq, seq]. With a `packing`, `x` and the
+    /// context are the packed tokens [1, tokens, hidden]: the projections are unpacked for the
+    /// attention itself.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
+        packing: Option<&Packing<B>>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let qkv = [&self.query, &self.key, &self.value].map(|p| linear(p, x.clone()));
+        let Some(packing) = packing else {
+            return self.attend(qkv, mask_bias, keep_probs);
+        };
+        let (context, probs) = self.attend(qkv.map(|t| packing.unpack(t)), mask_bias, keep_probs);
+        (packing.pack(context), probs)
+    }
+
+    /// Attention from the projections [batch, seq, hidden]: fused where the backend has it.
+    fn attend(
+        &self,
+        qkv: [Tensor<B, 3>; 3],
+        mask_bias: Tensor<B, 4>,
+        keep_probs: bool,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let args = match current_precision() {
             Precision::F32 => {
                 let p = self.dropout.prob;
@@ -70,12 +88,12 @@ impl<B: Backend> MultiHeadAttention<B> {
             }
             _ => (qkv, mask_bias),
         };
-        self.attend(args, keep_probs)
+        self.attend_unfused(args, keep_probs)
     }
 
-    /// [`Self::forward`] from the projections, in burn's ops (the backends and precisions that
-    /// have no fused attention): heads split by a reshape, merged by another.
-    fn attend(
+    /// [`Self::attend`] in burn's ops (the backends and precisions that have no fused
+    /// attention): heads split by a reshape, merged by another.
+    fn attend_unfused(
         &self,
         ([q, k, v], mask_bias): fused::Unfused<B>,
         keep_probs: bool,
@@ -195,11 +213,12 @@ impl<B: Backend> BertAttention<B> {
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
+        packing: Option<&Packing<B>>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
-        let (context, probs) = self
-            .self_attention
-            .forward(x.clone(), mask_bias, keep_probs);
+        let (context, probs) =
+            self.self_attention
+                .forward(x.clone(), mask_bias, packing, keep_probs);
         (self.output.forward(context, x), probs)
     }
 }

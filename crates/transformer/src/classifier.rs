@@ -131,12 +131,23 @@ impl<B: Backend> BertForSequenceClassification<B> {
             Pooling::Cls => out.pooler_output.clone(),
             Pooling::Mean => mean_pool(out.last_hidden_state.clone(), mask),
         };
-        let logits = linear(&self.classifier, fused::dropout(pooled, self.dropout.prob));
-        Ok((logits, out))
+        Ok((self.head(pooled), out))
     }
 
-    /// Logits [batch, num_labels].
+    /// Logits [batch, num_labels]; the layers skip the batch's padding where that pays
+    /// ([`BertModel::token_states`]).
     pub fn forward(&self, input: BertInput<B>) -> Result<Tensor<B, 2>> {
-        Ok(self.forward_full(input, false)?.0)
+        let mask = input.attention_mask.clone();
+        let hidden = self.bert.token_states(input)?;
+        let pooled = match self.pooling {
+            Pooling::Cls => self.bert.pooler.forward(hidden),
+            Pooling::Mean => mean_pool(hidden, mask),
+        };
+        Ok(self.head(pooled))
+    }
+
+    /// The head: dropout and the linear classifier on the sentence vectors.
+    fn head(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
+        linear(&self.classifier, fused::dropout(pooled, self.dropout.prob))
     }
 }

@@ -6,6 +6,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::attention::{AddNorm, BertAttention};
+use crate::packing::Packing;
 use crate::precision::linear;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
@@ -54,14 +55,16 @@ impl<B: Backend> BertLayer<B> {
         self.output.save(w, &format!("{prefix}.output"));
     }
 
-    /// Runs the layer; see [`crate::MultiHeadAttention::forward`] for the mask and probabilities.
+    /// Runs the layer; see [`crate::MultiHeadAttention::forward`] for the mask, packing and
+    /// probabilities.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
+        packing: Option<&Packing<B>>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
-        let (x, probs) = self.attention.forward(x, mask_bias, keep_probs);
+        let (x, probs) = self.attention.forward(x, mask_bias, packing, keep_probs);
         let hidden = gelu(linear(&self.intermediate, x.clone()));
         (self.output.forward(hidden, x), probs)
     }
@@ -90,17 +93,18 @@ impl<B: Backend> BertEncoder<B> {
         }
     }
 
-    /// Runs every layer; returns the last hidden state and, when `keep_probs`, each layer's
-    /// attention probabilities.
+    /// Runs every layer (on the packed tokens with a `packing`); returns the last hidden state
+    /// and, when `keep_probs`, each layer's attention probabilities.
     pub fn forward(
         &self,
         mut x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
+        packing: Option<&Packing<B>>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Vec<Tensor<B, 4>>) {
         let mut all = Vec::new();
         for layer in &self.layer {
-            let (next, probs) = layer.forward(x, mask_bias.clone(), keep_probs);
+            let (next, probs) = layer.forward(x, mask_bias.clone(), packing, keep_probs);
             x = next;
             all.extend(probs);
         }

@@ -6,6 +6,7 @@ use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::embeddings::BertEmbeddings;
 use crate::layer::BertEncoder;
+use crate::packing::Packing;
 use crate::precision::linear;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, Result};
@@ -93,13 +94,34 @@ impl<B: Backend> BertModel<B> {
         let x = self
             .embeddings
             .forward(input.input_ids, input.token_type_ids)?;
-        let (last_hidden_state, attentions) = self.encoder.forward(x, mask_bias, keep_attentions);
+        let (last_hidden_state, attentions) =
+            self.encoder.forward(x, mask_bias, None, keep_attentions);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
         Ok(BertOutput {
             last_hidden_state,
             pooler_output,
             attentions,
         })
+    }
+
+    /// The last hidden state [batch, seq, hidden] at the real tokens (the padded positions hold
+    /// zeros or HF's values, which no pooling reads). Where a tenth or more of the batch is
+    /// padding, the layers run on its real tokens alone ([`Packing`]).
+    pub fn token_states(&self, input: BertInput<B>) -> Result<Tensor<B, 3>> {
+        let packing = Packing::of(&input.attention_mask);
+        let padding = input.attention_mask.clone().equal_elem(0);
+        let x = self
+            .embeddings
+            .forward(input.input_ids, input.token_type_ids)?;
+        let Some(packing) = packing else {
+            return Ok(self.encoder.forward(x, mask_bias(padding), None, false).0);
+        };
+        let packed = packing.pack(x);
+        let x = self
+            .encoder
+            .forward(packed, mask_bias(padding), Some(&packing), false)
+            .0;
+        Ok(packing.unpack(x))
     }
 }
 
