@@ -180,7 +180,7 @@ impl Reports {
     fn iteration_done(&mut self, done: usize) {
         self.log.bar.inc(1);
         let last = done as u64 == self.log.bar.length().unwrap_or(0);
-        if done % self.report_every != 0 && !last {
+        if !done.is_multiple_of(self.report_every) && !last {
             return;
         }
         let w = std::mem::replace(&mut self.window, Window::new());
@@ -247,7 +247,7 @@ impl MetricsRendererTraining for Reports {
 
     fn render_train(&mut self, _item: TrainingProgress, _indicators: Vec<ProgressType>) {
         self.batches_done += 1;
-        if self.batches_done % self.devices == 0 {
+        if self.batches_done.is_multiple_of(self.devices) {
             self.iteration_done(self.batches_done / self.devices);
         }
     }

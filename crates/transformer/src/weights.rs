@@ -154,8 +154,11 @@ impl WeightStore {
             device,
         )?;
         let bias = self.take(&format!("{prefix}.bias"), [d_out], Init::Zeros, device)?;
+        // Laid out [d_in, d_out] in memory too, not as a transposed view that every product of
+        // an inference would copy first.
+        let weight = Tensor::from_data(weight.transpose().into_data(), device);
         Ok(Linear {
-            weight: Param::from_tensor(weight.transpose()),
+            weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(bias)),
         })
     }
