@@ -602,6 +602,16 @@ mod tests {
             unfused_attention(qkv.clone(), padding(), 4, 0.0).0,
             1e-5,
         );
+        // Keys masked with f32::MIN (the model's mask) are left out of the products: the same
+        // context, and probabilities that are zero there.
+        let min_mask = Tensor::<Flex, 4>::zeros([2, 1, 1, 6], &Default::default())
+            .slice_fill([0..1, 0..1, 0..1, 3..6], f32::MIN)
+            .slice_fill([1..2, 0..1, 0..1, 0..6], f32::MIN);
+        let (context, probs) =
+            attention(qkv.clone(), min_mask.clone(), 4, 0.0, true).expect("fused");
+        let (reference, reference_probs) = unfused_attention(qkv.clone(), min_mask, 4, 0.0);
+        close(context, reference, 1e-5);
+        close(probs.expect("kept"), reference_probs, 1e-6);
         let other_bias = Tensor::<Flex, 4>::zeros([1, 1, 6, 6], &Default::default());
         assert!(
             attention(qkv, other_bias, 4, 0.0, false).is_err(),

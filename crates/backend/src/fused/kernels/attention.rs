@@ -122,19 +122,28 @@ pub fn attention(
             .map_or(std::ptr::null_mut(), |p| p.as_mut_ptr()),
     );
     let context = per_head(sh, |out, t| {
-        let mut p = vec![0.0; s * s];
-        let b = t / sh.heads;
+        let bias = &bias[(t / sh.heads) * s..(t / sh.heads + 1) * s];
+        // Dropout hashes each probability's place in the whole [s, s] block: keep it whole then.
+        let keys = if dropout.is_some() {
+            s
+        } else {
+            unmasked_keys(bias)
+        };
+        let mut p = Vec::new();
         matmul(
             &mut p,
             false,
-            [s, sh.dim, s],
+            [s, sh.dim, keys],
             sh.block(q, t),
             sh.block_t(k, t),
         );
-        softmax_block(&mut p, &bias[b * s..(b + 1) * s], scale);
+        softmax_block(&mut p, &bias[..keys], scale);
         if keep_probs {
             // SAFETY: `probs` holds batch * heads blocks of s * s, and block t is this task's.
-            unsafe { probs_at.elements(t * s * s, s * s) }.copy_from_slice(&p);
+            let block = unsafe { probs_at.elements(t * s * s, s * s) };
+            for (row, p) in block.chunks_mut(s).zip(p.chunks(keys)) {
+                row[..keys].copy_from_slice(p);
+            }
         }
         let p = match dropout {
             Some(mask) => {
@@ -145,9 +154,18 @@ pub fn attention(
             None => p,
         };
         // SAFETY: `per_head` gives each task its own block of a buffer of `Heads::len`.
-        unsafe { out.write(sh, t, s, Operand::rows(&p, s), sh.block(v, t)) };
+        unsafe { out.write(sh, t, keys, Operand::rows(&p, keys), sh.block(v, t)) };
     });
     (context, probs)
+}
+
+/// The keys up to the last one not masked out: a key whose bias is `f32::MIN` (the padding
+/// mask's value) gets exactly zero weight, so the padding at a sequence's end can be left out.
+/// All of them where every key is masked (softmax then spreads the weight evenly).
+fn unmasked_keys(bias: &[f32]) -> usize {
+    bias.iter()
+        .rposition(|&b| b > f32::MIN / 2.0)
+        .map_or(bias.len(), |last| last + 1)
 }
 
 kernel! {
