@@ -36,6 +36,34 @@ pub const ALL_BACKENDS: [BackendKind; 4] = [
     BackendKind::Cuda,
 ];
 
+/// Whether `B` is one of the CPU backends, with or without autodiff. Their kernels are compiled
+/// ahead of time, so a tensor of a new shape costs nothing extra; burn's GPU backends compile and
+/// autotune kernels for each new shape.
+pub fn is_cpu<B: Backend>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<B>();
+    #[cfg(feature = "flex")]
+    if [
+        TypeId::of::<burn::backend::Flex>(),
+        TypeId::of::<Autodiff<burn::backend::Flex>>(),
+    ]
+    .contains(&id)
+    {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if [
+        TypeId::of::<burn::backend::NdArray>(),
+        TypeId::of::<Autodiff<burn::backend::NdArray>>(),
+    ]
+    .contains(&id)
+    {
+        return true;
+    }
+    let _ = id;
+    false
+}
+
 /// Errors of backend selection.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -213,6 +241,16 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_cpu_backends_are_told_apart_from_the_others() {
+        #[cfg(feature = "flex")]
+        assert!(is_cpu::<burn::backend::Flex>() && is_cpu::<Autodiff<burn::backend::Flex>>());
+        #[cfg(feature = "ndarray")]
+        assert!(is_cpu::<Autodiff<burn::backend::NdArray>>());
+        #[cfg(feature = "wgpu")]
+        assert!(!is_cpu::<burn::backend::Wgpu>() && !is_cpu::<Autodiff<burn::backend::Wgpu>>());
     }
 
     #[test]

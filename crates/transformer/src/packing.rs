@@ -19,8 +19,12 @@ pub struct Packing<B: Backend> {
 
 impl<B: Backend> Packing<B> {
     /// The packing of a batch with `attention_mask` [batch, seq] (1 for tokens, 0 for padding),
-    /// or `None` where less than a tenth of it is padding.
+    /// or `None` where less than a tenth of it is padding, and on the GPU backends: they compile
+    /// and autotune kernels for each new shape, and every packed batch would be one.
     pub fn of(attention_mask: &Tensor<B, 2, Int>) -> Option<Self> {
+        if !attn_backend::is_cpu::<B>() {
+            return None;
+        }
         let [batch, seq] = attention_mask.dims();
         let mask = attention_mask.to_data().convert::<i64>();
         let mask = mask.as_slice::<i64>().ok()?;
