@@ -40,28 +40,22 @@ pub const ALL_BACKENDS: [BackendKind; 4] = [
 /// ahead of time, so a tensor of a new shape costs nothing extra; burn's GPU backends compile and
 /// autotune kernels for each new shape.
 pub fn is_cpu<B: Backend>() -> bool {
-    use std::any::TypeId;
-    let id = TypeId::of::<B>();
     #[cfg(feature = "flex")]
-    if [
-        TypeId::of::<burn::backend::Flex>(),
-        TypeId::of::<Autodiff<burn::backend::Flex>>(),
-    ]
-    .contains(&id)
-    {
+    if is_either::<B, burn::backend::Flex>() {
         return true;
     }
     #[cfg(feature = "ndarray")]
-    if [
-        TypeId::of::<burn::backend::NdArray>(),
-        TypeId::of::<Autodiff<burn::backend::NdArray>>(),
-    ]
-    .contains(&id)
-    {
+    if is_either::<B, burn::backend::NdArray>() {
         return true;
     }
-    let _ = id;
     false
+}
+
+/// Whether `B` is `C` or `Autodiff<C>`.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn is_either<B: Backend, C: Backend>() -> bool {
+    use std::any::TypeId;
+    [TypeId::of::<C>(), TypeId::of::<Autodiff<C>>()].contains(&TypeId::of::<B>())
 }
 
 /// Errors of backend selection.

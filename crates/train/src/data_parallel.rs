@@ -4,7 +4,6 @@
 //! the main device sums their gradients and takes one optimizer step. The batches, the learning
 //! rate schedule, the optimizer and the report lines are the single-device loop's.
 
-use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +12,7 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend, DeviceOps};
@@ -27,7 +26,7 @@ use crate::TrainConfig;
 use crate::classify::Classify;
 use crate::error::{Result, TrainError};
 use crate::reports::Reports;
-use crate::trainer::{adamw, batch_at, latest_checkpoint};
+use crate::trainer::{adamw, batch_at, cross_entropy, latest_checkpoint};
 
 /// A classifier as burn-train's learner trains it: a step is the loss and gradients of one batch.
 #[derive(Module, Debug)]
@@ -40,21 +39,15 @@ pub struct Replica<B: Backend, M> {
     /// Layer-wise learning-rate decay of the optimizer step.
     #[module(skip)]
     layer_decay: f64,
-    /// Label smoothing of the loss.
-    #[module(skip)]
-    label_smoothing: f64,
-    _backend: PhantomData<B>,
+    /// The run's loss.
+    loss: CrossEntropyLoss<B>,
 }
 
 impl<B: Backend, M: Classify<B>> Replica<B, M> {
     /// Logits, loss and labels of `batch`.
     fn classify(&self, batch: &TextBatch<B>) -> ClassificationOutput<B> {
         let logits = self.model.logits(batch);
-        let smoothing = (self.label_smoothing > 0.0).then_some(self.label_smoothing as f32);
-        let loss = CrossEntropyLossConfig::new()
-            .with_smoothing(smoothing)
-            .init(&logits.device())
-            .forward(logits.clone(), batch.labels.clone());
+        let loss = self.loss.forward(logits.clone(), batch.labels.clone());
         ClassificationOutput::new(loss.reshape([1]), logits, batch.labels.clone())
     }
 }
@@ -210,8 +203,7 @@ where
         model,
         share: 1.0 / devices.len() as f32,
         layer_decay: cfg.layer_decay,
-        label_smoothing: cfg.label_smoothing,
-        _backend: PhantomData,
+        loss: cross_entropy(cfg, device),
     };
     let schedule = Schedule {
         cfg: cfg.clone(),

@@ -24,7 +24,6 @@ pub use bert::{eval_bert, train_bert};
 pub use classify::Classify;
 pub use config::TrainConfig;
 pub use curves::{plot_curves, plot_run, register_font};
-pub use data_parallel::{Replica, devices, train_data_parallel};
 pub use encoder::WordPieceEncoder;
 pub use error::{Result, TrainError};
 pub use metrics::{ClassScores, EvalReport};

@@ -109,24 +109,49 @@ impl ReportLog {
 }
 
 /// Sums over the iterations since the last report.
-struct Window {
+pub(crate) struct Window {
     loss_sum: f64,
-    batches: usize,
+    loss_weight: f64,
     correct: f64,
     seen: usize,
-    lr: f64,
     started: Instant,
 }
 
 impl Window {
-    fn new() -> Self {
+    /// An empty window starting now.
+    pub fn new() -> Self {
         Self {
             loss_sum: 0.0,
-            batches: 0,
+            loss_weight: 0.0,
             correct: 0.0,
             seen: 0,
-            lr: 0.0,
             started: Instant::now(),
+        }
+    }
+
+    /// Adds a loss with its weight in the window's mean.
+    pub fn add_loss(&mut self, loss: f64, weight: f64) {
+        self.loss_sum += loss * weight;
+        self.loss_weight += weight;
+    }
+
+    /// Adds `correct` right predictions among `rows` examples.
+    pub fn add_hits(&mut self, correct: f64, rows: usize) {
+        self.correct += correct;
+        self.seen += rows;
+    }
+
+    /// The report of the window ending at `iteration` with learning rate `lr`; a new window
+    /// starts.
+    pub fn take(&mut self, iteration: usize, lr: f64) -> Report {
+        let w = std::mem::replace(self, Self::new());
+        Report {
+            iteration,
+            loss: w.loss_sum / w.loss_weight,
+            train_accuracy: w.correct / w.seen as f64,
+            lr,
+            samples_per_s: w.seen as f64 / w.started.elapsed().as_secs_f64(),
+            rss_bytes: rss_bytes(),
         }
     }
 }
@@ -139,6 +164,7 @@ pub(crate) struct Reports {
     interrupter: Interrupter,
     names: HashMap<MetricId, String>,
     window: Window,
+    lr: f64,
     devices: usize,
     report_every: usize,
     batches_done: usize,
@@ -160,6 +186,7 @@ impl Reports {
             interrupter,
             names: HashMap::new(),
             window: Window::new(),
+            lr: 0.0,
             devices,
             report_every: cfg.report_every.max(1),
             batches_done: 0,
@@ -183,15 +210,7 @@ impl Reports {
         if !done.is_multiple_of(self.report_every) && !last {
             return;
         }
-        let w = std::mem::replace(&mut self.window, Window::new());
-        let report = Report {
-            iteration: done,
-            loss: w.loss_sum / w.batches.max(1) as f64,
-            train_accuracy: w.correct / w.seen.max(1) as f64,
-            lr: w.lr,
-            samples_per_s: w.seen as f64 / w.started.elapsed().as_secs_f64(),
-            rss_bytes: rss_bytes(),
-        };
+        let report = self.window.take(done, self.lr);
         if let Err(e) = self.log.write(&report) {
             self.fail(e);
         }
@@ -210,8 +229,7 @@ impl MetricsRendererTraining for Reports {
         let value = value.current();
         match self.names.get(&entry.metric_id).map(String::as_str) {
             Some("Loss") => {
-                self.window.loss_sum += value;
-                self.window.batches += 1;
+                self.window.add_loss(value, 1.0);
                 if !value.is_finite() {
                     let iteration = self.batches_done / self.devices + 1;
                     self.fail(TrainError::NonFinite {
@@ -221,11 +239,8 @@ impl MetricsRendererTraining for Reports {
                 }
             }
             // burn's accuracy is a percentage.
-            Some("Accuracy") => {
-                self.window.correct += value / 100.0 * count as f64;
-                self.window.seen += count;
-            }
-            Some("Learning Rate") => self.window.lr = value,
+            Some("Accuracy") => self.window.add_hits(value / 100.0 * count as f64, count),
+            Some("Learning Rate") => self.lr = value,
             _ => {}
         }
     }

@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::Classify;
 use crate::error::{Result, TrainError, io_err};
-use crate::reports::{Report, ReportLog};
-use crate::workflow::rss_bytes;
+use crate::reports::{ReportLog, Window};
 use crate::{FusedAdamW, TrainConfig};
 
 /// Where a checkpoint stands, saved beside its model and optimizer state.
@@ -58,6 +57,17 @@ pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
         weight_decay: cfg.weight_decay,
         grad_clip: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip as f32),
     })
+}
+
+/// The run's cross-entropy loss (with its label smoothing).
+pub(crate) fn cross_entropy<B: Backend>(
+    cfg: &TrainConfig,
+    device: &B::Device,
+) -> CrossEntropyLoss<B> {
+    let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
+    CrossEntropyLossConfig::new()
+        .with_smoothing(smoothing)
+        .init(device)
 }
 
 /// Time spent in each phase of a training step.
@@ -216,13 +226,9 @@ where
         pad_id,
         max_len: cfg.max_len,
     };
-    let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing(smoothing)
-        .init(device);
+    let loss_fn = cross_entropy(cfg, device);
     let mut log = ReportLog::open(run, cfg, start)?;
-    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-    let mut window_start = Instant::now();
+    let mut window = Window::new();
     for it in start..cfg.iterations {
         // Dropout masks depend on the seed and the iteration only, so a resumed run repeats them.
         B::seed(
@@ -252,23 +258,12 @@ where
         }
         model = step.model;
 
-        loss_sum += loss_value as f64 * items.len() as f64;
-        correct += hits;
-        seen += items.len();
+        window.add_loss(loss_value as f64, items.len() as f64);
+        window.add_hits(hits as f64, items.len());
         log.bar.inc(1);
         let done = it + 1;
         if done % cfg.report_every.max(1) == 0 || done == cfg.iterations {
-            let report = Report {
-                iteration: done,
-                loss: loss_sum / seen as f64,
-                train_accuracy: correct as f64 / seen as f64,
-                lr,
-                samples_per_s: seen as f64 / window_start.elapsed().as_secs_f64(),
-                rss_bytes: rss_bytes(),
-            };
-            log.write(&report)?;
-            (loss_sum, correct, seen) = (0.0, 0, 0);
-            window_start = Instant::now();
+            log.write(&window.take(done, lr))?;
         }
         let eval_now = cfg.eval_every > 0 && done % cfg.eval_every == 0;
         if !validation.is_empty() && (eval_now || done == cfg.iterations) {

@@ -280,7 +280,10 @@ pub fn attention<B: Backend>(
         }
     }
     #[cfg(not(feature = "flex"))]
-    Err((qkv, bias))
+    {
+        let _ = (heads, prob, keep_probs);
+        Err((qkv, bias))
+    }
 }
 
 /// The hyper-parameters of one AdamW step.
