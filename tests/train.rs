@@ -665,3 +665,36 @@ fn two_devices_train_through_burn_trains_multi_device_strategy() {
     assert!(validation.contains("\"iteration\":60"), "{validation}");
     reload_scores_perfectly(home.path(), &run, &csv, "nasa space computer", "3");
 }
+
+#[test]
+fn an_ema_run_saves_the_average_and_resumes_it_from_the_checkpoint() {
+    let (home, csv, run) = separable_setup();
+    let args = [
+        "--iterations",
+        "20",
+        "--checkpoint-every",
+        "10",
+        "--ema",
+        "0.9",
+    ];
+    tiny_train(home.path(), &csv, &run, &args).success();
+    assert!(run.join("checkpoints/latest/ema.mpk").is_file());
+    let model =
+        |run: &Path| attn_transformer::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let straight = model(&run);
+    // Resumed at iteration 10, the average continues from the checkpoint's: the same model.
+    tiny_run(home.path(), &csv, "--resume", &run, &args)
+        .success()
+        .stderr(contains("at iteration 10"));
+    let resumed = model(&run);
+    for (name, tensor) in &straight {
+        tensor.assert_approx_eq::<f32>(&resumed[name], burn::tensor::Tolerance::absolute(1e-6));
+    }
+    // The saved model is the average, not the last weights of the same run without --ema.
+    let last = home.path().join("last");
+    tiny_train(home.path(), &csv, &last, &args[..4]).success();
+    assert_ne!(
+        straight["classifier.weight"],
+        model(&last)["classifier.weight"]
+    );
+}

@@ -150,6 +150,10 @@ pub struct TrainArgs {
     /// share it (a check of the path, not a speed-up).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub devices: u64,
+    /// Decay of an exponential moving average of the weights (Polyak averaging), updated after
+    /// every optimizer step and saved as the trained model (0: off, the last weights).
+    #[arg(long, default_value_t = 0.0)]
+    pub ema: f64,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -266,7 +270,11 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
         devices: args.devices as usize,
+        ema: args.ema,
     };
+    if !(0.0..1.0).contains(&cfg.ema) {
+        bail!("--ema {} must be in [0, 1)", cfg.ema);
+    }
     if !(0.0..1.0).contains(&cfg.val_fraction) {
         bail!("--val-fraction {} must be in [0, 1)", cfg.val_fraction);
     }

@@ -77,6 +77,10 @@ pub struct TrainConfig {
     /// single-device loop).
     #[serde(default = "one_device")]
     pub devices: usize,
+    /// Decay of an exponential moving average of the weights, updated after every optimizer step
+    /// and used as the trained model (0: none; the last weights are the model).
+    #[serde(default)]
+    pub ema: f64,
 }
 
 fn one_device() -> usize {
@@ -121,6 +125,7 @@ impl Default for TrainConfig {
             precision: f32_name(),
             layer_decay: 0.8,
             devices: 1,
+            ema: 0.0,
         }
     }
 }

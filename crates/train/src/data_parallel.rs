@@ -168,6 +168,13 @@ where
     M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
     M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
 {
+    if cfg.ema > 0.0 {
+        return Err(TrainError::Settings(
+            "--ema averages the weights in the single-device loop; burn-train's learner, which \
+             --devices uses, has no step hook for it"
+                .into(),
+        ));
+    }
     if latest_checkpoint(run)?.is_some() {
         return Err(TrainError::Settings(format!(
             "{} holds a single-device checkpoint: a run with --devices {} starts afresh",

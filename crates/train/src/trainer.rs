@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
 use attn_transformer::write_atomic;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Classify;
+use crate::ema::Ema;
 use crate::error::{Result, TrainError, io_err};
 use crate::reports::{ReportLog, Window};
 use crate::{FusedAdamW, TrainConfig};
@@ -170,8 +171,9 @@ fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 
 /// Trains `model` on `examples` for `cfg.iterations` mini-batches, reporting every
 /// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
-/// and resuming from that checkpoint when it exists. Returns the model and the number of
-/// iterations this call ran (fewer than `cfg.iterations` after a resume).
+/// and resuming from that checkpoint when it exists. Returns the trained model (the moving average
+/// of its weights when `cfg.ema` is set) and the number of iterations this call ran (fewer than
+/// `cfg.iterations` after a resume).
 pub fn train<B, M>(
     mut model: M,
     examples: &[Example],
@@ -180,7 +182,7 @@ pub fn train<B, M>(
     pad_id: u32,
     run: &Path,
     device: &B::Device,
-) -> Result<(M, usize)>
+) -> Result<(M::InnerModule, usize)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
@@ -194,6 +196,7 @@ where
     let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");
     let mut start = 0;
+    let mut ema = (cfg.ema > 0.0).then(|| Ema::new(model.valid(), cfg.ema));
     if let Some(latest) = latest_checkpoint(run)? {
         let state: CheckpointState = serde_json::from_str(
             &std::fs::read_to_string(latest.join("state.json"))
@@ -213,6 +216,13 @@ where
             .load(latest.join("optim"), device)
             .map_err(|e| checkpoint_err(&latest.join("optim.mpk"), e))?;
         optim = optim.load_record(record);
+        if ema.is_some() {
+            let average = model
+                .valid()
+                .load_file(latest.join("ema"), &recorder(), device)
+                .map_err(|e| checkpoint_err(&latest.join("ema.mpk"), e))?;
+            ema = Some(Ema::new(average, cfg.ema));
+        }
         start = state.iteration;
         eprintln!("Resuming from {} at iteration {start}", latest.display());
         // Reports of the iterations after the checkpoint are about to be redone.
@@ -257,6 +267,7 @@ where
             });
         }
         model = step.model;
+        ema = ema.map(|average| average.update(&model.valid()));
 
         window.add_loss(loss_value as f64, items.len() as f64);
         window.add_hits(hits as f64, items.len());
@@ -268,7 +279,7 @@ where
         let eval_now = cfg.eval_every > 0 && done % cfg.eval_every == 0;
         if !validation.is_empty() && (eval_now || done == cfg.iterations) {
             let accuracy = accuracy(
-                &model.valid(),
+                &trained(&model, ema.as_ref()),
                 validation,
                 cfg.eval_batch_size,
                 batcher,
@@ -279,6 +290,7 @@ where
         if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
             save_checkpoint(
                 &model,
+                ema.as_ref().map(Ema::model),
                 &optim,
                 &checkpoints,
                 CheckpointState {
@@ -289,7 +301,15 @@ where
         }
     }
     log.bar.finish_and_clear();
-    Ok((model, cfg.iterations - start))
+    Ok((trained(&model, ema.as_ref()), cfg.iterations - start))
+}
+
+/// The model training has produced so far: the average of its weights, or the weights.
+fn trained<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    ema: Option<&Ema<M::InnerModule>>,
+) -> M::InnerModule {
+    ema.map_or_else(|| model.valid(), |average| average.model().clone())
 }
 
 /// The run's checkpoint to resume from, `run/checkpoints/latest`, when there is one. A crash
@@ -323,10 +343,12 @@ fn keep_reports_until(path: &Path, iteration: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes model, optimizer and state into `checkpoints/latest`, through a temporary directory
-/// renamed into place, so a crash mid-write never leaves a torn `latest`.
+/// Writes model, weight average (when kept), optimizer and state into `checkpoints/latest`,
+/// through a temporary directory renamed into place, so a crash mid-write never leaves a torn
+/// `latest`.
 fn save_checkpoint<B, M, O>(
     model: &M,
+    ema: Option<&M::InnerModule>,
     optim: &O,
     checkpoints: &Path,
     state: CheckpointState,
@@ -345,6 +367,14 @@ where
         .clone()
         .save_file(tmp.join("model"), &recorder())
         .map_err(|e| checkpoint_err(&tmp.join("model.mpk"), e))?;
+    let mut files = vec!["model.mpk", "optim.mpk", "state.json"];
+    if let Some(average) = ema {
+        average
+            .clone()
+            .save_file(tmp.join("ema"), &recorder())
+            .map_err(|e| checkpoint_err(&tmp.join("ema.mpk"), e))?;
+        files.push("ema.mpk");
+    }
     recorder()
         .record(optim.to_record(), tmp.join("optim"))
         .map_err(|e| checkpoint_err(&tmp.join("optim.mpk"), e))?;
@@ -354,7 +384,7 @@ where
         serde_json::to_string(&state).expect("serializes"),
     )
     .map_err(io_err(&state_path))?;
-    for file in ["model.mpk", "optim.mpk", "state.json"] {
+    for file in files {
         let path = tmp.join(file);
         std::fs::File::open(&path)
             .and_then(|f| f.sync_all())

@@ -188,7 +188,7 @@ where
             device,
         )?
     } else {
-        let (model, iterations) = train::<B, M>(
+        train::<B, M>(
             model,
             &data.train,
             &data.validation,
@@ -196,8 +196,7 @@ where
             pad_id,
             run,
             device,
-        )?;
-        (model.valid(), iterations)
+        )?
     };
     let train_s = started.elapsed().as_secs_f64();
     curves::plot_run(run)?;

@@ -286,6 +286,17 @@ pub fn adamw<const D: usize>(
     (tensor(param), tensor(m), tensor(v))
 }
 
+/// A moving-average step on Flex, in place where `average` is not shared.
+pub fn moving_average<const D: usize>(
+    average: Tensor<Flex, D>,
+    value: Tensor<Flex, D>,
+    decay: f64,
+) -> Tensor<Flex, D> {
+    let [mut average, value] = [average, value].map(|t| contiguous_f32(primitive(t)));
+    kernels::moving_average(average.storage_mut(), value.storage(), decay as f32);
+    tensor(average)
+}
+
 /// Dropout on `Autodiff<Flex>` with `mask`; the backward step recomputes the mask from its seed.
 pub fn dropout_autodiff<const D: usize>(x: Tensor<Ad, D>, mask: DropMask) -> Tensor<Ad, D> {
     #[derive(Debug)]

@@ -480,6 +480,21 @@ kernel! {
     }
 }
 
+/// `average = average * decay + value * (1 - decay)`, in place.
+pub fn moving_average(average: &mut [f32], value: &[f32], decay: f32) {
+    kernel! {
+        fn chunk(a: &mut [f32], v: &[f32], decay: f32) {
+            for (a, &v) in a.iter_mut().zip(v) {
+                *a = *a * decay + v * (1.0 - decay);
+            }
+        }
+    }
+    average
+        .par_chunks_mut(CHUNK)
+        .zip(value.par_chunks(CHUNK))
+        .for_each(|(a, v)| chunk(a, v, decay));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

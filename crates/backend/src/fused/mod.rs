@@ -348,6 +348,26 @@ pub fn adamw<B: Backend, const D: usize>(
     (param * (1.0 - h.lr * h.weight_decay) - step * h.lr, m, v)
 }
 
+/// `average * decay + value * (1 - decay)`: one step of an exponential moving average. On Flex
+/// (f32) one parallel pass, in place where `average` is not shared.
+pub fn moving_average<B: Backend, const D: usize>(
+    average: Tensor<B, D>,
+    value: Tensor<B, D>,
+    decay: f64,
+) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let (average, value) = if flex::takes(average.dtype()) && flex::takes(value.dtype()) {
+        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
+        match cast::<_, (F<D>, F<D>)>((average, value)) {
+            Ok((a, v)) => return same(flex::moving_average(a, v, decay)),
+            Err(args) => args,
+        }
+    } else {
+        (average, value)
+    };
+    average * decay + value * (1.0 - decay)
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
@@ -671,5 +691,25 @@ mod tests {
             close(v, back(sv), 1e-5);
             assert!(fast.0.to_data().iter::<f32>().all(f32::is_finite));
         }
+    }
+
+    #[test]
+    fn moving_average_on_flex_matches_burn_ops_and_leaves_a_shared_average_alone() {
+        let (average, value) = (
+            random::<Flex, 2>([30, 700], 21),
+            random::<Flex, 2>([30, 700], 22),
+        );
+        let on_ad =
+            |t: &Tensor<Flex, 2>| Tensor::<Ad, 2>::from_data(t.to_data(), &Default::default());
+        let slow = moving_average(on_ad(&average), on_ad(&value), 0.9);
+        let before = average.to_data();
+        // `average` is shared with the clone kept here: the pass must write a copy.
+        let fast = moving_average(average.clone(), value, 0.9);
+        close(
+            fast,
+            Tensor::from_data(slow.to_data(), &Default::default()),
+            1e-6,
+        );
+        assert_eq!(average.to_data(), before);
     }
 }
