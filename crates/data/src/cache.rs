@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::csv_rows::{TextRow, read_bytes};
+use crate::csv_rows::TextRow;
 use crate::error::{DataError, Result, io_err};
 use crate::{Example, TextEncoder, fnv1a};
 
@@ -25,8 +25,8 @@ impl burn::data::dataset::Dataset<Example> for TokenizedSet {
     }
 }
 
-/// Tokenizes `rows` (read from `source`) with `encoder`, reusing a cache keyed by the source's
-/// bytes and the encoder's fingerprint. The cache sits next to the data (`.attn-cache/`), or under
+/// Tokenizes `rows` (read from `source`) with `encoder`, reusing a cache keyed by the rows' texts
+/// and the encoder's fingerprint. The cache sits next to the data (`.attn-cache/`), or under
 /// `cache_root` when the data's directory is read-only.
 pub fn tokenize_cached(
     source: &Path,
@@ -34,7 +34,10 @@ pub fn tokenize_cached(
     encoder: &dyn TextEncoder,
     cache_root: &Path,
 ) -> Result<TokenizedSet> {
-    let key = fnv1a(&read_bytes(source)?, encoder.fingerprint()) ^ rows.len() as u64;
+    // The texts as read, not the file's bytes: other text columns of one file are another set.
+    let key = rows.iter().fold(encoder.fingerprint(), |h, row| {
+        fnv1a(&[0xff], fnv1a(row.text.as_bytes(), h))
+    }) ^ rows.len() as u64;
     let stem = source
         .file_stem()
         .and_then(|s| s.to_str())
@@ -145,6 +148,14 @@ mod tests {
         let second = tokenize_cached(&source, &rows, &vocab, dir.path()).unwrap();
         assert!(second.from_cache);
         assert_eq!(first.examples, second.examples);
+        // Other texts read from the same file (another --text-col) are not served the cache.
+        let mut other = rows.clone();
+        other[1].text = "the dog barked".into();
+        assert!(
+            !tokenize_cached(&source, &other, &vocab, dir.path())
+                .unwrap()
+                .from_cache
+        );
         // Another max length is another fingerprint, hence no stale cache hit.
         let short = WordVocab::build(rows.iter().map(|r| r.text.as_str()), 1, 100, 2);
         assert!(

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result, io_err};
+use crate::error::{DataError, Result};
 
 /// A column, by 0-based index or by header name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +229,6 @@ fn bad(table: &mut RawTable, skip_bad: bool, line: u64, problem: String) -> Resu
             problem,
         })
     }
-}
-
-/// Reads a file's bytes, naming it on error (for hashing).
-pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(io_err(path))
 }
 
 #[cfg(test)]
