@@ -8,20 +8,30 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
-/// The running average `avg = decay * avg + (1 - decay) * weights` of a model's float parameters,
-/// updated after each optimizer step (a horizon of about `1 / (1 - decay)` iterations).
+/// The running average of a model's float parameters over the optimizer steps, step `i` of `t`
+/// weighted by `decay^(t - i)` (a horizon of about `1 / (1 - decay)` iterations). The weights are
+/// normalised, as Adam corrects its moments' bias: the starting weights count for nothing and a
+/// short run averages its few steps.
 #[derive(Debug, Clone)]
 pub struct Ema<M> {
     decay: f64,
+    updates: usize,
     average: M,
 }
 
 impl<M> Ema<M> {
-    /// An average that starts at `model`'s weights.
+    /// An average of no steps yet, over models shaped as `model` (its weights are replaced by the
+    /// first update).
     pub fn new(model: M, decay: f64) -> Self {
+        Self::resume(model, decay, 0)
+    }
+
+    /// The average `average` of `updates` steps, as saved, continued.
+    pub fn resume(average: M, decay: f64, updates: usize) -> Self {
         Self {
             decay,
-            average: model,
+            updates,
+            average,
         }
     }
 
@@ -43,12 +53,15 @@ impl<M> Ema<M> {
     {
         let mut weights = Weights(HashMap::new());
         model.visit(&mut weights);
+        // With S_t = d S_(t-1) + (1 - d) w_t from S_0 = 0, the average is S_t / (1 - d^t).
+        let (d, t) = (self.decay, self.updates as i32 + 1);
         let mut step = Step {
             weights: weights.0,
-            decay: self.decay,
+            decay: d * (1.0 - d.powi(t - 1)) / (1.0 - d.powi(t)),
         };
         Self {
-            decay: self.decay,
+            decay: d,
+            updates: self.updates + 1,
             average: self.average.map(&mut step),
         }
     }
@@ -94,18 +107,28 @@ mod tests {
         // Mapped once so that the lazily initialised parameters are drawn before cloning.
         let start: Linear<B> = LinearConfig::new(3, 2).init(&device).map(&mut Shift(0.0));
         let later = start.clone().map(&mut Shift(1.0));
-        let ema = Ema::new(start.clone(), 0.9).update(&later).update(&later);
-        // After two steps toward start + 1: start + 1 - 0.9^2.
-        let expected = start.weight.val().add_scalar(1.0 - 0.81);
+        let ema = Ema::resume(start.clone(), 0.9, 10)
+            .update(&later)
+            .update(&later);
+        // Two steps of weight 0.9 and 1 after ten at `start`, normalised by 1 - 0.9^12.
+        let shift = (0.9 + 1.0) * 0.1 / (1.0 - 0.9f64.powi(12));
+        let expected = start.weight.val().add_scalar(shift);
         ema.model()
             .weight
             .val()
             .into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
         let bias = ema.into_model().bias.expect("bias").val();
-        let expected = start.bias.expect("bias").val().add_scalar(0.19);
+        let expected = start.bias.clone().expect("bias").val().add_scalar(shift);
         bias.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
+        // A fresh average is the first step's weights, whatever it started from.
+        let first = Ema::new(start, 0.99).update(&later).into_model();
+        first
+            .weight
+            .val()
+            .into_data()
+            .assert_approx_eq::<f32>(&later.weight.val().into_data(), Default::default());
     }
 
     /// Adds a constant to every float parameter, keeping ids.

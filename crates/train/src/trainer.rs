@@ -221,7 +221,7 @@ where
                 .valid()
                 .load_file(latest.join("ema"), &recorder(), device)
                 .map_err(|e| checkpoint_err(&latest.join("ema.mpk"), e))?;
-            ema = Some(Ema::new(average, cfg.ema));
+            ema = Some(Ema::resume(average, cfg.ema, state.iteration));
         }
         start = state.iteration;
         eprintln!("Resuming from {} at iteration {start}", latest.display());
