@@ -100,9 +100,10 @@ pub struct TrainArgs {
     /// hidden table: faster steps; positions, segments and LayerNorm still train).
     #[arg(long)]
     pub freeze_embeddings: bool,
-    /// Label smoothing of the cross-entropy loss.
-    #[arg(long, default_value_t = 0.0)]
-    pub label_smoothing: f64,
+    /// Label smoothing of the cross-entropy loss [default: 0.1 for BERT (the best of the sweep in
+    /// docs/results.md), 0 for the RNN].
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
@@ -151,9 +152,11 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub devices: u64,
     /// Decay of an exponential moving average of the weights (Polyak averaging), updated after
-    /// every optimizer step and saved as the trained model (0: off, the last weights).
-    #[arg(long, default_value_t = 0.0)]
-    pub ema: f64,
+    /// every optimizer step and saved as the trained model; 0: off, the last weights [default:
+    /// 0.99 for BERT on one device (with label smoothing, the best of the sweep in
+    /// docs/results.md), else 0].
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -248,7 +251,10 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         iterations: args.iterations,
         epochs: args.epochs,
         dropout: Some(dropout),
-        label_smoothing: args.label_smoothing,
+        label_smoothing: args.label_smoothing.unwrap_or(match args.kind {
+            ModelKind::Bert => 0.1,
+            ModelKind::Rnn => 0.0,
+        }),
         batch_size: args.batch_size,
         lr: args.lr.unwrap_or(match args.kind {
             ModelKind::Bert => 2e-4,
@@ -270,7 +276,10 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
         devices: args.devices as usize,
-        ema: args.ema,
+        ema: args.ema.unwrap_or(match args.kind {
+            ModelKind::Bert if args.devices == 1 => 0.99,
+            _ => 0.0,
+        }),
     };
     if !(0.0..1.0).contains(&cfg.ema) {
         bail!("--ema {} must be in [0, 1)", cfg.ema);

@@ -104,7 +104,7 @@ impl Default for TrainConfig {
             iterations: 500,
             epochs: None,
             dropout: Some(0.0),
-            label_smoothing: 0.0,
+            label_smoothing: 0.1,
             batch_size: 8,
             lr: 2e-4,
             warmup: 0.1,
@@ -125,7 +125,7 @@ impl Default for TrainConfig {
             precision: f32_name(),
             layer_decay: 0.8,
             devices: 1,
-            ema: 0.0,
+            ema: 0.99,
         }
     }
 }

@@ -480,19 +480,20 @@ kernel! {
     }
 }
 
-/// `average = average * decay + value * (1 - decay)`, in place.
+/// `average += (value - average) * (1 - decay)`, in place (an average equal to the value stays
+/// exactly as it is).
 pub fn moving_average(average: &mut [f32], value: &[f32], decay: f32) {
     kernel! {
-        fn chunk(a: &mut [f32], v: &[f32], decay: f32) {
+        fn chunk(a: &mut [f32], v: &[f32], rate: f32) {
             for (a, &v) in a.iter_mut().zip(v) {
-                *a = *a * decay + v * (1.0 - decay);
+                *a += (v - *a) * rate;
             }
         }
     }
     average
         .par_chunks_mut(CHUNK)
         .zip(value.par_chunks(CHUNK))
-        .for_each(|(a, v)| chunk(a, v, decay));
+        .for_each(|(a, v)| chunk(a, v, 1.0 - decay));
 }
 
 #[cfg(test)]

@@ -348,8 +348,9 @@ pub fn adamw<B: Backend, const D: usize>(
     (param * (1.0 - h.lr * h.weight_decay) - step * h.lr, m, v)
 }
 
-/// `average * decay + value * (1 - decay)`: one step of an exponential moving average. On Flex
-/// (f32) one parallel pass, in place where `average` is not shared.
+/// `average + (value - average) * (1 - decay)`: one step of an exponential moving average (a
+/// parameter that did not move stays exactly as it was). On Flex (f32) one parallel pass, in
+/// place where `average` is not shared.
 pub fn moving_average<B: Backend, const D: usize>(
     average: Tensor<B, D>,
     value: Tensor<B, D>,
@@ -365,7 +366,7 @@ pub fn moving_average<B: Backend, const D: usize>(
     } else {
         (average, value)
     };
-    average * decay + value * (1.0 - decay)
+    average.clone() + (value - average) * (1.0 - decay)
 }
 
 #[cfg(all(test, feature = "flex"))]
