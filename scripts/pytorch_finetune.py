@@ -12,7 +12,10 @@ state (--pooling cls: HF's [CLS] pooler), AdamW (betas 0.9/0.999, eps 1e-8, weig
 every parameter, as burn's), lr 1.5e-4 with linear warm-up over 10 % of the iterations then linear
 decay to 0 (`TrainConfig::lr_at`), each parameter's gradient norm clipped at 1.0 on its own (as
 burn's `GradientClippingConfig::Norm`, not torch's global norm), texts cut at 128 tokens, each
-batch padded to its longest. Writes one JSON line per report, like `metrics.jsonl`:
+batch padded to its longest; lr 2e-4 with layer-wise decay 0.8 (head and pooler at lr, the top
+encoder layer at lr * 0.8, ... the embeddings at lr * 0.8^(layers + 1)), label smoothing 0.1, and
+the model evaluated is the bias-corrected moving average of the weights (decay 0.99) as
+`attn_train::Ema` keeps it. Writes one JSON line per report, like `metrics.jsonl`:
 {"iteration", "loss", "train_accuracy", "lr", "samples_per_s"}, and with --eval prints
 `Final accuracy: X` on the full test set.
 """
@@ -53,6 +56,16 @@ class Classifier(torch.nn.Module):
         return self.classifier(self.dropout(pooled))
 
 
+def depth_groups(model):
+    """Parameter groups by depth below the head, as `Classify::grads_by_depth`."""
+    layers = model.bert.encoder.layer
+    groups = [(0, list(model.classifier.parameters()) + list(model.bert.pooler.parameters()))]
+    for i, layer in enumerate(layers):
+        groups.append((len(layers) - i, list(layer.parameters())))
+    groups.append((len(layers) + 1, list(model.bert.embeddings.parameters())))
+    return [{"params": params, "depth": depth} for depth, params in groups]
+
+
 def lr_at(it, lr, warmup, total):
     warm = round(warmup * total)
     step = it + 1
@@ -67,7 +80,10 @@ def main():
     p.add_argument("--order", required=True, help="output of `attn data batches`")
     p.add_argument("--data-dir", default=os.environ.get("AG_NEWS_DIR"))
     p.add_argument("--out", required=True)
-    p.add_argument("--lr", type=float, default=1.5e-4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--layer-decay", type=float, default=0.8)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.99)
     p.add_argument("--warmup", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--grad-clip", type=float, default=1.0)
@@ -88,9 +104,10 @@ def main():
     total = len(order)
     model = Classifier(args.model, args.dropout, args.pooling)
     model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
+    optim = torch.optim.AdamW(depth_groups(model), lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
                               weight_decay=args.weight_decay)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    average = {n: p.detach().clone() for n, p in model.named_parameters()}
     loss_sum, correct, seen, window = 0.0, 0, 0, time.perf_counter()
     with open(args.out, "w") as out:
         for it, rows in enumerate(order):
@@ -100,7 +117,7 @@ def main():
             labels = torch.tensor([l for l, _ in batch])
             lr = lr_at(it, args.lr, args.warmup, total)
             for group in optim.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * args.layer_decay ** group["depth"]
             logits = model(enc["input_ids"], enc["attention_mask"])
             loss = loss_fn(logits, labels)
             optim.zero_grad()
@@ -110,6 +127,12 @@ def main():
                     if param.grad is not None:
                         torch.nn.utils.clip_grad_norm_([param], args.grad_clip)
             optim.step()
+            if args.ema > 0:
+                # Bias-corrected: step t of the average has weight (1 - d) / (1 - d^t).
+                rate = (1 - args.ema) / (1 - args.ema ** (it + 1))
+                with torch.no_grad():
+                    for n, param in model.named_parameters():
+                        average[n] += (param.detach() - average[n]) * rate
             loss_sum += loss.item() * len(batch)
             correct += int((logits.argmax(-1) == labels).sum())
             seen += len(batch)
@@ -124,6 +147,10 @@ def main():
     if args.eval:
         test = read_rows(os.path.join(args.data_dir, "test.csv"))
         test.sort(key=lambda r: len(r[1]))
+        if args.ema > 0:
+            with torch.no_grad():
+                for n, param in model.named_parameters():
+                    param.copy_(average[n])
         model.eval()
         hits = 0
         with torch.inference_mode():

@@ -3,7 +3,8 @@
 //!
 //! AG News text is `title + " " + description`, as in the reference workflow; the data's own
 //! escapes (`\\` for line breaks, `#39;` for apostrophes) are kept as they are, since the
-//! pre-trained tokenizers saw such text and cleaning would change the published benchmark.
+//! pre-trained tokenizers saw such text and cleaning would change the published benchmark (it also
+//! measured worse: docs/results.md).
 
 mod batch;
 mod cache;
