@@ -236,6 +236,8 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             PathBuf::from("runs").join(format!("{kind_name}-{now}"))
         }
     };
+    // BERT's defaults are the recipe `TrainConfig::default()` holds.
+    let bert = TrainConfig::default();
     let dropout = args.rnn.dropout.unwrap_or(match args.kind {
         ModelKind::Bert => 0.0,
         ModelKind::Rnn => 0.3,
@@ -252,12 +254,12 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         epochs: args.epochs,
         dropout: Some(dropout),
         label_smoothing: args.label_smoothing.unwrap_or(match args.kind {
-            ModelKind::Bert => 0.1,
+            ModelKind::Bert => bert.label_smoothing,
             ModelKind::Rnn => 0.0,
         }),
         batch_size: args.batch_size,
         lr: args.lr.unwrap_or(match args.kind {
-            ModelKind::Bert => 2e-4,
+            ModelKind::Bert => bert.lr,
             ModelKind::Rnn => 2e-3,
         }),
         warmup: args.warmup,
@@ -277,7 +279,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         eval_every: args.eval_every,
         devices: args.devices as usize,
         ema: args.ema.unwrap_or(match args.kind {
-            ModelKind::Bert if args.devices == 1 => 0.99,
+            ModelKind::Bert if args.devices == 1 => bert.ema,
             _ => 0.0,
         }),
     };

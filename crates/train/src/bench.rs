@@ -306,12 +306,11 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
     if spec.freeze_embeddings {
         model.bert.embeddings = model.bert.embeddings.freeze_word_embeddings();
     }
-    // The step PyTorch's side times: plain cross-entropy, no weight average.
+    // The step PyTorch's side times: plain cross-entropy.
     let cfg = TrainConfig {
         max_len: spec.max_len,
         lr: 2e-5,
         label_smoothing: 0.0,
-        ema: 0.0,
         ..TrainConfig::default()
     };
     let pad_id = config.pad_token_id as u32;

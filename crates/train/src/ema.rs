@@ -40,11 +40,6 @@ impl<M> Ema<M> {
         &self.average
     }
 
-    /// The averaged model, taken out.
-    pub fn into_model(self) -> M {
-        self.average
-    }
-
     /// Moves the average one step toward `model`, a model of the same structure and parameter ids
     /// (a later state of the one the average started from).
     pub fn update<B: Backend>(self, model: &M) -> Self
@@ -118,13 +113,14 @@ mod tests {
             .val()
             .into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
-        let bias = ema.into_model().bias.expect("bias").val();
+        let bias = ema.model().bias.clone().expect("bias").val();
         let expected = start.bias.clone().expect("bias").val().add_scalar(shift);
         bias.into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
         // A fresh average is the first step's weights, whatever it started from.
-        let first = Ema::new(start, 0.99).update(&later).into_model();
-        first
+        Ema::new(start, 0.99)
+            .update(&later)
+            .model()
             .weight
             .val()
             .into_data()
