@@ -3,6 +3,7 @@
 mod common;
 
 use common::{attn, fixture, json_lines, png_summary};
+use predicates::prelude::*;
 use predicates::str::contains;
 
 #[test]
@@ -158,4 +159,54 @@ fn attend_draws_a_bert_head_and_the_cls_grid() {
         .assert()
         .failure()
         .stderr(contains("2 layers and 4 heads"));
+}
+
+#[test]
+fn a_model_path_that_does_not_exist_is_an_error_about_the_path() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("x/none");
+    attn(home.path())
+        .args(["embed", "--model"])
+        .arg(&missing)
+        .arg("hello")
+        .assert()
+        .failure()
+        .stderr(contains(format!(
+            "{}: not a model directory (nothing there)",
+            missing.display()
+        )))
+        .stderr(contains("huggingface").not())
+        .stderr(contains("request error").not());
+}
+
+#[test]
+fn without_a_network_fetching_ag_news_fails_in_one_line_with_the_local_files_hint() {
+    let home = tempfile::tempdir().unwrap();
+    // A loopback port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/ag_news_csv.tgz");
+    for command in [&["fetch-data"][..], &["train", "rnn"]] {
+        let out = attn(home.path())
+            .env_remove("AG_NEWS_DIR")
+            .env("ATTN_AG_NEWS_URL", &url)
+            .args(command)
+            .assert()
+            .failure();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{command:?}: {stderr}");
+        assert!(
+            lines[0].starts_with("error: AG News: not in the cache")
+                && lines[0].contains("cannot connect to 127.0.0.1"),
+            "{command:?}: {stderr}"
+        );
+        assert!(lines[1].contains("--data-dir DIR"), "{stderr}");
+        for noise in ["panicked", "unwrap", "Error {", "reqwest"] {
+            assert!(!stderr.contains(noise), "{command:?}: {stderr}");
+        }
+    }
 }

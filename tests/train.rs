@@ -69,6 +69,30 @@ fn reload_scores_perfectly(home: &Path, run: &Path, csv: &Path, text: &str, labe
         .stdout(contains(format!("\"label\":\"{label}\"")));
 }
 
+/// The run's config.json names the head run.json says was trained: HF's own class for a
+/// [CLS]-pooler head, the shipped custom class (refused by HF without trust_remote_code) for a
+/// mean-pooled one.
+fn assert_declares_the_trained_head(run: &Path) {
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join(file)).unwrap()).unwrap()
+    };
+    let (settings, config) = (read("run.json"), read("config.json"));
+    let pooling = settings["pooling"].as_str().unwrap();
+    assert_eq!(config["attn_pooling"], pooling);
+    let (architecture, model_type) = match pooling {
+        "cls" => ("BertForSequenceClassification", "bert"),
+        "mean" => ("AttnBertForSequenceClassification", "attn_bert"),
+        other => panic!("unknown pooling {other}"),
+    };
+    assert_eq!(config["architectures"], serde_json::json!([architecture]));
+    assert_eq!(config["model_type"], model_type);
+    assert_eq!(
+        run.join("modeling_attn_bert.py").is_file(),
+        pooling == "mean",
+        "custom code present exactly for the head HF has no class for"
+    );
+}
+
 fn reports(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -144,6 +168,7 @@ fn a_tiny_bert_overfits_64_rows_and_eval_reproduces_it() {
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["test_accuracy"], 1.0);
+    assert_declares_the_trained_head(&run);
     reload_scores_perfectly(
         home.path(),
         &run,
@@ -706,4 +731,47 @@ fn an_ema_run_saves_the_average_and_resumes_it_from_the_checkpoint() {
         straight["classifier.weight"],
         model(&last)["classifier.weight"]
     );
+}
+
+#[test]
+fn named_columns_read_a_csv_with_a_header_row_and_a_wrong_name_lists_the_header() {
+    let home = tempfile::tempdir().unwrap();
+    let plain = home.path().join("plain.csv");
+    write_separable_csv(&plain, 32);
+    // The same rows as `text,label` under a header row.
+    let mut named = String::from("text,label\n");
+    for line in std::fs::read_to_string(&plain).unwrap().lines() {
+        let (label, text) = line.split_once(',').unwrap();
+        named += &format!("{text},{label}\n");
+    }
+    let csv = home.path().join("named.csv");
+    std::fs::write(&csv, named).unwrap();
+    let run = home.path().join("run");
+    let columns = ["--text-col", "text", "--label-col", "label"];
+    let short = [
+        "--iterations",
+        "2",
+        "--report-every",
+        "1",
+        "--checkpoint-every",
+        "0",
+    ];
+    tiny_train(home.path(), &csv, &run, &[&columns[..], &short].concat())
+        .success()
+        .stdout(contains("Final accuracy"));
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("labels.json")).unwrap()).unwrap();
+    assert_eq!(labels["keys"], serde_json::json!(["0", "1", "2", "3"]));
+
+    let wrong = ["--text-col", "text", "--label-col", "class"];
+    tiny_train(
+        home.path(),
+        &csv,
+        &home.path().join("r2"),
+        &[&wrong[..], &short].concat(),
+    )
+    .failure()
+    .stderr(contains(
+        "named.csv:1: no column named `class`; the header's columns are `text`, `label`",
+    ));
 }

@@ -236,8 +236,7 @@ fn fuzz(seconds: u64, targets: &[String]) -> Result<()> {
     for (target, seeds) in chosen {
         let corpus = format!("fuzz/corpus/{target}");
         std::fs::create_dir_all(&corpus)?;
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = cargo_command()
             // cargo fuzz passes nightly-only flags; the one stable toolchain accepts them so.
             .env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", "--sanitizer", "none", target, &corpus])
@@ -253,10 +252,33 @@ fn fuzz(seconds: u64, targets: &[String]) -> Result<()> {
 
 /// Runs cargo with `args`, failing on a non-zero exit.
 fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status: ExitStatus = Command::new(cargo).args(args).status()?;
+    let status: ExitStatus = cargo_command().args(args).status()?;
     if !status.success() {
         bail!("`cargo {}` failed: {status}", args.join(" "));
     }
     Ok(())
+}
+
+/// A cargo command without the variables `cargo run` set for this xtask process: build scripts
+/// that watch them (ring's watches `CARGO_MANIFEST_DIR`) would otherwise see another value than
+/// in a plain `cargo build`, and the two would rebuild each other's crates every time.
+fn cargo_command() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }

@@ -1,16 +1,16 @@
 //! `attn attend`: a PNG heatmap of what a model attends to in one text.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_data::{TextBatcher, WordVocab, basic_english};
-use attn_train::{load_rnn, register_font};
+use attn_train::load_rnn;
 use attn_transformer::{BertInput, BertModel, BertTokenizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::heatmap::{Heatmap, draw};
 
 /// Arguments of `attn attend`.
 #[derive(Args, Debug)]
@@ -32,14 +32,6 @@ pub struct AttendArgs {
     pub max_len: usize,
     /// The text to look at.
     pub text: String,
-}
-
-/// A matrix of weights with labelled rows and columns.
-struct Heatmap {
-    title: String,
-    rows: Vec<String>,
-    columns: Vec<String>,
-    values: Vec<Vec<f32>>,
 }
 
 struct Attend(AttendArgs);
@@ -133,81 +125,7 @@ impl BackendTask for Attend {
 pub fn attend(spec: BackendSpec, args: AttendArgs) -> Result<()> {
     let output = args.output.clone();
     let heatmap = dispatch(spec, Attend(args))??;
-    draw(&heatmap, &output).with_context(|| format!("writing {}", output.display()))?;
+    draw(&heatmap, &output)?;
     println!("{}", output.display());
-    Ok(())
-}
-
-/// Draws the heatmap: white (0) to dark blue (the largest weight), labels in the bundled font.
-fn draw(h: &Heatmap, path: &Path) -> Result<()> {
-    register_font();
-    let cell_w = 26u32;
-    let cell_h = if h.rows.len() > 1 && h.rows.len() == h.columns.len() {
-        26
-    } else {
-        18
-    };
-    let label_w = 12 + 8 * h.rows.iter().map(|r| r.chars().count()).max().unwrap_or(1) as u32;
-    let label_h = 12
-        + 8 * h
-            .columns
-            .iter()
-            .map(|c| c.chars().count())
-            .max()
-            .unwrap_or(1) as u32;
-    let (top, columns, rows) = (36u32, h.columns.len() as u32, h.rows.len() as u32);
-    let size = (
-        label_w + columns * cell_w + 16,
-        top + rows * cell_h.max(18) + label_h,
-    );
-    let cell_h = cell_h.max(18);
-    let root = BitMapBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    root.draw(&Text::new(
-        h.title.clone(),
-        (label_w as i32, 10),
-        ("sans-serif", 16).into_font(),
-    ))?;
-    let max = h
-        .values
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f32::MIN_POSITIVE, f32::max);
-    for (r, row) in h.values.iter().enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            let t = (v / max).clamp(0.0, 1.0) as f64;
-            let color = RGBColor(
-                (255.0 * (1.0 - 0.9 * t)) as u8,
-                (255.0 * (1.0 - 0.7 * t)) as u8,
-                255 - (80.0 * t) as u8,
-            );
-            let x = (label_w + c as u32 * cell_w) as i32;
-            let y = (top + r as u32 * cell_h) as i32;
-            root.draw(&Rectangle::new(
-                [(x, y), (x + cell_w as i32 - 1, y + cell_h as i32 - 1)],
-                color.filled(),
-            ))?;
-        }
-    }
-    let small = ("sans-serif", 13).into_font();
-    for (r, label) in h.rows.iter().enumerate() {
-        let y = (top + r as u32 * cell_h + cell_h / 2) as i32;
-        let style = small
-            .clone()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Right, VPos::Center));
-        root.draw(&Text::new(label.clone(), (label_w as i32 - 6, y), style))?;
-    }
-    let bottom = (top + rows * cell_h + 6) as i32;
-    for (c, label) in h.columns.iter().enumerate() {
-        let x = (label_w + c as u32 * cell_w + cell_w / 2) as i32;
-        let style = small
-            .clone()
-            .transform(FontTransform::Rotate90)
-            .color(&BLACK);
-        root.draw(&Text::new(label.clone(), (x + 6, bottom), style))?;
-    }
-    root.present()?;
     Ok(())
 }

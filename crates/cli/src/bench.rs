@@ -29,16 +29,16 @@ pub struct BenchArgs {
     #[arg(long)]
     pub config: Option<String>,
     /// Examples per batch [default: 8 for train, 32 for infer].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::train::at_least_one)]
     pub batch: Option<usize>,
     /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = crate::train::at_least_one)]
     pub steps: usize,
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// Longest sequence in tokens.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::train::at_least_one)]
     pub max_len: usize,
     /// AG News directory for real batches (train.csv in file order); else $AG_NEWS_DIR; without
     /// either, synthetic batches of 24..=72 tokens.

@@ -5,6 +5,7 @@ mod backends;
 mod bench;
 mod data;
 mod fetch;
+mod heatmap;
 mod infer;
 mod train;
 

@@ -29,7 +29,7 @@ pub struct DataArgs {
     /// A labelled test CSV/TSV (instead of AG News).
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// With --train/--test: the files have a header row.
+    /// With --train/--test: the files have a header row (implied by a column given by name).
     #[arg(long)]
     pub header: bool,
     /// With --train/--test: label column (0-based index or header name).
@@ -47,6 +47,11 @@ impl DataArgs {
     fn files(&self) -> Result<DataFiles> {
         let cache = attn_hub::attn_home();
         if let Some(test) = &self.test {
+            for (flag, file) in [("--train", self.train.as_ref()), ("--test", Some(test))] {
+                if let Some(file) = file.filter(|f| !f.is_file()) {
+                    bail!("{flag} {}: no such file", file.display());
+                }
+            }
             let format = CsvFormat::for_path(
                 test,
                 self.header,
@@ -78,13 +83,13 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Training iterations (mini-batches).
-    #[arg(long, default_value_t = 500, conflicts_with = "epochs")]
+    #[arg(long, default_value_t = 500, conflicts_with = "epochs", value_parser = at_least_one)]
     pub iterations: usize,
     /// Train for this many passes over the training set instead of --iterations.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub epochs: Option<usize>,
     /// Examples per mini-batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     pub batch_size: usize,
     /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
     /// the sweep in docs/results.md), 2e-3 for the RNN].
@@ -111,7 +116,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1.0)]
     pub grad_clip: f64,
     /// Longest sequence in tokens.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = at_least_one)]
     pub max_len: usize,
     /// Pooling of the classification head: mean (of the last hidden state) or cls (HF's pooler).
     #[arg(long, default_value = "mean")]
@@ -283,11 +288,14 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             _ => 0.0,
         }),
     };
-    if !(0.0..1.0).contains(&cfg.ema) {
-        bail!("--ema {} must be in [0, 1)", cfg.ema);
-    }
-    if !(0.0..1.0).contains(&cfg.val_fraction) {
-        bail!("--val-fraction {} must be in [0, 1)", cfg.val_fraction);
+    check_ranges(&cfg)?;
+    if let Some(dir) = &args.resume
+        && !dir.join("run.json").is_file()
+    {
+        bail!(
+            "--resume {}: no run to resume there (no run.json); start one with --output {0}",
+            dir.display()
+        );
     }
     eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
     let rnn = RnnSettings {
@@ -308,6 +316,77 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         run,
     };
     dispatch(spec, task)?
+}
+
+/// Parses a count that must be at least 1.
+pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Refuses settings outside their meaningful range, naming the flag.
+fn check_ranges(cfg: &TrainConfig) -> Result<()> {
+    let unit = 0.0..1.0;
+    let checks = [
+        ("--lr", cfg.lr, cfg.lr > 0.0, "must be positive"),
+        (
+            "--warmup",
+            cfg.warmup,
+            (0.0..=1.0).contains(&cfg.warmup),
+            "must be in [0, 1]",
+        ),
+        (
+            "--weight-decay",
+            cfg.weight_decay,
+            cfg.weight_decay >= 0.0,
+            "must be 0 or more",
+        ),
+        (
+            "--grad-clip",
+            cfg.grad_clip,
+            cfg.grad_clip >= 0.0,
+            "must be 0 (off) or more",
+        ),
+        (
+            "--layer-decay",
+            cfg.layer_decay,
+            (0.0..=1.0).contains(&cfg.layer_decay),
+            "must be in [0, 1]",
+        ),
+        (
+            "--label-smoothing",
+            cfg.label_smoothing,
+            unit.contains(&cfg.label_smoothing),
+            "must be in [0, 1)",
+        ),
+        (
+            "--dropout",
+            cfg.dropout.unwrap_or(0.0),
+            unit.contains(&cfg.dropout.unwrap_or(0.0)),
+            "must be in [0, 1)",
+        ),
+        (
+            "--ema",
+            cfg.ema,
+            unit.contains(&cfg.ema),
+            "must be in [0, 1)",
+        ),
+        (
+            "--val-fraction",
+            cfg.val_fraction,
+            unit.contains(&cfg.val_fraction),
+            "must be in [0, 1)",
+        ),
+    ];
+    for (flag, value, ok, rule) in checks {
+        if !ok || !value.is_finite() {
+            bail!("{flag} {value} {rule}");
+        }
+    }
+    Ok(())
 }
 
 /// Arguments of `attn eval`.
@@ -354,6 +433,13 @@ impl BackendTask for EvalTask {
 }
 
 pub fn eval(spec: BackendSpec, args: EvalArgs) -> Result<()> {
+    if !args.model.is_dir() {
+        bail!(
+            "--model {}: no such directory (give a run directory of `attn train`, or a fine-tuned \
+             model directory)",
+            args.model.display()
+        );
+    }
     let data = args.data.files()?;
     dispatch(spec, EvalTask { args, data })?
 }

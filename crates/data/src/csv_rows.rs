@@ -46,7 +46,8 @@ impl CsvFormat {
         }
     }
 
-    /// A general file: tab-separated when it ends in `.tsv`, else comma-separated.
+    /// A general file: tab-separated when it ends in `.tsv`, else comma-separated. A column given
+    /// by name means the file has a header row, whatever `has_header` says.
     pub fn for_path(
         path: &Path,
         has_header: bool,
@@ -56,9 +57,12 @@ impl CsvFormat {
         let tsv = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+        let named = std::iter::once(&label_col)
+            .chain(&text_cols)
+            .any(|c| matches!(c, Column::Name(_)));
         Self {
             delimiter: if tsv { b'\t' } else { b',' },
-            has_header,
+            has_header: has_header || named,
             label_col,
             text_cols,
         }
@@ -126,8 +130,13 @@ pub fn read_raw(path: &Path, format: &CsvFormat, skip_bad: bool) -> Result<RawTa
             Column::Index(i) => Ok(*i),
             Column::Name(name) => header.iter().position(|h| h == name).ok_or_else(|| {
                 DataError::Other(format!(
-                    "{}: no column named `{name}` (header: {header:?})",
-                    path.display()
+                    "{}:1: no column named `{name}`; the header's columns are {}",
+                    path.display(),
+                    header
+                        .iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             }),
         }
@@ -319,12 +328,33 @@ mod tests {
             "label".parse().unwrap(),
             vec![Column::Index(2)],
         );
+        let err = read_raw(&path, &missing, false).unwrap_err().to_string();
         assert!(
-            read_raw(&path, &missing, false)
-                .unwrap_err()
-                .to_string()
-                .contains("no column named `label`")
+            err.contains("r.tsv:1: no column named `label`")
+                && err.contains("`id`, `sentiment`, `review`"),
+            "{err}"
         );
+    }
+
+    #[test]
+    fn a_column_named_means_the_file_has_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "h.csv", b"text,label\ngreat film,pos\ndull,neg\n");
+        let format = CsvFormat::for_path(
+            &path,
+            false,
+            "label".parse().unwrap(),
+            vec!["text".parse().unwrap()],
+        );
+        assert!(format.has_header);
+        let t = read_raw(&path, &format, false).unwrap();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(
+            (t.rows[0].label.as_str(), t.rows[0].text.as_str()),
+            ("pos", "great film")
+        );
+        let by_index = CsvFormat::for_path(&path, false, Column::Index(1), vec![Column::Index(0)]);
+        assert!(!by_index.has_header);
     }
 
     #[test]

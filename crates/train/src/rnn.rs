@@ -11,7 +11,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainConfig;
-use crate::error::{Result, TrainError};
+use crate::error::{Result, TrainError, io_err};
 use crate::metrics::EvalReport;
 use crate::workflow::{DataFiles, evaluate, finish, fit, prepare};
 
@@ -96,10 +96,7 @@ pub fn train_rnn<B: AutodiffBackend>(
         run,
         device,
         |model| {
-            std::fs::create_dir_all(run).map_err(|source| TrainError::Io {
-                path: run.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(run).map_err(io_err(run))?;
             vocab.save(&run.join("vocab.json"))?;
             let json = serde_json::json!({"model": config, "settings": settings});
             write_atomic(
@@ -125,10 +122,7 @@ pub fn load_rnn<B: Backend>(
     device: &B::Device,
 ) -> Result<(RnnAttentionClassifier<B>, WordVocab, LabelMap)> {
     let path = run.join("rnn.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
             path: path.clone(),

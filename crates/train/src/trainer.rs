@@ -188,10 +188,13 @@ where
     M: AutodiffModule<B> + Classify<B>,
     M::InnerModule: Classify<B::InnerBackend>,
 {
-    if examples.is_empty() || cfg.batch_size == 0 || cfg.iterations == 0 {
-        return Err(TrainError::Settings(
-            "training needs examples, a batch size and iterations".into(),
-        ));
+    let empty = [
+        (examples.is_empty(), "the training set has no rows"),
+        (cfg.batch_size == 0, "the batch size is 0"),
+        (cfg.iterations == 0, "the run has 0 iterations"),
+    ];
+    if let Some((_, why)) = empty.iter().find(|(is, _)| *is) {
+        return Err(TrainError::Settings(format!("nothing to train: {why}")));
     }
     let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");

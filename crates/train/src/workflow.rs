@@ -95,7 +95,9 @@ impl DataFiles {
                 skip_bad,
             )?)),
             (None, None) => Err(TrainError::Settings(
-                "no label map and no training file to build one".into(),
+                "the model has no labels.json (a run directory of `attn train` has one) and \
+                 there is no training file to build the label map from"
+                    .into(),
             )),
         }
     }

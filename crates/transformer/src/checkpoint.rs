@@ -7,6 +7,7 @@ use burn::tensor::{TensorData, backend::Backend};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::classifier::{BertForSequenceClassification, Pooling};
+use crate::hf_head::HfHead;
 use crate::model::BertModel;
 use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, BertError, Result, io_err};
@@ -188,8 +189,9 @@ impl<B: Backend> BertForSequenceClassification<B> {
         Ok((model, config))
     }
 
-    /// Writes a HF-layout directory: `config.json` (with `num_labels`, `id2label`, `label2id`),
-    /// `model.safetensors` (`bert.*`, `classifier.*`) and the tokenizer files of `tokenizer_dir`.
+    /// Writes a HF-layout directory: `config.json` (with `num_labels`, `id2label`, `label2id` and
+    /// the head declared as [`HfHead`] says), `model.safetensors` (`bert.*`, `classifier.*`), the
+    /// custom code of a head HF has no class for, and the tokenizer files of `tokenizer_dir`.
     ///
     /// Every file is written to a temporary name and renamed, so a crash leaves no torn file.
     pub fn save_pretrained(
@@ -211,9 +213,9 @@ impl<B: Backend> BertForSequenceClassification<B> {
         config_json["num_labels"] = self.num_labels().into();
         config_json["id2label"] = serde_json::to_value(id2label).expect("map serializes");
         config_json["label2id"] = serde_json::to_value(label2id).expect("map serializes");
-        config_json["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
-        config_json["model_type"] = "bert".into();
-        config_json["attn_pooling"] = self.pooling.name().into();
+        let head = HfHead::of(self.pooling);
+        head.declare(&mut config_json, self.pooling);
+        head.write_code(dir)?;
         let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
         write_atomic(&dir.join("config.json"), text.as_bytes())?;
 

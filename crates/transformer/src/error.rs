@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum BertError {
     /// An I/O error on a named path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file at fault.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also its `source`).
+        error: std::io::Error,
     },
     /// A `config.json` that does not parse or holds impossible values.
     #[error("{path}: invalid BERT config: {reason}")]
@@ -74,5 +74,5 @@ pub type Result<T> = std::result::Result<T, BertError>;
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BertError {
     let path = path.into();
-    move |source| BertError::Io { path, source }
+    move |error| BertError::Io { path, error }
 }

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use attn_transformer::{
-    BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Pooling, mean_pool,
+    BertForSequenceClassification, BertInput, BertModel, BertTokenizer, HfHead, MODELING_FILE,
+    Pooling, mean_pool, saved_pooling,
 };
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -242,4 +243,51 @@ fn save_then_load_gives_identical_logits() {
         .unwrap();
     let b = again.forward(r.input()).unwrap();
     assert_eq!(max_abs_diff(b, &a), 0.0);
+}
+
+#[test]
+fn a_saved_config_declares_the_head_that_was_trained() {
+    let device = Default::default();
+    for pooling in [Pooling::Cls, Pooling::Mean] {
+        let (model, config) = BertForSequenceClassification::<B>::from_pretrained(
+            &fixture("tiny-bert-cls"),
+            None,
+            pooling,
+            &device,
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let labels: Vec<String> = ["World", "Sports", "Business"].map(String::from).to_vec();
+        model
+            .save_pretrained(out.path(), &config, &labels, &fixture("tiny-bert-cls"))
+            .unwrap();
+        let text = std::fs::read_to_string(out.path().join("config.json")).unwrap();
+        let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let head = HfHead::of(pooling);
+        assert_eq!(
+            saved["architectures"],
+            serde_json::json!([head.architecture])
+        );
+        assert_eq!(saved["model_type"], head.model_type);
+        assert_eq!(saved_pooling(out.path()), Some(pooling));
+        let code = out.path().join(MODELING_FILE);
+        match pooling {
+            // HF's own class pools [CLS] through the pooler, as this head does.
+            Pooling::Cls => {
+                assert_eq!(saved["model_type"], "bert");
+                assert!(saved.get("auto_map").is_none() && !code.exists());
+            }
+            // No HF class pools the mean: the directory names its own, which HF loads only
+            // with trust_remote_code, and ships it.
+            Pooling::Mean => {
+                assert_ne!(saved["model_type"], "bert");
+                for (class, target) in head.auto_map {
+                    assert_eq!(saved["auto_map"][class], *target);
+                }
+                let source = std::fs::read_to_string(&code).unwrap();
+                assert!(source.contains("class AttnBertForSequenceClassification("));
+                assert!(source.contains("(hidden * mask).sum(1) / mask.sum(1)"));
+            }
+        }
+    }
 }
