@@ -209,15 +209,13 @@ fn a_fresh_head_is_initialised_and_reported() {
     assert_eq!(config.num_labels, Some(4));
 }
 
-#[test]
-fn save_then_load_gives_identical_logits() {
-    let r = Reference::load();
-    let device = Default::default();
+/// The tiny classifier fixture loaded with `pooling`, and a directory it was saved into.
+fn saved_classifier(pooling: Pooling) -> (BertForSequenceClassification<B>, tempfile::TempDir) {
     let (model, config) = BertForSequenceClassification::<B>::from_pretrained(
         &fixture("tiny-bert-cls"),
         None,
-        Pooling::Cls,
-        &device,
+        pooling,
+        &Default::default(),
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -225,6 +223,14 @@ fn save_then_load_gives_identical_logits() {
     model
         .save_pretrained(out.path(), &config, &labels, &fixture("tiny-bert-cls"))
         .unwrap();
+    (model, out)
+}
+
+#[test]
+fn save_then_load_gives_identical_logits() {
+    let r = Reference::load();
+    let device = Default::default();
+    let (model, out) = saved_classifier(Pooling::Cls);
     assert!(out.path().join("tokenizer.json").is_file());
     let (again, config2) = BertForSequenceClassification::<B>::from_pretrained(
         out.path(),
@@ -247,20 +253,8 @@ fn save_then_load_gives_identical_logits() {
 
 #[test]
 fn a_saved_config_declares_the_head_that_was_trained() {
-    let device = Default::default();
     for pooling in [Pooling::Cls, Pooling::Mean] {
-        let (model, config) = BertForSequenceClassification::<B>::from_pretrained(
-            &fixture("tiny-bert-cls"),
-            None,
-            pooling,
-            &device,
-        )
-        .unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let labels: Vec<String> = ["World", "Sports", "Business"].map(String::from).to_vec();
-        model
-            .save_pretrained(out.path(), &config, &labels, &fixture("tiny-bert-cls"))
-            .unwrap();
+        let (_, out) = saved_classifier(pooling);
         let text = std::fs::read_to_string(out.path().join("config.json")).unwrap();
         let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
         let head = HfHead::of(pooling);
