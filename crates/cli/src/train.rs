@@ -330,6 +330,7 @@ pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 /// Refuses settings outside their meaningful range, naming the flag.
 fn check_ranges(cfg: &TrainConfig) -> Result<()> {
     let unit = 0.0..1.0;
+    let dropout = cfg.dropout.unwrap_or(0.0);
     let checks = [
         ("--lr", cfg.lr, cfg.lr > 0.0, "must be positive"),
         (
@@ -364,8 +365,8 @@ fn check_ranges(cfg: &TrainConfig) -> Result<()> {
         ),
         (
             "--dropout",
-            cfg.dropout.unwrap_or(0.0),
-            unit.contains(&cfg.dropout.unwrap_or(0.0)),
+            dropout,
+            unit.contains(&dropout),
             "must be in [0, 1)",
         ),
         (

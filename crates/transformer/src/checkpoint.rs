@@ -214,7 +214,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         config_json["id2label"] = serde_json::to_value(id2label).expect("map serializes");
         config_json["label2id"] = serde_json::to_value(label2id).expect("map serializes");
         let head = HfHead::of(self.pooling);
-        head.declare(&mut config_json, self.pooling);
+        head.declare(&mut config_json);
         head.write_code(dir)?;
         let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
         write_atomic(&dir.join("config.json"), text.as_bytes())?;

@@ -28,6 +28,8 @@ pub struct HfHead {
     pub model_type: &'static str,
     /// `auto_map` entries (auto class, `module.Class`), empty for HF's own classes.
     pub auto_map: &'static [(&'static str, &'static str)],
+    /// The pooling declared, written as `attn_pooling`.
+    pub pooling: Pooling,
 }
 
 impl HfHead {
@@ -38,6 +40,7 @@ impl HfHead {
                 architecture: "BertForSequenceClassification",
                 model_type: "bert",
                 auto_map: &[],
+                pooling,
             },
             Pooling::Mean => Self {
                 architecture: "AttnBertForSequenceClassification",
@@ -49,15 +52,16 @@ impl HfHead {
                         "modeling_attn_bert.AttnBertForSequenceClassification",
                     ),
                 ],
+                pooling,
             },
         }
     }
 
     /// Writes the declaration into `config` (a `config.json` object) and `attn_pooling`.
-    pub fn declare(&self, config: &mut Value, pooling: Pooling) {
+    pub fn declare(&self, config: &mut Value) {
         config["architectures"] = json!([self.architecture]);
         config["model_type"] = self.model_type.into();
-        config["attn_pooling"] = pooling.name().into();
+        config["attn_pooling"] = self.pooling.name().into();
         let object = config.as_object_mut().expect("config.json is an object");
         if self.auto_map.is_empty() {
             object.remove("auto_map");
@@ -120,9 +124,9 @@ mod tests {
     #[test]
     fn declaring_a_cls_head_over_a_mean_one_drops_the_custom_code() {
         let mut config = json!({"hidden_size": 8});
-        HfHead::of(Pooling::Mean).declare(&mut config, Pooling::Mean);
+        HfHead::of(Pooling::Mean).declare(&mut config);
         assert!(config["auto_map"].is_object());
-        HfHead::of(Pooling::Cls).declare(&mut config, Pooling::Cls);
+        HfHead::of(Pooling::Cls).declare(&mut config);
         assert!(config.get("auto_map").is_none());
         assert_eq!(config["model_type"], "bert");
         assert_eq!(config["attn_pooling"], "cls");
