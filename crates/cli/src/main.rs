@@ -1,5 +1,8 @@
 //! `attn`: fetch models and data, tokenize, embed, predict, train and evaluate attention models.
 
+#![deny(unsafe_code)]
+
+mod allocator;
 mod attend;
 mod backends;
 mod bench;
@@ -15,7 +18,7 @@ use clap::{Parser, Subcommand};
 
 /// Training allocates and frees tensors of tens of MB every step; glibc's malloc hands those
 /// back to the kernel and page-faults them in again (a third of a MiniLM step), mimalloc reuses them
-/// (and keeps them: see `attn_backend::allocator`).
+/// (and keeps them: see [`allocator`]).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -64,7 +67,7 @@ enum Command {
 }
 
 fn main() {
-    attn_backend::allocator::keep_freed_memory();
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -6,6 +6,8 @@
 //! pre-trained tokenizers saw such text and cleaning would change the published benchmark (it also
 //! measured worse: docs/results.md).
 
+#![forbid(unsafe_code)]
+
 mod batch;
 mod cache;
 mod csv_rows;

@@ -4,6 +4,8 @@
 //! written into a temporary directory first and renamed into place only once verified, so a crash
 //! or a kill never leaves a half-written entry behind.
 
+#![forbid(unsafe_code)]
+
 mod ag_news;
 mod atomic;
 mod home;

@@ -1,6 +1,8 @@
 //! The comparison baseline of the lesson: Bahdanau et al. (2015) additive attention over the states
 //! of a bidirectional GRU encoder, classifying a text from [final state; attention context].
 
+#![forbid(unsafe_code)]
+
 mod attention;
 mod model;
 

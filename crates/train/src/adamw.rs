@@ -1,12 +1,12 @@
 //! AdamW whose update is one fused pass per parameter tensor on the CPU backend.
 
-use attn_backend::fused::{self, AdamWStep};
+use attn_kernels::fused::{self, AdamWStep};
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, SimpleOptimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Tensor};
 
 /// AdamW as PyTorch defines it (decoupled weight decay, bias-corrected moments), computed by
-/// [`attn_backend::fused::adamw`]; its state is burn's `AdamWState`, so checkpoints stay burn's.
+/// [`attn_kernels::fused::adamw`]; its state is burn's `AdamWState`, so checkpoints stay burn's.
 ///
 /// Gradient clipping happens in the same pass: burn's `GradientClipping::Norm` on the adaptor
 /// would first write a clipped copy of every gradient.

@@ -12,8 +12,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::Serialize;
 
 use crate::classify::Classify;
@@ -63,7 +63,7 @@ pub fn file_order_batches(examples: &[Example], batch: usize, count: usize) -> V
 /// (AG News train rows tokenize to a median of about 45 WordPiece tokens with [CLS] and [SEP]),
 /// ids uniform over `[1000, vocab)`, labels over 4 classes; seeded, so every run sees the same.
 pub fn synthetic_batches(batch: usize, count: usize, vocab: usize, seed: u64) -> Vec<Vec<Example>> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let low = 1000.min(vocab.saturating_sub(1)) as u32;
     (0..count)
         .map(|_| {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};

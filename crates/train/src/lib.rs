@@ -1,5 +1,7 @@
 //! One training and evaluation loop for the text classifiers, and the BERT fine-tuning workflow.
 
+#![forbid(unsafe_code)]
+
 mod adamw;
 mod bench;
 mod bert;

@@ -1,6 +1,6 @@
 //! Multi-head scaled dot-product self-attention, with BERT's output projection, residual and LayerNorm.
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::{Tensor, backend::Backend};

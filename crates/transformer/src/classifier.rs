@@ -1,6 +1,6 @@
 //! `BertForSequenceClassification`: BERT, a pooled sentence vector, dropout and a linear head.
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Tensor, backend::Backend};

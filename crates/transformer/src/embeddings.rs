@@ -1,6 +1,6 @@
 //! `BertEmbeddings`: word + learned absolute position + token-type embeddings, LayerNorm, dropout.
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, backend::Backend};

@@ -1,6 +1,6 @@
 //! `BertLayer`: attention, then the feed-forward block with exact GELU; and `BertEncoder`, N of them.
 
-use attn_backend::fused::gelu;
+use attn_kernels::fused::gelu;
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};

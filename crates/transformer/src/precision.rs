@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::nn::Linear;
 use burn::tensor::{FloatDType, Tensor, backend::Backend, module::linear as linear_op};
 

@@ -11,7 +11,7 @@ use burn::tensor::{
 };
 use burn_flex::FlexTensor;
 
-use super::kernels::{self, DropMask, Heads};
+use crate::cpu::{self as kernels, DropMask, Heads};
 
 /// The autodiff backend over Flex that `crate::dispatch` runs.
 type Ad = Autodiff<Flex>;

@@ -2,6 +2,11 @@
 //! fine-tune step (batch 8: forward, loss, backward, AdamW) and one inference batch (32), on
 //! random weights and the seeded synthetic batches of `attn bench` (no download needed).
 
+/// The binary's own allocator settings (their unit tests run with the binary's).
+#[path = "../src/allocator.rs"]
+#[cfg_attr(test, allow(dead_code, unused_imports))]
+mod allocator;
+
 use std::time::{Duration, Instant};
 
 use attn_train::{TrainConfig, bench_infer, bench_train, synthetic_batches};
@@ -16,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 type B = Autodiff<Flex>;
 
 fn bench(c: &mut Criterion) {
-    attn_backend::allocator::keep_freed_memory();
+    allocator::keep_freed_memory();
     let config = BertConfig::preset("minilm-l6").unwrap();
     let device = Default::default();
     let model =

@@ -4,14 +4,64 @@
 //! backend and on `Autodiff<Flex>` (f32 tensors) it runs this crate's kernels instead: row kernels
 //! parallel over both cores with vectorisable `exp`/`erf`, and one backward step per op where burn's
 //! autodiff would record five to ten element-wise ones. Every other backend gets burn's ops. The
-//! backend is recognised by its type at run time, so model code keeps a plain `B: Backend` bound.
+//! backend is recognised by its type at run time, so model code keeps a plain `B: Backend` bound;
+//! [`taken`] counts the fast paths that ran, so that a test sees one that stopped being taken.
 
 #[cfg(feature = "flex")]
 mod flex;
-#[cfg(feature = "flex")]
-mod kernels;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{ElementConversion, Int, Tensor, TensorPrimitive, activation, backend::Backend};
+
+#[cfg(feature = "flex")]
+use crate::cpu;
+
+/// A fused op, for [`taken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// [`gelu`].
+    Gelu,
+    /// [`scaled_softmax`].
+    ScaledSoftmax,
+    /// [`layer_norm`] and [`add_layer_norm`].
+    LayerNorm,
+    /// [`dropout`].
+    Dropout,
+    /// [`linear`].
+    Linear,
+    /// [`embedding`].
+    Embedding,
+    /// [`attention`].
+    Attention,
+    /// [`adamw`].
+    AdamW,
+    /// [`moving_average`].
+    MovingAverage,
+}
+
+/// Calls of each [`Op`] that took a fast path, in this process.
+static TAKEN: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
+
+/// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
+/// without the `flex` feature).
+pub fn taken(op: Op) -> u64 {
+    TAKEN[op as usize].load(Ordering::Relaxed)
+}
+
+/// One rung of the ladder "`Autodiff<Flex>`, then `Flex`, then burn's ops", written once: runs
+/// `kernel` when `args` are of its argument type `F` and returns its result as `R` (the type it
+/// has then: a fast path returns the type it was given), else gives `args` back.
+#[cfg(feature = "flex")]
+fn fast<A: 'static, F: 'static, S: 'static, R: 'static>(
+    op: Op,
+    args: A,
+    kernel: impl FnOnce(F) -> S,
+) -> Result<R, A> {
+    let args = cast::<A, F>(args)?;
+    TAKEN[op as usize].fetch_add(1, Ordering::Relaxed);
+    Ok(cast(kernel(args)).unwrap_or_else(|_| unreachable!("a fast path changed the tensor type")))
+}
 
 /// `value` as a `To` when that is its type, else `value` back.
 #[cfg(feature = "flex")]
@@ -23,25 +73,34 @@ fn cast<From: 'static, To: 'static>(value: From) -> Result<To, From> {
     }
 }
 
-/// `value`, whose type is `To`, as a `To` (the fast paths return the type they were given).
-#[cfg(feature = "flex")]
-fn same<From: 'static, To: 'static>(value: From) -> To {
-    cast(value).unwrap_or_else(|_| unreachable!("a fast path changed the tensor type"))
-}
-
 #[cfg(feature = "flex")]
 type Ad = burn::backend::Autodiff<burn::backend::Flex>;
+/// A float tensor on Flex.
+#[cfg(feature = "flex")]
+type OnFlex<const D: usize> = Tensor<burn::backend::Flex, D>;
+/// A float tensor on `Autodiff<Flex>`.
+#[cfg(feature = "flex")]
+type OnAd<const D: usize> = Tensor<Ad, D>;
+
+/// The ladder "`Autodiff<Flex>`, then `Flex`, then burn's ops": `on_ad` or `on_flex`, whichever
+/// takes `args`, else `args` back for burn's ops.
+#[cfg(feature = "flex")]
+fn ladder<A: 'static, F: 'static, G: 'static, S: 'static, T: 'static, R: 'static>(
+    op: Op,
+    args: A,
+    on_ad: impl FnOnce(F) -> S,
+    on_flex: impl FnOnce(G) -> T,
+) -> Result<R, A> {
+    fast(op, args, on_ad).or_else(|args| fast(op, args, on_flex))
+}
 
 /// The exact (erf) GELU of BERT, as `burn::tensor::activation::gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
     let x = if flex::takes(x.dtype()) {
-        match cast::<_, Tensor<Ad, D>>(x) {
-            Ok(x) => return same(flex::gelu_autodiff(x)),
-            Err(x) => match cast::<_, Tensor<burn::backend::Flex, D>>(x) {
-                Ok(x) => return same(flex::gelu(x)),
-                Err(x) => x,
-            },
+        match ladder(Op::Gelu, x, flex::gelu_autodiff::<D>, flex::gelu::<D>) {
+            Ok(y) => return y,
+            Err(x) => x,
         }
     } else {
         x
@@ -60,12 +119,14 @@ pub fn scaled_softmax<B: Backend>(
     let (scores, bias) = match flex::softmax_rows(&scores.shape(), &bias.shape()) {
         Some(rows) if flex::takes(scores.dtype()) && flex::takes(bias.dtype()) => {
             let scale = scale as f32;
-            match cast::<_, (Tensor<Ad, 4>, Tensor<Ad, 4>)>((scores, bias)) {
-                Ok((s, b)) => return same(flex::scaled_softmax_autodiff(s, b, scale, rows)),
-                Err(args) => match cast::<_, (Tensor<burn::backend::Flex, 4>, _)>(args) {
-                    Ok((s, b)) => return same(flex::scaled_softmax(s, b, scale, rows)),
-                    Err(args) => args,
-                },
+            match ladder(
+                Op::ScaledSoftmax,
+                (scores, bias),
+                |(s, b): (OnAd<4>, OnAd<4>)| flex::scaled_softmax_autodiff(s, b, scale, rows),
+                |(s, b): (OnFlex<4>, OnFlex<4>)| flex::scaled_softmax(s, b, scale, rows),
+            ) {
+                Ok(probs) => return probs,
+                Err(args) => args,
             }
         }
         _ => (scores, bias),
@@ -121,18 +182,18 @@ fn norm_of_sum<B: Backend, const D: usize>(
             .as_ref()
             .is_none_or(|r| flex::takes(r.dtype()) && r.dims() == x.dims())
     {
-        match cast::<_, NormArgs<Ad, D>>((x, residual, gamma, beta)) {
-            Ok((x, r, g, b)) => {
-                let x = match r {
-                    Some(r) => x + r,
-                    None => x,
-                };
-                return same(flex::layer_norm_autodiff(x, g, b, eps));
-            }
-            Err(args) => match cast::<_, NormArgs<burn::backend::Flex, D>>(args) {
-                Ok((x, r, g, b)) => return same(flex::layer_norm(x, r, g, b, eps)),
-                Err(args) => args,
-            },
+        let on_ad = |(x, r, g, b): NormArgs<Ad, D>| {
+            let x = match r {
+                Some(r) => x + r,
+                None => x,
+            };
+            flex::layer_norm_autodiff(x, g, b, eps)
+        };
+        let on_flex =
+            |(x, r, g, b): NormArgs<burn::backend::Flex, D>| flex::layer_norm(x, r, g, b, eps);
+        match ladder(Op::LayerNorm, (x, residual, gamma, beta), on_ad, on_flex) {
+            Ok(y) => return y,
+            Err(args) => args,
         }
     } else {
         (x, residual, gamma, beta)
@@ -160,12 +221,15 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
         return x;
     }
     #[cfg(feature = "flex")]
-    let x = match cast::<_, Tensor<Ad, D>>(x) {
-        Ok(x) if flex::takes(x.dtype()) => {
-            return same(flex::dropout_autodiff(x, drop_mask(prob)));
+    let x = if flex::takes(x.dtype()) {
+        match fast(Op::Dropout, x, |x: OnAd<D>| {
+            flex::dropout_autodiff(x, drop_mask(prob))
+        }) {
+            Ok(y) => return y,
+            Err(x) => x,
         }
-        Ok(x) => same(x),
-        Err(x) => x,
+    } else {
+        x
     };
     burn::nn::Dropout { prob }.forward(x)
 }
@@ -185,15 +249,14 @@ pub fn linear<B: Backend>(
                 .into_iter()
                 .all(flex::takes) =>
         {
-            match cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>, Tensor<Ad, 1>)>((x, weight, b)) {
-                Ok((x, w, b)) => return same(flex::linear_autodiff(x, w, b)),
-                Err(args) => {
-                    type F<const D: usize> = Tensor<burn::backend::Flex, D>;
-                    match cast::<_, (F<2>, F<2>, F<1>)>(args) {
-                        Ok((x, w, b)) => return same(flex::linear(x, w, b)),
-                        Err((x, w, b)) => (x, w, Some(b)),
-                    }
-                }
+            match ladder(
+                Op::Linear,
+                (x, weight, b),
+                |(x, w, b): (OnAd<2>, OnAd<2>, OnAd<1>)| flex::linear_autodiff(x, w, b),
+                |(x, w, b): (OnFlex<2>, OnFlex<2>, OnFlex<1>)| flex::linear(x, w, b),
+            ) {
+                Ok(y) => return y,
+                Err((x, w, b)) => (x, w, Some(b)),
             }
         }
         bias => (x, weight, bias),
@@ -206,8 +269,9 @@ pub fn linear<B: Backend>(
 pub fn embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
     #[cfg(feature = "flex")]
     let (weight, ids) = if flex::takes(weight.dtype()) {
-        match cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2, Int>)>((weight, ids)) {
-            Ok((w, ids)) => return same(flex::embedding_autodiff(w, ids)),
+        let on_ad = |(w, ids): (OnAd<2>, Tensor<Ad, 2, Int>)| flex::embedding_autodiff(w, ids);
+        match fast(Op::Embedding, (weight, ids), on_ad) {
+            Ok(y) => return y,
             Err(args) => args,
         }
     } else {
@@ -218,14 +282,14 @@ pub fn embedding<B: Backend>(weight: Tensor<B, 2>, ids: Tensor<B, 2, Int>) -> Te
 
 /// A dropout mask with probability `prob`, its seed drawn from the backend's seeded generator.
 #[cfg(feature = "flex")]
-fn drop_mask(prob: f64) -> kernels::DropMask {
+fn drop_mask(prob: f64) -> cpu::DropMask {
     let draws = Tensor::<Ad, 1>::random(
         [2],
         burn::tensor::Distribution::Default,
         &Default::default(),
     );
     let seed = draws.to_data().to_vec::<f32>().expect("f32 draws");
-    kernels::DropMask {
+    cpu::DropMask {
         seed: [seed[0], seed[1]].map(|u| (u as f64 * 4_294_967_296.0) as u32),
         keep: ((1.0 - prob) * 4_294_967_296.0).min(u32::MAX as f64) as u32,
         scale: (1.0 / (1.0 - prob)) as f32,
@@ -267,17 +331,17 @@ pub fn attention<B: Backend>(
         }
         let scale = 1.0 / ((width / heads) as f32).sqrt();
         let training = B::ad_enabled(&bias.device()) && prob > 0.0;
-        match cast::<_, Unfused<Ad>>((qkv, bias)) {
-            Ok((qkv, bias)) => {
+        ladder(
+            Op::Attention,
+            (qkv, bias),
+            |(qkv, bias): Unfused<Ad>| {
                 let mask = training.then(|| drop_mask(prob));
-                let out = flex::attention_autodiff(qkv, bias, heads, scale, mask, keep_probs);
-                Ok(same(out))
-            }
-            Err(args) => match cast::<_, Unfused<burn::backend::Flex>>(args) {
-                Ok((qkv, bias)) => Ok(same(flex::attention(qkv, bias, heads, scale, keep_probs))),
-                Err(args) => Err(args),
+                flex::attention_autodiff(qkv, bias, heads, scale, mask, keep_probs)
             },
-        }
+            |(qkv, bias): Unfused<burn::backend::Flex>| {
+                flex::attention(qkv, bias, heads, scale, keep_probs)
+            },
+        )
     }
     #[cfg(not(feature = "flex"))]
     {
@@ -286,25 +350,7 @@ pub fn attention<B: Backend>(
     }
 }
 
-/// The hyper-parameters of one AdamW step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdamWStep {
-    /// Learning rate.
-    pub lr: f64,
-    /// Decay of the first moment.
-    pub beta_1: f64,
-    /// Decay of the second moment.
-    pub beta_2: f64,
-    /// Added to the square root of the second moment.
-    pub epsilon: f64,
-    /// Decoupled weight decay (the parameter shrinks by `lr * weight_decay`).
-    pub weight_decay: f64,
-    /// The step's number, from 1 (for the bias correction of the moments).
-    pub time: usize,
-    /// A gradient whose L2 norm is above this is scaled down to it first (per tensor, as burn's
-    /// `GradientClipping::Norm`).
-    pub clip_norm: Option<f32>,
-}
+pub use crate::cpu::AdamWStep;
 
 /// The factor that brings a gradient of L2 norm `norm` down to `max` (burn's `clip_by_norm`).
 fn clip_coefficient(max: f32, norm: f32) -> f32 {
@@ -325,9 +371,10 @@ pub fn adamw<B: Backend, const D: usize>(
         .iter()
         .all(|t| flex::takes(t.dtype()))
     {
-        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
-        match cast::<_, (F<D>, F<D>, F<D>, F<D>)>((param, grad, m, v)) {
-            Ok((p, g, m, v)) => return same(flex::adamw(p, g, m, v, h)),
+        let on_flex =
+            |(p, g, m, v): (OnFlex<D>, OnFlex<D>, OnFlex<D>, OnFlex<D>)| flex::adamw(p, g, m, v, h);
+        match fast(Op::AdamW, (param, grad, m, v), on_flex) {
+            Ok(stepped) => return stepped,
             Err(args) => args,
         }
     } else {
@@ -358,9 +405,9 @@ pub fn moving_average<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
     let (average, value) = if flex::takes(average.dtype()) && flex::takes(value.dtype()) {
-        type F<const D: usize> = Tensor<burn::backend::Flex, D>;
-        match cast::<_, (F<D>, F<D>)>((average, value)) {
-            Ok((a, v)) => return same(flex::moving_average(a, v, decay)),
+        let on_flex = |(a, v): (OnFlex<D>, OnFlex<D>)| flex::moving_average(a, v, decay);
+        match fast(Op::MovingAverage, (average, value), on_flex) {
+            Ok(averaged) => return averaged,
             Err(args) => args,
         }
     } else {
@@ -712,5 +759,56 @@ mod tests {
             1e-6,
         );
         assert_eq!(average.to_data(), before);
+    }
+
+    #[test]
+    fn every_op_takes_its_fast_path_on_flex_and_counts_it() {
+        let before = ALL_OPS.map(taken);
+        let x = random::<Ad, 2>([4, 8], 40).require_grad();
+        let (w, b) = (random::<Ad, 2>([8, 8], 41), random::<Ad, 1>([8], 42));
+        let y = linear(x.clone(), w.clone(), Some(b.clone()));
+        let y = layer_norm(gelu(y), b.clone(), b.clone(), 1e-12);
+        let probs = scaled_softmax(y.clone().reshape([1, 1, 4, 8]), padding_of(8), 0.5);
+        let qkv = [0, 1, 2].map(|_| y.clone().reshape([1, 4, 8]));
+        let (context, _) = attention(qkv, padding_of(4), 2, 0.0, false).expect("fused");
+        let ids = Tensor::<Ad, 2, Int>::from_data([[0, 3]], &Default::default());
+        let rows = embedding(w.clone(), ids);
+        let _ = (dropout(probs, 0.1).sum() + context.sum() + rows.sum()).backward();
+        let step = AdamWStep {
+            lr: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+            time: 1,
+            clip_norm: None,
+        };
+        let p = w.inner();
+        let _ = adamw(p.clone(), p.clone(), None, &step);
+        let _ = moving_average(p.clone(), p, 0.9);
+        for ((op, before), after) in ALL_OPS.iter().zip(before).zip(ALL_OPS.map(taken)) {
+            assert!(
+                after > before,
+                "{op:?} fell back to burn's ops on (Autodiff<)Flex"
+            );
+        }
+    }
+
+    /// Every op.
+    const ALL_OPS: [Op; 9] = [
+        Op::Gelu,
+        Op::ScaledSoftmax,
+        Op::LayerNorm,
+        Op::Dropout,
+        Op::Linear,
+        Op::Embedding,
+        Op::Attention,
+        Op::AdamW,
+        Op::MovingAverage,
+    ];
+
+    /// A [1, 1, 1, keys] bias that keeps every key.
+    fn padding_of<B: Backend>(keys: usize) -> Tensor<B, 4> {
+        Tensor::zeros([1, 1, 1, keys], &Default::default())
     }
 }

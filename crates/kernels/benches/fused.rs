@@ -2,7 +2,7 @@
 //! at all-MiniLM-L6-v2's shapes for a batch of 8 x 64 tokens (12 heads, hidden 384, FFN 1536,
 //! 30522 words).
 
-use attn_backend::fused;
+use attn_kernels::fused;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::LayerNormConfig;
 use burn::tensor::{Distribution, Int, Tensor, activation, backend::Backend, module};

@@ -3,8 +3,9 @@
 
 use rayon::prelude::*;
 
+use super::DropMask;
 use super::gemm::{Operand, gemm_raw, matmul};
-use super::{DropMask, normalise, softmax_backward_rows};
+use super::softmax::{normalise, softmax_backward_rows};
 
 /// The sizes of a multi-head attention whose queries, keys and values are [batch * seq, width]
 /// row-major matrices, head h in columns h * dim .. (h + 1) * dim.
@@ -27,7 +28,7 @@ impl Heads {
     }
 
     /// Elements of the projections.
-    pub fn len(&self) -> usize {
+    pub fn elements(&self) -> usize {
         self.batch * self.seq * self.width()
     }
 
@@ -84,14 +85,14 @@ impl Blocks {
 /// Runs `task` for every (sequence, head) pair in parallel and returns the [batch * seq, width]
 /// matrix whose head blocks they wrote through [`Blocks::write`].
 fn per_head(sh: Heads, task: impl Fn(Blocks, usize) + Sync) -> Vec<f32> {
-    let mut out: Vec<f32> = Vec::with_capacity(sh.len());
+    let mut out: Vec<f32> = Vec::with_capacity(sh.elements());
     let blocks = Blocks(out.as_mut_ptr());
     (0..sh.batch * sh.heads)
         .into_par_iter()
         .for_each(|t| task(blocks, t));
     // SAFETY: the head blocks of all tasks tile the matrix, and `Blocks::write` writes every
     // element of its block (gemm without reading the output), so all elements are initialised.
-    unsafe { out.set_len(sh.len()) };
+    unsafe { out.set_len(sh.elements()) };
     out
 }
 
@@ -109,7 +110,11 @@ pub fn attention(
     keep_probs: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     let s = sh.seq;
-    assert!([q.len(), k.len(), v.len()].iter().all(|&l| l == sh.len()));
+    assert!(
+        [q.len(), k.len(), v.len()]
+            .iter()
+            .all(|&l| l == sh.elements())
+    );
     assert_eq!(
         bias.len(),
         sh.batch * s,
@@ -194,7 +199,7 @@ pub fn attention_backward(
     assert!(
         [q.len(), k.len(), v.len(), g.len()]
             .iter()
-            .all(|&l| l == sh.len())
+            .all(|&l| l == sh.elements())
     );
     assert_eq!(probs.len(), sh.batch * sh.heads * s * s);
     let p = |t: usize| &probs[t * s * s..(t + 1) * s * s];
