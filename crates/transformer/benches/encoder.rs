@@ -37,8 +37,12 @@ fn bench(c: &mut Criterion) {
     let config = BertConfig::preset("minilm-l6").unwrap();
     let device = Default::default();
     let mut store = WeightStore::random(0.02);
-    let attention = MultiHeadAttention::<Flex>::load(&mut store, "a", &config, &device).unwrap();
-    let layer = BertLayer::<Flex>::load(&mut store, "l", &config, &device).unwrap();
+    let attention = store
+        .load(MultiHeadAttention::<Flex>::new(&config, &device))
+        .unwrap();
+    let layer = store
+        .load(BertLayer::<Flex>::new(&config, &device))
+        .unwrap();
     let (x, mask) = inputs::<Flex>(&config);
     c.bench_function("attention_forward_8x64x384", |b| {
         b.iter(|| {
@@ -58,8 +62,9 @@ fn bench(c: &mut Criterion) {
     });
 
     type AD = Autodiff<Flex>;
-    let layer =
-        BertLayer::<AD>::load(&mut WeightStore::random(0.02), "l", &config, &device).unwrap();
+    let layer = WeightStore::random(0.02)
+        .load(BertLayer::<AD>::new(&config, &device))
+        .unwrap();
     let (x, mask) = inputs::<AD>(&config);
     c.bench_function("layer_forward_backward_8x64x384", |b| {
         b.iter(|| {

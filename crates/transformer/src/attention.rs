@@ -2,13 +2,12 @@
 
 use attn_kernels::fused;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::BertConfig;
 use crate::packing::Packing;
 use crate::precision::{Precision, current_precision, linear, matmul};
-use crate::weights::{WeightStore, WeightWriter};
-use crate::{BertConfig, Result};
 
 /// Multi-head self-attention (HF `BertSelfAttention`): softmax(Q Kᵀ / √d + mask) V over every head.
 #[derive(Module, Debug)]
@@ -27,28 +26,16 @@ pub struct MultiHeadAttention<B: Backend> {
 }
 
 impl<B: Backend> MultiHeadAttention<B> {
-    /// Builds the projections from `{prefix}.query|key|value.*`.
-    pub fn load(
-        w: &mut WeightStore,
-        prefix: &str,
-        c: &BertConfig,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let h = c.hidden_size;
-        Ok(Self {
-            query: w.linear(&format!("{prefix}.query"), h, h, device)?,
-            key: w.linear(&format!("{prefix}.key"), h, h, device)?,
-            value: w.linear(&format!("{prefix}.value"), h, h, device)?,
+    /// The module for `c`, its parameters not yet initialised (see [`crate::WeightStore::load`]).
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
+        let projection = || LinearConfig::new(c.hidden_size, c.hidden_size).init(device);
+        Self {
+            query: projection(),
+            key: projection(),
+            value: projection(),
             dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
             num_heads: c.num_attention_heads,
-        })
-    }
-
-    /// Writes the projections as `{prefix}.query|key|value.*`.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        w.linear(&format!("{prefix}.query"), &self.query);
-        w.linear(&format!("{prefix}.key"), &self.key);
-        w.linear(&format!("{prefix}.value"), &self.value);
+        }
     }
 
     /// Attends over `x` [batch, seq, hidden] with `mask_bias` [batch, 1, 1, seq] (0 to keep, a
@@ -129,31 +116,16 @@ pub struct AddNorm<B: Backend> {
 }
 
 impl<B: Backend> AddNorm<B> {
-    /// Builds it from `{prefix}.dense.*` and `{prefix}.LayerNorm.*`.
-    pub fn load(
-        w: &mut WeightStore,
-        prefix: &str,
-        d_in: usize,
-        c: &BertConfig,
-        device: &B::Device,
-    ) -> Result<Self> {
-        Ok(Self {
-            dense: w.linear(&format!("{prefix}.dense"), d_in, c.hidden_size, device)?,
-            layer_norm: w.layer_norm(
-                &format!("{prefix}.LayerNorm"),
-                c.hidden_size,
-                c.layer_norm_eps,
-                device,
-            )?,
+    /// The block for a sub-layer of width `d_in` under `c` (parameters not yet initialised).
+    pub fn new(d_in: usize, c: &BertConfig, device: &B::Device) -> Self {
+        Self {
+            dense: LinearConfig::new(d_in, c.hidden_size).init(device),
+            layer_norm: LayerNormConfig::new(c.hidden_size)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
             layer_norm_eps: c.layer_norm_eps,
-        })
-    }
-
-    /// Writes it as `{prefix}.dense.*` and `{prefix}.LayerNorm.*`.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        w.linear(&format!("{prefix}.dense"), &self.dense);
-        w.layer_norm(&format!("{prefix}.LayerNorm"), &self.layer_norm);
+        }
     }
 
     /// LayerNorm(dropout(dense(x)) + residual).
@@ -189,23 +161,12 @@ pub struct BertAttention<B: Backend> {
 }
 
 impl<B: Backend> BertAttention<B> {
-    /// Builds it from `{prefix}.self.*` and `{prefix}.output.*`.
-    pub fn load(
-        w: &mut WeightStore,
-        prefix: &str,
-        c: &BertConfig,
-        device: &B::Device,
-    ) -> Result<Self> {
-        Ok(Self {
-            self_attention: MultiHeadAttention::load(w, &format!("{prefix}.self"), c, device)?,
-            output: AddNorm::load(w, &format!("{prefix}.output"), c.hidden_size, c, device)?,
-        })
-    }
-
-    /// Writes it as `{prefix}.self.*` and `{prefix}.output.*`.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        self.self_attention.save(w, &format!("{prefix}.self"));
-        self.output.save(w, &format!("{prefix}.output"));
+    /// The block for `c` (parameters not yet initialised).
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
+        Self {
+            self_attention: MultiHeadAttention::new(c, device),
+            output: AddNorm::new(c.hidden_size, c, device),
+        }
     }
 
     /// Attention with residual and LayerNorm; see [`MultiHeadAttention::forward`].

@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::classifier::{BertForSequenceClassification, Pooling};
 use crate::hf_head::HfHead;
 use crate::model::BertModel;
-use crate::weights::{WeightStore, WeightWriter};
+use crate::weights::{WeightStore, hf_tensors};
 use crate::{BertConfig, BertError, Result, io_err};
 
 /// Tokenizer files copied next to a saved model.
@@ -105,15 +105,10 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, TensorData>> {
     Ok(out)
 }
 
-/// A weight store over a checkpoint, with the `bert.` prefix set when its names have it.
+/// A weight store over a checkpoint (bare or `bert.` names).
 fn store_for(dir: &Path, config: &BertConfig) -> Result<WeightStore> {
     let tensors = read_checkpoint(dir)?;
-    let prefixed = tensors.keys().any(|k| k.starts_with("bert."));
-    let mut store = WeightStore::new(tensors, config.initializer_range);
-    if prefixed {
-        store.set_prefix("bert.");
-    }
-    Ok(store)
+    Ok(WeightStore::new(tensors, config.initializer_range))
 }
 
 /// Logs what a load left out and what it initialised, in HF's words.
@@ -139,7 +134,7 @@ impl<B: Backend> BertModel<B> {
     pub fn from_pretrained(dir: &Path, device: &B::Device) -> Result<(Self, BertConfig)> {
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let mut store = store_for(dir, &config)?;
-        let model = Self::load(&mut store, &config, device)?;
+        let model = store.load(Self::new(&config, device))?;
         report(&store, dir, "BertModel");
         Ok((model, config))
     }
@@ -184,7 +179,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
             config.id2label = None;
         }
         config.num_labels = Some(num_labels);
-        let model = Self::load(&mut store, &config, num_labels, pooling, device)?;
+        let model = store.load(Self::new(&config, num_labels, pooling, device))?;
         report(&store, dir, "BertForSequenceClassification");
         Ok((model, config))
     }
@@ -219,9 +214,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
         write_atomic(&dir.join("config.json"), text.as_bytes())?;
 
-        let mut writer = WeightWriter::default();
-        self.save(&mut writer);
-        write_safetensors(&dir.join("model.safetensors"), &writer.tensors)?;
+        write_safetensors(&dir.join("model.safetensors"), &hf_tensors(self))?;
 
         for file in TOKENIZER_FILES {
             let from = tokenizer_dir.join(file);

@@ -2,12 +2,12 @@
 
 use attn_kernels::fused;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::model::{BertInput, BertModel, BertOutput};
 use crate::precision::linear;
-use crate::weights::{WeightStore, WeightWriter};
+use crate::weights::WeightStore;
 use crate::{BertConfig, BertError, Result};
 
 /// How the sentence vector fed to the head is made from the encoder output.
@@ -70,25 +70,15 @@ pub struct BertForSequenceClassification<B: Backend> {
 }
 
 impl<B: Backend> BertForSequenceClassification<B> {
-    /// Builds the model from a store whose encoder names have the store's prefix; `classifier.*`
-    /// is taken without prefix, or initialised when the checkpoint has none.
-    pub fn load(
-        w: &mut WeightStore,
-        c: &BertConfig,
-        num_labels: usize,
-        pooling: Pooling,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let bert = BertModel::load(w, c, device)?;
-        w.set_prefix("");
-        let classifier =
-            w.optional(|w| w.linear("classifier", c.hidden_size, num_labels, device))?;
-        Ok(Self {
-            bert,
+    /// The classifier for `c` with `num_labels` classes, its parameters not yet initialised:
+    /// [`WeightStore::load`] fills it.
+    pub fn new(c: &BertConfig, num_labels: usize, pooling: Pooling, device: &B::Device) -> Self {
+        Self {
+            bert: BertModel::new(c, device),
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
-            classifier,
+            classifier: LinearConfig::new(c.hidden_size, num_labels).init(device),
             pooling,
-        })
+        }
     }
 
     /// A classifier with fresh random weights (see [`BertModel::random`]).
@@ -99,19 +89,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         device: &B::Device,
     ) -> Result<Self> {
         c.validate()?;
-        Self::load(
-            &mut WeightStore::random(c.initializer_range),
-            c,
-            num_labels,
-            pooling,
-            device,
-        )
-    }
-
-    /// Writes every tensor with HF's names (`bert.*`, `classifier.*`).
-    pub fn save(&self, w: &mut WeightWriter) {
-        self.bert.save(w, "bert.");
-        w.linear("classifier", &self.classifier);
+        WeightStore::random(c.initializer_range).load(Self::new(c, num_labels, pooling, device))
     }
 
     /// The number of classes.

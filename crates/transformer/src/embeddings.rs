@@ -2,11 +2,10 @@
 
 use attn_kernels::fused;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::attention::layer_norm;
-use crate::weights::{WeightStore, WeightWriter};
 use crate::{BertConfig, BertError, Result};
 
 /// The input embeddings of BERT (HF `BertEmbeddings`).
@@ -36,44 +35,19 @@ impl<B: Backend> BertEmbeddings<B> {
         self
     }
 
-    /// Builds the embeddings from `embeddings.*` tensors.
-    pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
+    /// The embeddings for `c` (parameters not yet initialised).
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
         let h = c.hidden_size;
-        Ok(Self {
-            word_embeddings: w.embedding("embeddings.word_embeddings", c.vocab_size, h, device)?,
-            position_embeddings: w.embedding(
-                "embeddings.position_embeddings",
-                c.max_position_embeddings,
-                h,
-                device,
-            )?,
-            token_type_embeddings: w.embedding(
-                "embeddings.token_type_embeddings",
-                c.type_vocab_size,
-                h,
-                device,
-            )?,
-            layer_norm: w.layer_norm("embeddings.LayerNorm", h, c.layer_norm_eps, device)?,
+        Self {
+            word_embeddings: EmbeddingConfig::new(c.vocab_size, h).init(device),
+            position_embeddings: EmbeddingConfig::new(c.max_position_embeddings, h).init(device),
+            token_type_embeddings: EmbeddingConfig::new(c.type_vocab_size, h).init(device),
+            layer_norm: LayerNormConfig::new(h)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
             layer_norm_eps: c.layer_norm_eps,
-        })
-    }
-
-    /// Writes the embeddings as `embeddings.*` tensors.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        w.embedding(
-            &format!("{prefix}embeddings.word_embeddings"),
-            &self.word_embeddings,
-        );
-        w.embedding(
-            &format!("{prefix}embeddings.position_embeddings"),
-            &self.position_embeddings,
-        );
-        w.embedding(
-            &format!("{prefix}embeddings.token_type_embeddings"),
-            &self.token_type_embeddings,
-        );
-        w.layer_norm(&format!("{prefix}embeddings.LayerNorm"), &self.layer_norm);
+        }
     }
 
     /// Embeds `input_ids` and `token_type_ids` ([batch, seq]) into [batch, seq, hidden].

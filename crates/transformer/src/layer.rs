@@ -2,57 +2,42 @@
 
 use attn_kernels::fused::gelu;
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::BertConfig;
 use crate::attention::{AddNorm, BertAttention};
 use crate::packing::Packing;
 use crate::precision::linear;
-use crate::weights::{WeightStore, WeightWriter};
-use crate::{BertConfig, Result};
+
+/// The feed-forward block's first projection (HF `BertIntermediate`).
+#[derive(Module, Debug)]
+pub struct BertIntermediate<B: Backend> {
+    /// `dense`: hidden -> intermediate.
+    pub dense: Linear<B>,
+}
 
 /// One post-LN transformer layer (HF `BertLayer`).
 #[derive(Module, Debug)]
 pub struct BertLayer<B: Backend> {
     /// `attention`: self-attention with its output block.
     pub attention: BertAttention<B>,
-    /// `intermediate.dense`: hidden -> intermediate, followed by GELU.
-    pub intermediate: Linear<B>,
+    /// `intermediate`: hidden -> intermediate, followed by GELU.
+    pub intermediate: BertIntermediate<B>,
     /// `output`: intermediate -> hidden, residual, LayerNorm.
     pub output: AddNorm<B>,
 }
 
 impl<B: Backend> BertLayer<B> {
-    /// Builds the layer from `{prefix}.*`.
-    pub fn load(
-        w: &mut WeightStore,
-        prefix: &str,
-        c: &BertConfig,
-        device: &B::Device,
-    ) -> Result<Self> {
-        Ok(Self {
-            attention: BertAttention::load(w, &format!("{prefix}.attention"), c, device)?,
-            intermediate: w.linear(
-                &format!("{prefix}.intermediate.dense"),
-                c.hidden_size,
-                c.intermediate_size,
-                device,
-            )?,
-            output: AddNorm::load(
-                w,
-                &format!("{prefix}.output"),
-                c.intermediate_size,
-                c,
-                device,
-            )?,
-        })
-    }
-
-    /// Writes the layer as `{prefix}.*`.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        self.attention.save(w, &format!("{prefix}.attention"));
-        w.linear(&format!("{prefix}.intermediate.dense"), &self.intermediate);
-        self.output.save(w, &format!("{prefix}.output"));
+    /// The layer for `c` (parameters not yet initialised).
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
+        Self {
+            attention: BertAttention::new(c, device),
+            intermediate: BertIntermediate {
+                dense: LinearConfig::new(c.hidden_size, c.intermediate_size).init(device),
+            },
+            output: AddNorm::new(c.intermediate_size, c, device),
+        }
     }
 
     /// Runs the layer; see [`crate::MultiHeadAttention::forward`] for the mask, packing and
@@ -65,7 +50,7 @@ impl<B: Backend> BertLayer<B> {
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let (x, probs) = self.attention.forward(x, mask_bias, packing, keep_probs);
-        let hidden = gelu(linear(&self.intermediate, x.clone()));
+        let hidden = gelu(linear(&self.intermediate.dense, x.clone()));
         (self.output.forward(hidden, x), probs)
     }
 }
@@ -78,19 +63,12 @@ pub struct BertEncoder<B: Backend> {
 }
 
 impl<B: Backend> BertEncoder<B> {
-    /// Builds `num_hidden_layers` layers from `encoder.layer.{i}.*`.
-    pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
+    /// `num_hidden_layers` layers for `c` (parameters not yet initialised).
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
         let layer = (0..c.num_hidden_layers)
-            .map(|i| BertLayer::load(w, &format!("encoder.layer.{i}"), c, device))
-            .collect::<Result<_>>()?;
-        Ok(Self { layer })
-    }
-
-    /// Writes the layers as `{prefix}encoder.layer.{i}.*`.
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        for (i, layer) in self.layer.iter().enumerate() {
-            layer.save(w, &format!("{prefix}encoder.layer.{i}"));
-        }
+            .map(|_| BertLayer::new(c, device))
+            .collect();
+        Self { layer }
     }
 
     /// Runs every layer (on the packed tokens with a `packing`); returns the last hidden state

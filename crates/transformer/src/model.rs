@@ -1,14 +1,14 @@
 //! `BertModel`: embeddings, encoder and pooler (HF `BertModel`).
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::embeddings::BertEmbeddings;
 use crate::layer::BertEncoder;
 use crate::packing::Packing;
 use crate::precision::linear;
-use crate::weights::{WeightStore, WeightWriter};
+use crate::weights::WeightStore;
 use crate::{BertConfig, Result};
 
 /// The inputs of a BERT forward pass, all [batch, seq].
@@ -61,31 +61,22 @@ pub struct BertModel<B: Backend> {
 }
 
 impl<B: Backend> BertModel<B> {
-    /// Builds the model from a weight store (a missing pooler is initialised, as HF does).
-    pub fn load(w: &mut WeightStore, c: &BertConfig, device: &B::Device) -> Result<Self> {
-        let embeddings = BertEmbeddings::load(w, c, device)?;
-        let encoder = BertEncoder::load(w, c, device)?;
-        let h = c.hidden_size;
-        let dense = w.optional(|w| w.linear("pooler.dense", h, h, device))?;
-        Ok(Self {
-            embeddings,
-            encoder,
-            pooler: BertPooler { dense },
-        })
+    /// The model for `c`, its parameters not yet initialised: [`WeightStore::load`] fills it.
+    pub fn new(c: &BertConfig, device: &B::Device) -> Self {
+        Self {
+            embeddings: BertEmbeddings::new(c, device),
+            encoder: BertEncoder::new(c, device),
+            pooler: BertPooler {
+                dense: LinearConfig::new(c.hidden_size, c.hidden_size).init(device),
+            },
+        }
     }
 
     /// A model with fresh random weights, initialised as HF does (normal(0, initializer_range)
     /// weights, zero biases, unit LayerNorms).
     pub fn random(c: &BertConfig, device: &B::Device) -> Result<Self> {
         c.validate()?;
-        Self::load(&mut WeightStore::random(c.initializer_range), c, device)
-    }
-
-    /// Writes every tensor under `{prefix}` (`bert.` for a classifier, empty for a bare model).
-    pub fn save(&self, w: &mut WeightWriter, prefix: &str) {
-        self.embeddings.save(w, prefix);
-        self.encoder.save(w, prefix);
-        w.linear(&format!("{prefix}pooler.dense"), &self.pooler.dense);
+        WeightStore::random(c.initializer_range).load(Self::new(c, device))
     }
 
     /// Runs the model; `keep_attentions` also returns every layer's attention probabilities.

@@ -1,16 +1,68 @@
-//! Named tensors in and out of modules: the readable map between HF weight names and our fields.
+//! The weight-name tree: a tensor's HF name is its path in the module tree.
 //!
-//! [`WeightStore`] hands checkpoint tensors to module constructors by name, checks their shapes,
-//! records which names were used, and initialises what a checkpoint lacks the way HF does.
-//! [`WeightWriter`] collects a module's tensors under HF names for saving.
+//! `bert.encoder.layer.3.attention.self.query.weight` is the field path of that tensor in
+//! [`BertForSequenceClassification`](crate::BertForSequenceClassification), so no struct lists its
+//! names: [`WeightStore::load`] walks a freshly built module (burn's `ModuleMapper`) and fills
+//! each parameter from the checkpoint, and [`hf_tensors`] walks a module (burn's `ModuleVisitor`)
+//! to save it. The few places where our fields differ from HF's names are [`hf_segment`]; burn's
+//! `Linear` keeps its weight as [in, out] where PyTorch stores [out, in], so a `Linear`'s weight
+//! is transposed on the way in and out. The store also checks shapes, records which names were
+//! used, and initialises what a checkpoint may lack (the heads) the way HF does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Distribution, Tensor, TensorData, backend::Backend};
 
 use crate::{BertError, Result};
+
+/// The prefix of the base model's names in a checkpoint with a head (HF's `base_model_prefix`).
+const BASE: &str = "bert.";
+
+/// Heads a checkpoint may lack, initialised afresh as HF does: the pooler and the classifier.
+const HEADS: [&str; 2] = ["pooler.", "classifier."];
+
+/// The HF name of a field of our module tree.
+fn hf_segment(field: &str) -> &str {
+    match field {
+        "self_attention" => "self",
+        "layer_norm" => "LayerNorm",
+        // burn's LayerNorm fields; HF calls them weight and bias (old checkpoints gamma, beta).
+        "gamma" => "weight",
+        "beta" => "bias",
+        field => field,
+    }
+}
+
+/// Where a walk of the module tree stands: the HF names of the modules entered, and whether
+/// each is a field of a burn `Linear`.
+#[derive(Debug, Default)]
+struct TreePath {
+    names: Vec<String>,
+    in_linear: Vec<bool>,
+}
+
+impl TreePath {
+    fn enter(&mut self, field: &str, container: &str) {
+        self.names.push(hf_segment(field).to_string());
+        self.in_linear.push(container == "Struct:Linear");
+    }
+
+    fn exit(&mut self) {
+        self.names.pop();
+        self.in_linear.pop();
+    }
+
+    /// The HF name of the tensor at this point.
+    fn name(&self) -> String {
+        self.names.join(".")
+    }
+
+    /// Whether a tensor of rank `rank` here is stored transposed by PyTorch (a `Linear`'s weight).
+    fn transposed(&self, rank: usize) -> bool {
+        rank == 2 && self.in_linear.last() == Some(&true)
+    }
+}
 
 /// How a tensor absent from the checkpoint is initialised (as HF's `_init_weights`).
 #[derive(Debug, Clone, Copy)]
@@ -20,11 +72,25 @@ enum Init {
     Ones,
 }
 
+impl Init {
+    /// HF's rule for the tensor `name`: LayerNorm weights 1, biases 0, the rest normal(0, std).
+    fn of(name: &str, std: f64) -> Self {
+        if name.ends_with("LayerNorm.weight") {
+            Self::Ones
+        } else if name.ends_with(".bias") {
+            Self::Zeros
+        } else {
+            Self::Normal(std)
+        }
+    }
+}
+
 /// Tensors by name, handed out to module constructors.
 #[derive(Debug, Default)]
 pub struct WeightStore {
     tensors: BTreeMap<String, TensorData>,
-    prefix: String,
+    /// Whether the checkpoint's base-model names carry [`BASE`] (a model saved with a head).
+    prefixed: bool,
     used: BTreeSet<String>,
     initialized: Vec<String>,
     allow_missing: bool,
@@ -35,6 +101,7 @@ impl WeightStore {
     /// A store over checkpoint tensors (names as in the file).
     pub fn new(tensors: BTreeMap<String, TensorData>, init_std: f64) -> Self {
         Self {
+            prefixed: tensors.keys().any(|k| k.starts_with(BASE)),
             tensors,
             init_std,
             ..Self::default()
@@ -50,29 +117,35 @@ impl WeightStore {
         }
     }
 
-    /// Whether any tensor name starts with `prefix` (as seen through the current name prefix).
-    pub fn has_prefix(&self, prefix: &str) -> bool {
-        let full = format!("{}{prefix}", self.prefix);
-        self.tensors.keys().any(|k| k.starts_with(&full))
-    }
-
     /// Removes every tensor whose full name starts with `prefix` (a head to be re-initialised).
     pub fn forget(&mut self, prefix: &str) {
         self.tensors.retain(|k, _| !k.starts_with(prefix));
     }
 
-    /// Sets a prefix put before every name asked for (`bert.` for full-model checkpoints).
-    pub fn set_prefix(&mut self, prefix: &str) {
-        self.prefix = prefix.to_string();
+    /// `module` (freshly built, its parameters not yet initialised) with every parameter taken
+    /// from the checkpoint under its name in the module tree, or initialised where allowed.
+    pub fn load<B: Backend, M: Module<B>>(&mut self, module: M) -> Result<M> {
+        let mut fill = Fill {
+            store: self,
+            path: TreePath::default(),
+            error: None,
+        };
+        let module = module.map(&mut fill);
+        match fill.error {
+            Some(error) => Err(error),
+            None => Ok(module),
+        }
     }
 
-    /// Runs `f` with missing tensors initialised instead of failing (for heads a checkpoint may lack).
-    pub fn optional<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let before = self.allow_missing;
-        self.allow_missing = true;
-        let out = f(self);
-        self.allow_missing = before;
-        out
+    /// The checkpoint's name for the tensor the model calls `name`: the base model's names with
+    /// or without [`BASE`], as the checkpoint has them.
+    fn checkpoint_name(&self, name: &str) -> String {
+        let relative = name.strip_prefix(BASE).unwrap_or(name);
+        if self.prefixed && !relative.starts_with("classifier.") {
+            format!("{BASE}{relative}")
+        } else {
+            relative.to_string()
+        }
     }
 
     /// Checkpoint names that no module took, sorted; `embeddings.position_ids` (a buffer) excluded.
@@ -89,15 +162,14 @@ impl WeightStore {
         &self.initialized
     }
 
-    /// Takes tensor `name` with `shape`, or initialises it where allowed.
+    /// Takes the tensor the model calls `name`, of `shape`, or initialises it where allowed.
     fn take<B: Backend, const D: usize>(
         &mut self,
         name: &str,
         shape: [usize; D],
-        init: Init,
         device: &B::Device,
     ) -> Result<Tensor<B, D>> {
-        let full = format!("{}{name}", self.prefix);
+        let full = self.checkpoint_name(name);
         let found = self.tensors.get_key_value(&full).or_else(|| {
             // Old checkpoints (bert-base-uncased) name LayerNorm parameters gamma/beta.
             let legacy = full
@@ -121,9 +193,9 @@ impl WeightStore {
                 self.used.insert(key.clone());
                 Ok(Tensor::from_data(data.clone(), device))
             }
-            None if self.allow_missing => {
+            None if self.allow_missing || HEADS.iter().any(|h| relative(name).starts_with(h)) => {
                 self.initialized.push(full);
-                Ok(match init {
+                Ok(match Init::of(name, self.init_std) {
                     Init::Normal(std) => {
                         Tensor::random(shape, Distribution::Normal(0.0, std), device)
                     }
@@ -137,100 +209,142 @@ impl WeightStore {
             }),
         }
     }
+}
 
-    /// A `Linear` from `{prefix}.weight` ([out, in] as PyTorch stores it) and `{prefix}.bias`.
-    pub fn linear<B: Backend>(
-        &mut self,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-        device: &B::Device,
-    ) -> Result<Linear<B>> {
-        let std = self.init_std;
-        let weight: Tensor<B, 2> = self.take(
-            &format!("{prefix}.weight"),
-            [d_out, d_in],
-            Init::Normal(std),
-            device,
-        )?;
-        let bias = self.take(&format!("{prefix}.bias"), [d_out], Init::Zeros, device)?;
-        // Laid out [d_in, d_out] in memory too, not as a transposed view that every product of
-        // an inference would copy first.
-        let weight = Tensor::from_data(weight.transpose().into_data(), device);
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
-            bias: Some(Param::from_tensor(bias)),
-        })
+/// `name` without the base model's prefix.
+fn relative(name: &str) -> &str {
+    name.strip_prefix(BASE).unwrap_or(name)
+}
+
+/// The mapper behind [`WeightStore::load`]: each parameter from the store, by its tree path.
+struct Fill<'a> {
+    store: &'a mut WeightStore,
+    path: TreePath,
+    error: Option<BertError>,
+}
+
+impl<B: Backend> ModuleMapper<B> for Fill<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
-    /// A `LayerNorm` from `{prefix}.weight` and `{prefix}.bias` (or `gamma`/`beta`).
-    pub fn layer_norm<B: Backend>(
-        &mut self,
-        prefix: &str,
-        d: usize,
-        eps: f64,
-        device: &B::Device,
-    ) -> Result<LayerNorm<B>> {
-        let gamma = self.take(&format!("{prefix}.weight"), [d], Init::Ones, device)?;
-        let beta = self.take(&format!("{prefix}.bias"), [d], Init::Zeros, device)?;
-        let mut norm = LayerNormConfig::new(d).with_epsilon(eps).init(device);
-        norm.gamma = Param::from_tensor(gamma);
-        norm.beta = Some(Param::from_tensor(beta));
-        Ok(norm)
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
     }
 
-    /// An `Embedding` from `{prefix}.weight`.
-    pub fn embedding<B: Backend>(
-        &mut self,
-        prefix: &str,
-        n: usize,
-        d: usize,
-        device: &B::Device,
-    ) -> Result<Embedding<B>> {
-        let std = self.init_std;
-        let weight = self.take(
-            &format!("{prefix}.weight"),
-            [n, d],
-            Init::Normal(std),
-            device,
-        )?;
-        Ok(Embedding {
-            weight: Param::from_tensor(weight),
-        })
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        let mut shape: [usize; D] = param.lazy_shape().dims();
+        let transposed = self.path.transposed(D);
+        if transposed {
+            shape.reverse();
+        }
+        let device = param.lazy_device();
+        match self.store.take::<B, D>(&self.path.name(), shape, &device) {
+            // Laid out [d_in, d_out] in memory too, not as a transposed view that every product
+            // of an inference would copy first.
+            Ok(t) if transposed => {
+                Param::from_tensor(Tensor::from_data(t.transpose().into_data(), &device))
+            }
+            Ok(t) => Param::from_tensor(t),
+            Err(error) => {
+                self.error = Some(error);
+                param
+            }
+        }
     }
 }
 
-/// Tensors collected from modules under their HF names, for saving.
-#[derive(Debug, Default)]
-pub struct WeightWriter {
-    /// Tensors by full name.
-    pub tensors: BTreeMap<String, TensorData>,
+/// Every float tensor of `module` under its HF name (a `Linear`'s weight as [out, in]), in f32.
+pub fn hf_tensors<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, TensorData> {
+    let mut collect = Collect {
+        path: TreePath::default(),
+        tensors: BTreeMap::new(),
+    };
+    module.visit(&mut collect);
+    collect.tensors
 }
 
-impl WeightWriter {
-    fn put<B: Backend, const D: usize>(&mut self, name: String, tensor: Tensor<B, D>) {
-        self.tensors
-            .insert(name, tensor.into_data().convert::<f32>());
+/// The visitor behind [`hf_tensors`].
+struct Collect {
+    path: TreePath,
+    tensors: BTreeMap<String, TensorData>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collect {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
-    /// Writes a `Linear` as `{prefix}.weight` ([out, in]) and `{prefix}.bias`.
-    pub fn linear<B: Backend>(&mut self, prefix: &str, linear: &Linear<B>) {
-        self.put(format!("{prefix}.weight"), linear.weight.val().transpose());
-        if let Some(bias) = &linear.bias {
-            self.put(format!("{prefix}.bias"), bias.val());
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let tensor = match self.path.transposed(D) {
+            true => param.val().transpose(),
+            false => param.val(),
+        };
+        let data = tensor.into_data().convert::<f32>();
+        self.tensors.insert(self.path.name(), data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BertConfig, BertForSequenceClassification, BertModel, Pooling};
+    use burn::backend::Flex;
+
+    type Classifier = BertForSequenceClassification<Flex>;
+
+    #[test]
+    fn the_module_tree_gives_hf_names_and_loads_back_from_them() {
+        let c = BertConfig::new(50, 8, 2, 2, 16);
+        let model = Classifier::random(&c, 3, Pooling::Mean, &Default::default()).unwrap();
+        let tensors = hf_tensors(&model);
+        let layer = "bert.encoder.layer.1";
+        for name in [
+            "bert.embeddings.word_embeddings.weight",
+            "bert.embeddings.LayerNorm.weight",
+            "bert.embeddings.LayerNorm.bias",
+            &format!("{layer}.attention.self.query.weight"),
+            &format!("{layer}.attention.output.LayerNorm.bias"),
+            &format!("{layer}.intermediate.dense.weight"),
+            &format!("{layer}.output.dense.bias"),
+            "bert.pooler.dense.weight",
+            "classifier.weight",
+        ] {
+            assert!(tensors.contains_key(name), "{name} in {:?}", tensors.keys());
         }
-    }
+        assert_eq!(tensors.len(), 5 + 2 * 16 + 2 + 2);
+        // PyTorch's [out, in] for a Linear's weight.
+        let shape = &tensors[&format!("{layer}.intermediate.dense.weight")].shape;
+        assert_eq!(shape.as_slice(), [16, 8]);
 
-    /// Writes a `LayerNorm` as `{prefix}.weight` and `{prefix}.bias`.
-    pub fn layer_norm<B: Backend>(&mut self, prefix: &str, norm: &LayerNorm<B>) {
-        self.put(format!("{prefix}.weight"), norm.gamma.val());
-        if let Some(beta) = &norm.beta {
-            self.put(format!("{prefix}.bias"), beta.val());
-        }
-    }
+        let mut store = WeightStore::new(tensors.clone(), 0.02);
+        let back = store.load(Classifier::new(&c, 3, Pooling::Mean, &Default::default()));
+        let back = back.unwrap();
+        assert!(store.unused().is_empty() && store.initialized().is_empty());
+        assert_eq!(hf_tensors(&back), tensors);
 
-    /// Writes an `Embedding` as `{prefix}.weight`.
-    pub fn embedding<B: Backend>(&mut self, prefix: &str, embedding: &Embedding<B>) {
-        self.put(format!("{prefix}.weight"), embedding.weight.val());
+        // The bare model from the same (prefixed) names, and a classifier from bare names.
+        let mut store = WeightStore::new(tensors.clone(), 0.02);
+        let bare = store
+            .load(BertModel::<Flex>::new(&c, &Default::default()))
+            .unwrap();
+        assert_eq!(store.unused(), ["classifier.bias", "classifier.weight"]);
+        let bare = hf_tensors(&bare);
+        assert!(bare.contains_key("embeddings.word_embeddings.weight"));
+        let mut store = WeightStore::new(bare, 0.02);
+        store
+            .load(Classifier::new(&c, 3, Pooling::Mean, &Default::default()))
+            .unwrap();
+        assert_eq!(
+            store.initialized(),
+            ["classifier.weight", "classifier.bias"]
+        );
     }
 }

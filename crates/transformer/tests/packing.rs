@@ -68,7 +68,7 @@ fn a_packed_batch_gives_the_padded_logits_and_gradients() {
         let layer = &model.bert.encoder.layer[0];
         let params = [
             ("query", &layer.attention.self_attention.query.weight),
-            ("intermediate", &layer.intermediate.weight),
+            ("intermediate", &layer.intermediate.dense.weight),
             (
                 "word embeddings",
                 &model.bert.embeddings.word_embeddings.weight,
