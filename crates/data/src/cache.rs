@@ -1,9 +1,9 @@
 //! Tokenizing a whole set once, in parallel, with the token ids cached on disk.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::csv_rows::TextRow;
-use crate::error::{DataError, Result, io_err};
+use crate::error::{DataError, Result};
 use crate::{Example, TextEncoder, fnv1a};
 
 /// A tokenized data set and where its cache lives.
@@ -106,10 +106,8 @@ fn read_cache(path: &Path, expected_rows: usize) -> Option<Vec<Vec<u32>>> {
     words.next().is_none().then_some(out)
 }
 
-/// Writes a cache file atomically (temporary name, then rename).
-fn write_cache(path: &PathBuf, ids: &[Vec<u32>]) -> Result<()> {
-    let dir = path.parent().expect("cache path has a parent");
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+/// Writes a cache file atomically.
+fn write_cache(path: &Path, ids: &[Vec<u32>]) -> Result<()> {
     let mut bytes = Vec::with_capacity(8 + ids.iter().map(|v| 4 + 4 * v.len()).sum::<usize>());
     bytes.extend_from_slice(&(ids.len() as u64).to_le_bytes());
     for row in ids {
@@ -117,9 +115,7 @@ fn write_cache(path: &PathBuf, ids: &[Vec<u32>]) -> Result<()> {
         row.iter()
             .for_each(|id| bytes.extend_from_slice(&id.to_le_bytes()));
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    Ok(attn_atomic::write(path, &bytes)?)
 }
 
 #[cfg(test)]

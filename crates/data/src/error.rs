@@ -40,6 +40,15 @@ pub enum DataError {
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, DataError>;
 
+impl From<attn_atomic::Error> for DataError {
+    fn from(e: attn_atomic::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            error: e.error,
+        }
+    }
+}
+
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DataError {
     let path = path.into();

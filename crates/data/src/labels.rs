@@ -84,7 +84,7 @@ impl LabelMap {
     /// Writes the map as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("serializes");
-        std::fs::write(path, text).map_err(io_err(path))
+        Ok(attn_atomic::write(path, text.as_bytes())?)
     }
 
     /// Reads a map written by [`LabelMap::save`].

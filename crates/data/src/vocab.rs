@@ -95,7 +95,8 @@ impl WordVocab {
 
     /// Writes the vocabulary as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, serde_json::to_string(self).expect("serializes")).map_err(io_err(path))
+        let text = serde_json::to_string(self).expect("serializes");
+        Ok(attn_atomic::write(path, text.as_bytes())?)
     }
 
     /// Reads a vocabulary written by [`WordVocab::save`].

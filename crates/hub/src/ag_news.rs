@@ -7,8 +7,8 @@ use flate2::read::GzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
 
-use crate::atomic::AtomicDir;
 use crate::{HubError, Result, attn_home, http, io_err};
+use attn_atomic::Dir as AtomicDir;
 
 /// MD5 of the official AG News `train.csv` (120,000 rows).
 pub const AG_NEWS_TRAIN_MD5: &str = "b1a00f826fdfbd249f79597b59e1dc12";

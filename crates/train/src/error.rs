@@ -46,6 +46,15 @@ pub enum TrainError {
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, TrainError>;
 
+impl From<attn_atomic::Error> for TrainError {
+    fn from(e: attn_atomic::Error) -> Self {
+        Self::Io {
+            path: e.path,
+            error: e.error,
+        }
+    }
+}
+
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
     let path = path.into();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
-use attn_transformer::{Precision, write_atomic};
+use attn_transformer::Precision;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -99,7 +99,7 @@ pub fn train_rnn<B: AutodiffBackend>(
             std::fs::create_dir_all(run).map_err(io_err(run))?;
             vocab.save(&run.join("vocab.json"))?;
             let json = serde_json::json!({"model": config, "settings": settings});
-            write_atomic(
+            attn_atomic::write(
                 &run.join("rnn.json"),
                 serde_json::to_string_pretty(&json)
                     .expect("serializes")

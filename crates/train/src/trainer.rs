@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use attn_data::{Example, TextBatch, TextBatcher, bucketed_batches, shuffled};
-use attn_transformer::write_atomic;
 use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -315,14 +314,11 @@ fn trained<B: AutodiffBackend, M: AutodiffModule<B>>(
     ema.map_or_else(|| model.valid(), |average| average.model().clone())
 }
 
-/// The run's checkpoint to resume from, `run/checkpoints/latest`, when there is one. A crash
-/// between the two renames of `save_checkpoint` leaves only `.previous`: it is moved back first.
+/// The run's checkpoint to resume from, `run/checkpoints/latest`, when there is one (one that a
+/// crash inside `save_checkpoint` left aside is put back first).
 pub(crate) fn latest_checkpoint(run: &Path) -> Result<Option<PathBuf>> {
-    let checkpoints = run.join("checkpoints");
-    let (latest, previous) = (checkpoints.join("latest"), checkpoints.join(".previous"));
-    if !latest.exists() && previous.join("state.json").is_file() {
-        std::fs::rename(&previous, &latest).map_err(io_err(&previous))?;
-    }
+    let latest = run.join("checkpoints").join("latest");
+    attn_atomic::recover(&latest)?;
     Ok(latest.join("state.json").is_file().then_some(latest))
 }
 
@@ -342,7 +338,7 @@ fn keep_reports_until(path: &Path, iteration: usize) -> Result<()> {
         })
         .map(|line| format!("{line}\n"))
         .collect();
-    write_atomic(path, kept.as_bytes())?;
+    attn_atomic::write(path, kept.as_bytes())?;
     Ok(())
 }
 
@@ -361,22 +357,17 @@ where
     M: AutodiffModule<B>,
     O: Optimizer<M, B>,
 {
-    let tmp = checkpoints.join(".tmp");
-    let latest = checkpoints.join("latest");
-    let previous = checkpoints.join(".previous");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    let dir = attn_atomic::Dir::new(&checkpoints.join("latest"))?;
+    let tmp = dir.path();
     model
         .clone()
         .save_file(tmp.join("model"), &recorder())
         .map_err(|e| checkpoint_err(&tmp.join("model.mpk"), e))?;
-    let mut files = vec!["model.mpk", "optim.mpk", "state.json"];
     if let Some(average) = ema {
         average
             .clone()
             .save_file(tmp.join("ema"), &recorder())
             .map_err(|e| checkpoint_err(&tmp.join("ema.mpk"), e))?;
-        files.push("ema.mpk");
     }
     recorder()
         .record(optim.to_record(), tmp.join("optim"))
@@ -387,18 +378,7 @@ where
         serde_json::to_string(&state).expect("serializes"),
     )
     .map_err(io_err(&state_path))?;
-    for file in files {
-        let path = tmp.join(file);
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(&path))?;
-    }
-    let _ = std::fs::remove_dir_all(&previous);
-    if latest.exists() {
-        std::fs::rename(&latest, &previous).map_err(io_err(&latest))?;
-    }
-    std::fs::rename(&tmp, &latest).map_err(io_err(&latest))?;
-    let _ = std::fs::remove_dir_all(&previous);
+    dir.commit()?;
     Ok(())
 }
 

@@ -8,7 +8,6 @@ use attn_data::{
     CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, TextRow, read_raw, stratified_split,
     tokenize_cached,
 };
-use attn_transformer::write_atomic;
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -170,7 +169,7 @@ where
     if latest_checkpoint(run)?.is_some() {
         check_resume_settings(&run.join("run.json"), cfg)?;
     }
-    write_atomic(
+    attn_atomic::write(
         &run.join("run.json"),
         serde_json::to_string_pretty(cfg)
             .expect("serializes")
@@ -217,7 +216,7 @@ where
         "test_rows": report.examples,
     });
     let summary = serde_json::to_string_pretty(&summary).expect("serializes");
-    write_atomic(&run.join("summary.json"), summary.as_bytes())?;
+    attn_atomic::write(&run.join("summary.json"), summary.as_bytes())?;
     Ok(report)
 }
 
@@ -316,7 +315,7 @@ pub(crate) fn finish(report: &EvalReport, dir: Option<&Path>) -> Result<()> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let json = serde_json::to_string_pretty(report).expect("serializes");
-        write_atomic(&dir.join("eval.json"), json.as_bytes())?;
+        attn_atomic::write(&dir.join("eval.json"), json.as_bytes())?;
     }
     Ok(())
 }

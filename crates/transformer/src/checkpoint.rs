@@ -1,7 +1,7 @@
 //! Reading and writing Hugging Face checkpoint directories (safetensors, single or sharded).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{TensorData, backend::Backend};
 use safetensors::{Dtype, SafeTensors};
@@ -212,7 +212,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         head.declare(&mut config_json);
         head.write_code(dir)?;
         let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
-        write_atomic(&dir.join("config.json"), text.as_bytes())?;
+        attn_atomic::write(&dir.join("config.json"), text.as_bytes())?;
 
         write_safetensors(&dir.join("model.safetensors"), &hf_tensors(self))?;
 
@@ -220,7 +220,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
             let from = tokenizer_dir.join(file);
             if from.is_file() && tokenizer_dir != dir {
                 let bytes = std::fs::read(&from).map_err(io_err(&from))?;
-                write_atomic(&dir.join(file), &bytes)?;
+                attn_atomic::write(&dir.join(file), &bytes)?;
             }
         }
         Ok(())
@@ -256,18 +256,5 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) ->
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp: PathBuf = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    Ok(attn_atomic::write(path, &bytes)?)
 }

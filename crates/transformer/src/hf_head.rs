@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::Result;
 use crate::classifier::Pooling;
-use crate::{Result, write_atomic};
 
 /// The Python module written beside a mean-pooled classifier.
 pub const MODELING_FILE: &str = "modeling_attn_bert.py";
@@ -88,7 +88,7 @@ impl HfHead {
             }
             return Ok(());
         }
-        write_atomic(&path, MODELING_SOURCE.as_bytes())
+        Ok(attn_atomic::write(&path, MODELING_SOURCE.as_bytes())?)
     }
 }
 

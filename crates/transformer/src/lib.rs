@@ -51,8 +51,7 @@ pub mod weights;
 
 pub use attention::{AddNorm, BertAttention, MultiHeadAttention};
 pub use checkpoint::{
-    parse_safetensors, read_checkpoint, read_safetensors, saved_pooling, write_atomic,
-    write_safetensors,
+    parse_safetensors, read_checkpoint, read_safetensors, saved_pooling, write_safetensors,
 };
 pub use classifier::{BertForSequenceClassification, Pooling, mean_pool};
 pub use config::BertConfig;
