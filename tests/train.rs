@@ -257,8 +257,7 @@ fn resume_continues_the_iteration_count_and_the_shuffle_order() {
 
 #[test]
 fn the_default_model_learns_on_ag_news_and_writes_the_run_dir() {
-    let Some(data) = std::env::var_os("AG_NEWS_DIR") else {
-        eprintln!("AG_NEWS_DIR is not set: skipped");
+    let Some(data) = attn_testing::ag_news_dir() else {
         return;
     };
     let home = tempfile::tempdir().unwrap();

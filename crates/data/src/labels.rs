@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn the_shared_ag_news_files_have_the_documented_counts() {
         // AG_NEWS_DIR points at the official test set and the 6,000-row train sample (CI has it).
-        let Some(dir) = std::env::var_os("AG_NEWS_DIR").map(std::path::PathBuf::from) else {
+        let Some(dir) = attn_testing::ag_news_dir() else {
             return;
         };
         let count = |rows: &[TextRow]| {

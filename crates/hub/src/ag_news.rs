@@ -228,8 +228,8 @@ mod tests {
 
     #[test]
     fn the_shared_official_test_set_has_its_checksum() {
-        // CI and developers have the official test split beside the checkout; elsewhere this is a no-op.
-        let Some(dir) = std::env::var_os("AG_NEWS_DIR").map(PathBuf::from) else {
+        // CI and developers have the official test split beside the checkout.
+        let Some(dir) = attn_testing::ag_news_dir() else {
             return;
         };
         check_md5(&dir.join("test.csv"), AG_NEWS_TEST_MD5).unwrap();
