@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("fine_tune_step_batch_8", |b| {
         b.iter_custom(|iters| {
             let started = Instant::now();
-            bench_train(model.clone(), &train, &cfg, 0, 0, iters as usize, &device);
+            bench_train(model.clone(), &train, &cfg, 0, 0, iters as usize, &device).unwrap();
             started.elapsed()
         })
     });
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("inference_batch_32", |b| {
         b.iter_custom(|iters| {
             let started = Instant::now();
-            bench_infer(&inner, &infer, 128, 0, 0, iters as usize, &device);
+            bench_infer(&inner, &infer, 128, 0, 0, iters as usize, &device).unwrap();
             started.elapsed()
         })
     });

@@ -151,7 +151,7 @@ pub fn bench_train<B, M>(
     warmup: usize,
     steps: usize,
     device: &B::Device,
-) -> BenchReport
+) -> Result<BenchReport>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
@@ -176,7 +176,7 @@ where
             cfg.layer_decay,
             &loss_fn,
             Some(device),
-        );
+        )?;
         model = step.model;
         if i >= warmup {
             step_s.push(started.elapsed().as_secs_f64());
@@ -189,12 +189,12 @@ where
     let phase = |f: fn(&StepTimes) -> Duration| {
         Some(median(phases.iter().map(|t| f(t).as_secs_f64()).collect()))
     };
-    BenchReport {
+    Ok(BenchReport {
         forward_s: phase(|t| t.forward),
         backward_s: phase(|t| t.backward),
         optimizer_s: phase(|t| t.optimizer),
         ..report(step_s, &used, cfg.max_len)
-    }
+    })
 }
 
 /// Times `steps` inference batches (forward pass to predicted classes) after `warmup` untimed ones.
@@ -206,7 +206,7 @@ pub fn bench_infer<B: Backend, M: Classify<B>>(
     warmup: usize,
     steps: usize,
     device: &B::Device,
-) -> BenchReport {
+) -> Result<BenchReport> {
     let batcher = TextBatcher { pad_id, max_len };
     let (mut step_s, mut used) = (Vec::new(), Vec::new());
     let progress = bar(warmup + steps, "inference batches");
@@ -214,7 +214,7 @@ pub fn bench_infer<B: Backend, M: Classify<B>>(
         let items: Vec<&Example> = batches[i % batches.len()].iter().collect();
         let started = Instant::now();
         let batch = batcher.collate::<B>(&items, device);
-        let best: Tensor<B, 2, Int> = model.logits(&batch).argmax(1);
+        let best: Tensor<B, 2, Int> = model.logits(&batch)?.argmax(1);
         let _ = best.into_data();
         if i >= warmup {
             step_s.push(started.elapsed().as_secs_f64());
@@ -223,7 +223,7 @@ pub fn bench_infer<B: Backend, M: Classify<B>>(
         progress.inc(1);
     }
     progress.finish_and_clear();
-    report(step_s, &used, max_len)
+    Ok(report(step_s, &used, max_len))
 }
 
 /// What `attn bench` measures: a BERT classifier, its weights, and the batches it sees.
@@ -314,7 +314,7 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
         ..TrainConfig::default()
     };
     let pad_id = config.pad_token_id as u32;
-    Ok(if spec.train {
+    if spec.train {
         bench_train(
             model,
             &batches,
@@ -334,7 +334,7 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
             spec.steps,
             device,
         )
-    })
+    }
 }
 
 #[cfg(test)]

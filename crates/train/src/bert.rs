@@ -95,7 +95,7 @@ pub fn eval_bert<B: Backend>(
     )?;
     encoder.tokenizer.check_fits(config.vocab_size)?;
     let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &encoder)?;
-    let report = evaluate(&model, &test, &labels, cfg, encoder.pad_id(), device);
+    let report = evaluate(&model, &test, &labels, cfg, encoder.pad_id(), device)?;
     finish(&report, out)?;
     Ok(report)
 }

@@ -7,10 +7,13 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
+use crate::Result;
+
 /// A text classifier the loop can train and evaluate.
 pub trait Classify<B: Backend> {
-    /// Logits [batch, classes] for a padded batch.
-    fn logits(&self, batch: &TextBatch<B>) -> Tensor<B, 2>;
+    /// Logits [batch, classes] for a padded batch (an error for a batch the model cannot take,
+    /// e.g. longer than BERT's position table).
+    fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>>;
 
     /// The gradients in groups, each with its depth from the output (a group at depth `d` learns
     /// at `lr * decay^d` under layer-wise learning-rate decay); one group at depth 0 unless the
@@ -43,14 +46,13 @@ fn take<B: AutodiffBackend, M: Module<B>>(
 }
 
 impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
-    fn logits(&self, batch: &TextBatch<B>) -> Tensor<B, 2> {
+    fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>> {
         let input = BertInput {
             input_ids: batch.input_ids.clone(),
             attention_mask: batch.attention_mask.clone(),
             token_type_ids: batch.token_type_ids.clone(),
         };
-        // Batches are cut at max_len <= max_position_embeddings by the batcher, so this cannot fail.
-        self.forward(input).expect("batch fits the position table")
+        Ok(self.forward(input)?)
     }
 
     /// Pooler and classifier first, then the encoder layers from the top, then the embeddings.
@@ -73,7 +75,7 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
 }
 
 impl<B: Backend> Classify<B> for attn_rnn::RnnAttentionClassifier<B> {
-    fn logits(&self, batch: &TextBatch<B>) -> Tensor<B, 2> {
-        self.forward(batch.input_ids.clone(), &batch.lengths).logits
+    fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>> {
+        Ok(self.forward(batch.input_ids.clone(), &batch.lengths).logits)
     }
 }

@@ -46,7 +46,9 @@ pub struct Replica<B: Backend, M> {
 impl<B: Backend, M: Classify<B>> Replica<B, M> {
     /// Logits, loss and labels of `batch`.
     fn classify(&self, batch: &TextBatch<B>) -> ClassificationOutput<B> {
-        let logits = self.model.logits(batch);
+        // burn-train's steps have no error path; a batch the model cannot take (wider than its
+        // position table) was refused before the run, when --max-len was checked against it.
+        let logits = self.model.logits(batch).unwrap_or_else(|e| panic!("{e}"));
         let loss = self.loss.forward(logits.clone(), batch.labels.clone());
         ClassificationOutput::new(loss.reshape([1]), logits, batch.labels.clone())
     }

@@ -159,7 +159,7 @@ pub fn eval_rnn<B: Backend>(
         ..cfg.clone()
     };
     let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &vocab)?;
-    let report = evaluate(&model, &test, &labels, &cfg, vocab.pad_id(), device);
+    let report = evaluate(&model, &test, &labels, &cfg, vocab.pad_id(), device)?;
     finish(&report, out)?;
     Ok(report)
 }

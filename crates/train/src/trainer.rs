@@ -105,14 +105,14 @@ pub(crate) fn train_step<B, M, O>(
     layer_decay: f64,
     loss_fn: &CrossEntropyLoss<B>,
     sync: Option<&B::Device>,
-) -> Step<M>
+) -> Result<Step<M>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
     O: Optimizer<M, B>,
 {
     let started = Instant::now();
-    let logits = model.logits(batch);
+    let logits = model.logits(batch)?;
     let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
     let loss_value: f32 = loss.clone().into_scalar().elem();
     let rows = batch.lengths.len();
@@ -135,7 +135,7 @@ where
         },
     };
     if !loss_value.is_finite() {
-        return step;
+        return Ok(step);
     }
     let wait = || {
         if let Some(device) = sync {
@@ -153,7 +153,7 @@ where
     }
     wait();
     step.times.optimizer = backward_done.elapsed();
-    step
+    Ok(step)
 }
 
 /// The recorder of checkpoints: burn's named MessagePack files in full precision.
@@ -259,7 +259,7 @@ where
             cfg.layer_decay,
             &loss_fn,
             None,
-        );
+        )?;
         let (loss_value, hits) = (step.loss, step.hits);
         if !loss_value.is_finite() {
             log.bar.abandon();
@@ -286,7 +286,7 @@ where
                 cfg.eval_batch_size,
                 batcher,
                 device,
-            );
+            )?;
             log.validation(done, accuracy, validation.len())?;
         }
         if cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0 && done < cfg.iterations {
@@ -389,14 +389,14 @@ pub fn accuracy<B: Backend, M: Classify<B>>(
     batch_size: usize,
     batcher: TextBatcher,
     device: &B::Device,
-) -> f64 {
-    let predicted = predict(model, examples, batch_size, batcher, device);
+) -> Result<f64> {
+    let predicted = predict(model, examples, batch_size, batcher, device)?;
     let hits = predicted
         .iter()
         .zip(examples)
         .filter(|(p, e)| **p == e.label)
         .count();
-    hits as f64 / examples.len().max(1) as f64
+    Ok(hits as f64 / examples.len().max(1) as f64)
 }
 
 /// Predicted class of every example, in batches sorted by length (less padding), with a progress bar.
@@ -406,7 +406,7 @@ pub fn predict<B: Backend, M: Classify<B>>(
     batch_size: usize,
     batcher: TextBatcher,
     device: &B::Device,
-) -> Vec<usize> {
+) -> Result<Vec<usize>> {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].ids.len());
     let mut predicted = vec![0usize; examples.len()];
@@ -418,7 +418,7 @@ pub fn predict<B: Backend, M: Classify<B>>(
     for chunk in order.chunks(batch_size.max(1)) {
         let items: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
-        let best: Tensor<B, 2, Int> = model.logits(&batch).argmax(1);
+        let best: Tensor<B, 2, Int> = model.logits(&batch)?.argmax(1);
         let best: Vec<i64> = best
             .into_data()
             .convert::<i64>()
@@ -430,5 +430,5 @@ pub fn predict<B: Backend, M: Classify<B>>(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    predicted
+    Ok(predicted)
 }

@@ -203,7 +203,7 @@ where
     curves::plot_run(run)?;
     save(&model)?;
     eprintln!("Trained in {train_s:.1}s; model saved to {}", run.display());
-    let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device);
+    let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device)?;
     finish(&report, Some(run))?;
     let summary = serde_json::json!({
         "parameters": parameters,
@@ -290,7 +290,7 @@ pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
     cfg: &TrainConfig,
     pad_id: u32,
     device: &B::Device,
-) -> EvalReport {
+) -> Result<EvalReport> {
     let limit = if cfg.eval_limit == 0 {
         test.len()
     } else {
@@ -302,10 +302,10 @@ pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
         max_len: cfg.max_len,
     };
     let started = Instant::now();
-    let predicted = predict(model, test, cfg.eval_batch_size, batcher, device);
+    let predicted = predict(model, test, cfg.eval_batch_size, batcher, device)?;
     let rate = test.len() as f64 / started.elapsed().as_secs_f64();
     let actual: Vec<usize> = test.iter().map(|e| e.label).collect();
-    EvalReport::new(&predicted, &actual, &labels.names, rate)
+    Ok(EvalReport::new(&predicted, &actual, &labels.names, rate))
 }
 
 /// Prints the report (`Final accuracy: X` and the table) and, given a directory, writes `eval.json`.
