@@ -10,6 +10,7 @@ mod data;
 mod fetch;
 mod heatmap;
 mod infer;
+mod terminal;
 mod train;
 
 use anyhow::Result;

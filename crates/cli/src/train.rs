@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use crate::terminal::Terminal;
 use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_data::{Column, CsvFormat};
 use attn_train::{DataFiles, RnnSettings, TrainConfig, eval_bert, eval_rnn, train_bert, train_rnn};
 use clap::{Args, ValueEnum};
+use std::sync::Arc;
 
 /// Which model to train.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,11 +213,14 @@ struct TrainTask {
 impl BackendTask for TrainTask {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        let terminal = Arc::new(Terminal);
         match (self.kind, &self.model_dir) {
             (ModelKind::Bert, Some(dir)) => {
-                train_bert::<B>(&self.cfg, dir, &self.data, &self.run, &device)?
+                train_bert::<B>(&self.cfg, dir, &self.data, &self.run, &device, terminal)?
             }
-            _ => train_rnn::<B>(&self.cfg, &self.rnn, &self.data, &self.run, &device)?,
+            _ => train_rnn::<B>(
+                &self.cfg, &self.rnn, &self.data, &self.run, &device, terminal,
+            )?,
         };
         Ok(())
     }
@@ -425,9 +430,9 @@ impl BackendTask for EvalTask {
         };
         let (dir, out) = (&self.args.model, self.args.output.as_deref());
         if dir.join("rnn.json").is_file() {
-            eval_rnn::<B::InnerBackend>(dir, &self.data, &cfg, out, &device)?;
+            eval_rnn::<B::InnerBackend>(dir, &self.data, &cfg, out, &device, &Terminal)?;
         } else {
-            eval_bert::<B::InnerBackend>(dir, &self.data, &cfg, out, &device)?;
+            eval_bert::<B::InnerBackend>(dir, &self.data, &cfg, out, &device, &Terminal)?;
         }
         Ok(())
     }

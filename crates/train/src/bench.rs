@@ -18,9 +18,10 @@ use serde::Serialize;
 
 use crate::classify::Classify;
 use crate::error::{Result, TrainError};
-use crate::trainer::{StepTimes, adamw, train_step};
+use crate::events::Quiet;
+use crate::memory::peak_rss_bytes;
+use crate::step::{StepTimes, adamw, train_step};
 use crate::workflow::DataFiles;
-use crate::workflow::peak_rss_bytes;
 use crate::{TrainConfig, WordPieceEncoder};
 
 /// What one benchmark measured: medians over the timed steps (after the warm-up steps).
@@ -278,7 +279,8 @@ pub fn bench_bert<B: AutodiffBackend>(spec: &BenchSpec, device: &B::Device) -> R
             );
             let labels = LabelMap::ag_news();
             let data = DataFiles::ag_news(csv.parent().unwrap_or(Path::new(".")), &spec.cache_root);
-            let examples = data.examples(csv, &labels, false, &encoder)?;
+            // Bad rows are errors here (no skipping), so nothing is left to report.
+            let examples = data.examples(csv, &labels, false, &encoder, &Quiet)?;
             file_order_batches(&examples, spec.batch, count)
         }
         _ => synthetic_batches(spec.batch, count, config.vocab_size, spec.seed),

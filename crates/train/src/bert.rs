@@ -1,6 +1,7 @@
 //! Fine-tuning and evaluating BERT classifiers: the reference workflow end to end.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder};
 use attn_transformer::{
@@ -10,8 +11,11 @@ use attn_transformer::{
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::error::{Result, TrainError};
+use crate::events::Observer;
 use crate::metrics::EvalReport;
-use crate::workflow::{DataFiles, evaluate, finish, fit, prepare};
+use crate::predict::{evaluate, finish};
+use crate::train_loop::TrainJob;
+use crate::workflow::{DataFiles, fit, prepare};
 use crate::{TrainConfig, WordPieceEncoder};
 
 /// Fine-tunes the BERT model in `model_dir` on `data` into the run directory `run`, then
@@ -22,6 +26,7 @@ pub fn train_bert<B: AutodiffBackend>(
     data: &DataFiles,
     run: &Path,
     device: &B::Device,
+    observer: Arc<dyn Observer>,
 ) -> Result<EvalReport> {
     let pooling: Pooling = cfg.pooling.parse()?;
     let precision: Precision = cfg.precision.parse()?;
@@ -41,7 +46,7 @@ pub fn train_bert<B: AutodiffBackend>(
             cfg.max_len, config.max_position_embeddings
         )));
     }
-    let prepared = prepare(data, labels, &encoder, cfg)?;
+    let prepared = prepare(data, labels, &encoder, cfg, observer.as_ref())?;
     if let Some(p) = cfg.dropout {
         config.hidden_dropout_prob = p;
         config.attention_probs_dropout_prob = p;
@@ -57,15 +62,18 @@ pub fn train_bert<B: AutodiffBackend>(
     }
     encoder.tokenizer.check_fits(config.vocab_size)?;
     let names = prepared.labels.names.clone();
-    fit(
-        model,
-        &prepared,
+    let job = TrainJob {
+        examples: &prepared.train,
+        validation: &prepared.validation,
         cfg,
-        encoder.pad_id(),
+        pad_id: encoder.pad_id(),
         run,
         device,
-        |model| Ok(model.save_pretrained(run, &config, &names, model_dir)?),
-    )
+        observer,
+    };
+    fit(model, &prepared, job, |model| {
+        Ok(model.save_pretrained(run, &config, &names, model_dir)?)
+    })
 }
 
 /// Evaluates a saved classifier directory (a run dir or any HF model with a head) on `data.test`,
@@ -76,6 +84,7 @@ pub fn eval_bert<B: Backend>(
     cfg: &TrainConfig,
     out: Option<&Path>,
     device: &B::Device,
+    observer: &dyn Observer,
 ) -> Result<EvalReport> {
     let labels = match LabelMap::load(&model_dir.join("labels.json")) {
         Ok(map) => map,
@@ -94,8 +103,8 @@ pub fn eval_bert<B: Backend>(
         device,
     )?;
     encoder.tokenizer.check_fits(config.vocab_size)?;
-    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &encoder)?;
+    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &encoder, observer)?;
     let report = evaluate(&model, &test, &labels, cfg, encoder.pad_id(), device)?;
-    finish(&report, out)?;
+    finish(&report, out, observer)?;
     Ok(report)
 }

@@ -5,6 +5,7 @@
 mod adamw;
 mod bench;
 mod bert;
+mod checkpoint;
 mod classify;
 mod config;
 mod curves;
@@ -12,10 +13,14 @@ mod data_parallel;
 mod ema;
 mod encoder;
 mod error;
+mod events;
+mod memory;
 mod metrics;
+mod predict;
 mod reports;
 mod rnn;
-mod trainer;
+mod step;
+mod train_loop;
 mod workflow;
 
 pub use adamw::FusedAdamW;
@@ -24,14 +29,18 @@ pub use bench::{
     synthetic_batches,
 };
 pub use bert::{eval_bert, train_bert};
+pub use checkpoint::CheckpointState;
 pub use classify::Classify;
 pub use config::TrainConfig;
 pub use curves::{plot_curves, plot_run, register_font};
 pub use ema::Ema;
 pub use encoder::WordPieceEncoder;
 pub use error::{Result, TrainError};
+pub use events::{Event, Observer, Quiet};
+pub use memory::peak_rss_bytes;
 pub use metrics::{ClassScores, EvalReport};
+pub use predict::{accuracy, predict};
 pub use reports::Report;
 pub use rnn::{RnnSettings, eval_rnn, load_rnn, train_rnn};
-pub use trainer::{CheckpointState, accuracy, batch_at, predict, train};
-pub use workflow::{DataFiles, peak_rss_bytes};
+pub use train_loop::{TrainJob, batch_at, train};
+pub use workflow::DataFiles;

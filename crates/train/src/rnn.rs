@@ -1,6 +1,7 @@
 //! Training and evaluating the Bahdanau additive-attention RNN baseline with the shared workflow.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
@@ -12,8 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainConfig;
 use crate::error::{Result, TrainError, io_err};
+use crate::events::Observer;
 use crate::metrics::EvalReport;
-use crate::workflow::{DataFiles, evaluate, finish, fit, prepare};
+use crate::predict::{evaluate, finish};
+use crate::train_loop::TrainJob;
+use crate::workflow::{DataFiles, fit, prepare};
 
 /// The RNN's sizes and vocabulary settings (saved as `rnn.json` in the run directory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +65,7 @@ pub fn train_rnn<B: AutodiffBackend>(
     data: &DataFiles,
     run: &Path,
     device: &B::Device,
+    observer: Arc<dyn Observer>,
 ) -> Result<EvalReport> {
     if cfg.precision.parse::<Precision>()? != Precision::F32 {
         return Err(TrainError::Settings(format!(
@@ -69,14 +74,19 @@ pub fn train_rnn<B: AutodiffBackend>(
         )));
     }
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
-    let rows = data.rows(data.train_file()?, &labels, cfg.skip_bad_rows)?;
+    let rows = data.rows(
+        data.train_file()?,
+        &labels,
+        cfg.skip_bad_rows,
+        observer.as_ref(),
+    )?;
     let vocab = WordVocab::build(
         rows.iter().map(|r| r.text.as_str()),
         settings.min_freq,
         settings.max_vocab,
         cfg.max_len,
     );
-    let prepared = prepare(data, labels, &vocab, cfg)?;
+    let prepared = prepare(data, labels, &vocab, cfg, observer.as_ref())?;
     let config = RnnConfig {
         cell: settings.cell,
         vocab_size: vocab.len(),
@@ -88,32 +98,33 @@ pub fn train_rnn<B: AutodiffBackend>(
     };
     B::seed(device, cfg.seed);
     let model = config.init::<B>(device);
-    fit(
-        model,
-        &prepared,
+    let job = TrainJob {
+        examples: &prepared.train,
+        validation: &prepared.validation,
         cfg,
-        vocab.pad_id(),
+        pad_id: vocab.pad_id(),
         run,
         device,
-        |model| {
-            std::fs::create_dir_all(run).map_err(io_err(run))?;
-            vocab.save(&run.join("vocab.json"))?;
-            let json = serde_json::json!({"model": config, "settings": settings});
-            attn_atomic::write(
-                &run.join("rnn.json"),
-                serde_json::to_string_pretty(&json)
-                    .expect("serializes")
-                    .as_bytes(),
-            )?;
-            model
-                .clone()
-                .save_file(run.join("rnn_model"), &recorder())
-                .map_err(|e| TrainError::Checkpoint {
-                    path: run.join("rnn_model.mpk"),
-                    reason: e.to_string(),
-                })
-        },
-    )
+        observer,
+    };
+    fit(model, &prepared, job, |model| {
+        std::fs::create_dir_all(run).map_err(io_err(run))?;
+        vocab.save(&run.join("vocab.json"))?;
+        let json = serde_json::json!({"model": config, "settings": settings});
+        attn_atomic::write(
+            &run.join("rnn.json"),
+            serde_json::to_string_pretty(&json)
+                .expect("serializes")
+                .as_bytes(),
+        )?;
+        model
+            .clone()
+            .save_file(run.join("rnn_model"), &recorder())
+            .map_err(|e| TrainError::Checkpoint {
+                path: run.join("rnn_model.mpk"),
+                reason: e.to_string(),
+            })
+    })
 }
 
 /// Loads a trained baseline from its run directory: model, vocabulary and labels.
@@ -152,14 +163,15 @@ pub fn eval_rnn<B: Backend>(
     cfg: &TrainConfig,
     out: Option<&Path>,
     device: &B::Device,
+    observer: &dyn Observer,
 ) -> Result<EvalReport> {
     let (model, vocab, labels) = load_rnn::<B>(run, device)?;
     let cfg = TrainConfig {
         max_len: vocab.max_len,
         ..cfg.clone()
     };
-    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &vocab)?;
+    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &vocab, observer)?;
     let report = evaluate(&model, &test, &labels, &cfg, vocab.pad_id(), device)?;
-    finish(&report, out)?;
+    finish(&report, out, observer)?;
     Ok(report)
 }

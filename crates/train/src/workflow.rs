@@ -5,17 +5,20 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use attn_data::{
-    CsvFormat, Example, LabelMap, TextBatcher, TextEncoder, TextRow, read_raw, stratified_split,
-    tokenize_cached,
+    CsvFormat, Example, LabelMap, TextEncoder, TextRow, read_raw, stratified_split, tokenize_cached,
 };
 use burn::module::{AutodiffModule, ModuleDisplay};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 
+use crate::checkpoint::latest_checkpoint;
 use crate::classify::Classify;
 use crate::data_parallel::train_data_parallel;
 use crate::error::{Result, TrainError, io_err};
+use crate::events::{Event, Observer};
+use crate::memory::peak_rss_bytes;
 use crate::metrics::EvalReport;
-use crate::trainer::{latest_checkpoint, predict, train};
+use crate::predict::{evaluate, finish};
+use crate::train_loop::{TrainJob, train};
 use crate::{TrainConfig, curves};
 
 /// Labelled train and test files and how to read them.
@@ -53,10 +56,16 @@ impl DataFiles {
     }
 
     /// The labelled rows of one file.
-    pub fn rows(&self, path: &Path, labels: &LabelMap, skip_bad: bool) -> Result<Vec<TextRow>> {
-        let (rows, skipped) = labels.apply(read_raw(path, &self.format, skip_bad)?, skip_bad)?;
-        if skipped > 0 {
-            eprintln!("{}: skipped {skipped} bad rows", path.display());
+    pub fn rows(
+        &self,
+        path: &Path,
+        labels: &LabelMap,
+        skip_bad: bool,
+        observer: &dyn Observer,
+    ) -> Result<Vec<TextRow>> {
+        let (rows, count) = labels.apply(read_raw(path, &self.format, skip_bad)?, skip_bad)?;
+        if count > 0 {
+            observer.event(Event::SkippedRows { path, count });
         }
         Ok(rows)
     }
@@ -68,8 +77,9 @@ impl DataFiles {
         labels: &LabelMap,
         skip_bad: bool,
         encoder: &dyn TextEncoder,
+        observer: &dyn Observer,
     ) -> Result<Vec<Example>> {
-        let rows = self.rows(path, labels, skip_bad)?;
+        let rows = self.rows(path, labels, skip_bad, observer)?;
         Ok(tokenize_cached(path, &rows, encoder, &self.cache_root)?.examples)
     }
 
@@ -116,10 +126,12 @@ pub(crate) fn prepare(
     labels: LabelMap,
     encoder: &dyn TextEncoder,
     cfg: &TrainConfig,
+    observer: &dyn Observer,
 ) -> Result<Prepared> {
     let started = Instant::now();
-    let train_all = data.examples(data.train_file()?, &labels, cfg.skip_bad_rows, encoder)?;
-    let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, encoder)?;
+    let skip = cfg.skip_bad_rows;
+    let train_all = data.examples(data.train_file()?, &labels, skip, encoder, observer)?;
+    let test = data.examples(&data.test, &labels, skip, encoder, observer)?;
     let (train, validation) = if cfg.val_fraction > 0.0 {
         let classes: Vec<usize> = train_all.iter().map(|e| e.label).collect();
         let (keep, held) = stratified_split(&classes, cfg.val_fraction, cfg.seed);
@@ -132,14 +144,13 @@ pub(crate) fn prepare(
     } else {
         (train_all, Vec::new())
     };
-    eprintln!(
-        "Data: {} training, {} validation and {} test rows, {} classes, tokenized in {:.1}s",
-        train.len(),
-        validation.len(),
-        test.len(),
-        labels.len(),
-        started.elapsed().as_secs_f64()
-    );
+    observer.event(Event::Prepared {
+        train: train.len(),
+        validation: validation.len(),
+        test: test.len(),
+        classes: labels.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
     Ok(Prepared {
         labels,
         train,
@@ -148,15 +159,13 @@ pub(crate) fn prepare(
     })
 }
 
-/// Trains `model` on the prepared data into `run`, saves it with `save`, evaluates it on the test
-/// set and writes `run.json`, `labels.json`, `curves.png` and `eval.json`.
+/// Runs `job` (on the prepared data's training and validation rows) for `model`, saves it with
+/// `save`, evaluates it on the test set and writes `run.json`, `labels.json`, `curves.png` and
+/// `eval.json` into the run directory.
 pub(crate) fn fit<B, M>(
     model: M,
     data: &Prepared,
-    cfg: &TrainConfig,
-    pad_id: u32,
-    run: &Path,
-    device: &B::Device,
+    job: TrainJob<'_, B>,
     save: impl FnOnce(&M::InnerModule) -> Result<()>,
 ) -> Result<EvalReport>
 where
@@ -164,8 +173,9 @@ where
     M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
     M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
 {
+    let (run, pad_id, device) = (job.run, job.pad_id, job.device);
     std::fs::create_dir_all(run).map_err(io_err(run))?;
-    let cfg = &cfg.resolve_epochs(data.train.len());
+    let cfg = &job.cfg.resolve_epochs(job.examples.len());
     if latest_checkpoint(run)?.is_some() {
         check_resume_settings(&run.join("run.json"), cfg)?;
     }
@@ -178,33 +188,22 @@ where
     data.labels.save(&run.join("labels.json"))?;
     let parameters = burn::module::Module::num_params(&model);
     let started = Instant::now();
+    let observer = job.observer.clone();
+    let job = TrainJob { cfg, ..job };
     let (model, iterations_run) = if cfg.devices > 1 {
-        train_data_parallel::<B, M>(
-            model,
-            &data.train,
-            &data.validation,
-            cfg,
-            pad_id,
-            run,
-            device,
-        )?
+        train_data_parallel::<B, M>(model, &job)?
     } else {
-        train::<B, M>(
-            model,
-            &data.train,
-            &data.validation,
-            cfg,
-            pad_id,
-            run,
-            device,
-        )?
+        train::<B, M>(model, &job)?
     };
     let train_s = started.elapsed().as_secs_f64();
     curves::plot_run(run)?;
     save(&model)?;
-    eprintln!("Trained in {train_s:.1}s; model saved to {}", run.display());
+    observer.event(Event::Trained {
+        seconds: train_s,
+        run,
+    });
     let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device)?;
-    finish(&report, Some(run))?;
+    finish(&report, Some(run), observer.as_ref())?;
     let summary = serde_json::json!({
         "parameters": parameters,
         "train_seconds": train_s,
@@ -262,60 +261,4 @@ fn check_resume_settings(saved: &Path, cfg: &TrainConfig) -> Result<()> {
         saved.parent().unwrap_or(saved).display(),
         differences.join(", ")
     )))
-}
-
-/// A `/proc/self/status` memory line (Linux), in bytes.
-fn proc_status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// The process's peak resident memory (Linux `VmHWM`), when known.
-pub fn peak_rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmHWM:")
-}
-
-/// The process's resident memory now (Linux `VmRSS`), when known.
-pub fn rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmRSS:")
-}
-
-/// Predicts the test set (its first `cfg.eval_limit` rows when set) and scores it.
-pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
-    model: &M,
-    test: &[Example],
-    labels: &LabelMap,
-    cfg: &TrainConfig,
-    pad_id: u32,
-    device: &B::Device,
-) -> Result<EvalReport> {
-    let limit = if cfg.eval_limit == 0 {
-        test.len()
-    } else {
-        cfg.eval_limit.min(test.len())
-    };
-    let test = &test[..limit];
-    let batcher = TextBatcher {
-        pad_id,
-        max_len: cfg.max_len,
-    };
-    let started = Instant::now();
-    let predicted = predict(model, test, cfg.eval_batch_size, batcher, device)?;
-    let rate = test.len() as f64 / started.elapsed().as_secs_f64();
-    let actual: Vec<usize> = test.iter().map(|e| e.label).collect();
-    Ok(EvalReport::new(&predicted, &actual, &labels.names, rate))
-}
-
-/// Prints the report (`Final accuracy: X` and the table) and, given a directory, writes `eval.json`.
-pub(crate) fn finish(report: &EvalReport, dir: Option<&Path>) -> Result<()> {
-    println!("Final accuracy: {:.4}", report.test_accuracy);
-    println!("{}", report.table());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let json = serde_json::to_string_pretty(report).expect("serializes");
-        attn_atomic::write(&dir.join("eval.json"), json.as_bytes())?;
-    }
-    Ok(())
 }

@@ -4,7 +4,6 @@
 //! the main device sums their gradients and takes one optimizer step. The batches, the learning
 //! rate schedule, the optimizer and the report lines are the single-device loop's.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use attn_data::{Example, TextBatch, TextBatcher};
@@ -22,11 +21,16 @@ use burn::train::{
     SupervisedTraining, TrainOutput, TrainStep,
 };
 
+mod renderer;
+
+use renderer::Reports;
+
 use crate::TrainConfig;
+use crate::checkpoint::latest_checkpoint;
 use crate::classify::Classify;
 use crate::error::{Result, TrainError};
-use crate::reports::Reports;
-use crate::trainer::{adamw, batch_at, cross_entropy, latest_checkpoint};
+use crate::step::{adamw, cross_entropy};
+use crate::train_loop::{TrainJob, batch_at};
 
 /// A classifier as burn-train's learner trains it: a step is the loss and gradients of one batch.
 #[derive(Module, Debug)]
@@ -156,20 +160,21 @@ pub fn devices<D: DeviceOps>(device: &D, count: usize) -> Vec<D> {
 /// through burn-train's `SupervisedTraining` with `ExecutionStrategy::MultiDevice`; writes the
 /// run's report lines and `metrics.jsonl` as the single-device loop does. Returns the trained
 /// model (inference side) and the iterations run.
-pub fn train_data_parallel<B, M>(
-    model: M,
-    examples: &[Example],
-    validation: &[Example],
-    cfg: &TrainConfig,
-    pad_id: u32,
-    run: &Path,
-    device: &B::Device,
-) -> Result<(M::InnerModule, usize)>
+pub fn train_data_parallel<B, M>(model: M, job: &TrainJob<'_, B>) -> Result<(M::InnerModule, usize)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
     M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
 {
+    let TrainJob {
+        examples,
+        validation,
+        cfg,
+        pad_id,
+        run,
+        device,
+        ..
+    } = *job;
     if cfg.ema > 0.0 {
         return Err(TrainError::Settings(
             "--ema averages the weights in the single-device loop; burn-train's learner, which \
@@ -231,7 +236,9 @@ where
                 .into(),
         )
         .num_epochs(1);
-    let reports = Reports::new(run, cfg, devices.len(), training.interrupter(), &failure)?;
+    let interrupter = training.interrupter();
+    let observer = job.observer.clone();
+    let reports = Reports::new(run, cfg, devices.len(), interrupter, &failure, observer)?;
     let trained = training.renderer(reports).launch(learner).model;
     if let Some(error) = failure.lock().expect("no panic holding it").take() {
         return Err(error);

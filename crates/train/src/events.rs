@@ -1,0 +1,145 @@
+//! What a run tells its user as it goes. The library hands each [`Event`] to an [`Observer`]; the
+//! CLI prints them (the reference's `Loss = …, Accuracy = …` lines among them).
+
+use std::fmt;
+use std::path::Path;
+
+use crate::metrics::EvalReport;
+use crate::reports::Report;
+
+/// Something a run has to say.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A report window closed: mean loss and accuracy since the last one.
+    Report {
+        /// The report.
+        report: &'a Report,
+        /// Iterations of the whole run.
+        iterations: usize,
+    },
+    /// The model was scored on the validation rows.
+    Validation {
+        /// Iterations done.
+        iteration: usize,
+        /// Share of the rows classified correctly.
+        accuracy: f64,
+        /// Validation rows.
+        rows: usize,
+    },
+    /// The run goes on from a checkpoint.
+    Resumed {
+        /// The checkpoint directory.
+        from: &'a Path,
+        /// Iterations it had done.
+        iteration: usize,
+    },
+    /// The data is read and tokenized.
+    Prepared {
+        /// Training rows.
+        train: usize,
+        /// Validation rows (held out of the training file).
+        validation: usize,
+        /// Test rows.
+        test: usize,
+        /// Classes.
+        classes: usize,
+        /// Seconds spent reading and tokenizing.
+        seconds: f64,
+    },
+    /// Rows of a data file that could not be read and were left out (`skip_bad_rows`).
+    SkippedRows {
+        /// The file.
+        path: &'a Path,
+        /// How many.
+        count: usize,
+    },
+    /// Training finished and the model was saved.
+    Trained {
+        /// Seconds spent training.
+        seconds: f64,
+        /// The run directory.
+        run: &'a Path,
+    },
+    /// The test set was scored.
+    Evaluated(&'a EvalReport),
+}
+
+impl Event<'_> {
+    /// Whether the event is a result (the CLI's stdout) rather than a note on the run (stderr).
+    pub fn is_result(&self) -> bool {
+        matches!(
+            self,
+            Self::Report { .. } | Self::Validation { .. } | Self::Evaluated(_)
+        )
+    }
+}
+
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Report { report, iterations } => write!(
+                f,
+                "Loss = {:.4}, Accuracy = {:.4}  (iteration {}/{iterations}, lr {:.2e}, {:.1} samples/s)",
+                report.loss,
+                report.train_accuracy,
+                report.iteration,
+                report.lr,
+                report.samples_per_s
+            ),
+            Self::Validation {
+                iteration,
+                accuracy,
+                rows,
+            } => write!(
+                f,
+                "Validation accuracy = {accuracy:.4}  (iteration {iteration}, {rows} rows)"
+            ),
+            Self::Resumed { from, iteration } => {
+                write!(
+                    f,
+                    "Resuming from {} at iteration {iteration}",
+                    from.display()
+                )
+            }
+            Self::Prepared {
+                train,
+                validation,
+                test,
+                classes,
+                seconds,
+            } => write!(
+                f,
+                "Data: {train} training, {validation} validation and {test} test rows, {classes} \
+                 classes, tokenized in {seconds:.1}s"
+            ),
+            Self::SkippedRows { path, count } => {
+                write!(f, "{}: skipped {count} bad rows", path.display())
+            }
+            Self::Trained { seconds, run } => write!(
+                f,
+                "Trained in {seconds:.1}s; model saved to {}",
+                run.display()
+            ),
+            Self::Evaluated(report) => write!(
+                f,
+                "Final accuracy: {:.4}\n{}",
+                report.test_accuracy,
+                report.table()
+            ),
+        }
+    }
+}
+
+/// Who hears of a run's [`Event`]s.
+pub trait Observer: Send + Sync {
+    /// Takes one event (called between progress-bar redraws).
+    fn event(&self, event: Event<'_>);
+}
+
+/// An observer that drops every event (benches, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _event: Event<'_>) {}
+}
