@@ -9,6 +9,7 @@ mod bench;
 mod data;
 mod fetch;
 mod heatmap;
+mod hints;
 mod infer;
 mod terminal;
 mod train;
@@ -84,6 +85,9 @@ fn main() {
         .init();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
+        if let Some(hint) = hints::hint(&e) {
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(1);
     }
 }

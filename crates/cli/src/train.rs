@@ -122,7 +122,7 @@ pub struct TrainArgs {
     pub max_len: usize,
     /// Pooling of the classification head: mean (of the last hidden state) or cls (HF's pooler).
     #[arg(long, default_value = "mean")]
-    pub pooling: String,
+    pub pooling: attn_transformer::Pooling,
     /// Print `Loss = …, Accuracy = …` every this many iterations.
     #[arg(long, default_value_t = 50)]
     pub report_every: usize,
@@ -257,7 +257,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             .as_ref()
             .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
         pooling: args.pooling,
-        precision: args.precision.to_string(),
+        precision: args.precision,
         layer_decay: args.layer_decay,
         data_dir: data.test.parent().map(PathBuf::from),
         iterations: args.iterations,

@@ -60,7 +60,10 @@ pub fn tokenize_cached(
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let ids = encoder
         .encode_batch(&texts)
-        .map_err(|e| DataError::Other(format!("{}: {e}", source.display())))?;
+        .map_err(|error| DataError::Encode {
+            path: source.to_path_buf(),
+            error,
+        })?;
     if write_cache(&beside, &ids).is_err()
         && let Err(e) = write_cache(&fallback, &ids)
     {

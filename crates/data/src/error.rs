@@ -14,16 +14,13 @@ pub enum DataError {
         error: std::io::Error,
     },
     /// A data file that does not exist.
-    #[error(
-        "{path}: no such file; fetch AG News with `cargo xtask fetch-data`, or point at a directory \
-             holding train.csv and test.csv with `--data-dir DIR` / `AG_NEWS_DIR=DIR`"
-    )]
+    #[error("{path}: no such file")]
     Missing {
         /// The path looked for.
         path: PathBuf,
     },
     /// A row that cannot be used (wrong field count, bad label, empty text, bad bytes).
-    #[error("{path}:{line}: {problem} (pass --skip-bad-rows to skip such rows)")]
+    #[error("{path}:{line}: {problem}")]
     BadRow {
         /// The file at fault.
         path: PathBuf,
@@ -31,6 +28,14 @@ pub enum DataError {
         line: u64,
         /// What is wrong.
         problem: String,
+    },
+    /// The encoder failed on a file's texts.
+    #[error("{path}: {error}")]
+    Encode {
+        /// The file whose texts were encoded.
+        path: PathBuf,
+        /// The encoder's error.
+        error: crate::EncodeError,
     },
     /// Anything else, described.
     #[error("{0}")]

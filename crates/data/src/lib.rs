@@ -26,11 +26,15 @@ pub use sampling::{bucketed_batches, shuffled, stratified_split};
 pub use stats::{LengthStats, length_stats};
 pub use vocab::{WordVocab, basic_english};
 
+/// What a [`TextEncoder`] fails with: its own error type.
+pub type EncodeError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Turns texts into token ids; implemented by the BERT tokenizer (in `attn-train`) and by
 /// [`WordVocab`].
 pub trait TextEncoder: Send + Sync {
-    /// Token ids of each text, truncated to the encoder's maximum length.
-    fn encode_batch(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<u32>>, String>;
+    /// Token ids of each text, truncated to the encoder's maximum length (the error is the
+    /// encoder's own).
+    fn encode_batch(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<u32>>, EncodeError>;
     /// A stable fingerprint of the vocabulary and settings, keying the token cache.
     fn fingerprint(&self) -> u64;
     /// The id used for padding.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::EncodeError;
 use crate::error::{DataError, Result, io_err};
 use crate::{TextEncoder, fnv1a};
 
@@ -109,7 +110,7 @@ impl WordVocab {
 }
 
 impl TextEncoder for WordVocab {
-    fn encode_batch(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<u32>>, String> {
+    fn encode_batch(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<u32>>, EncodeError> {
         Ok(texts.iter().map(|t| self.encode(t)).collect())
     }
 

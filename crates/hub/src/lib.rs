@@ -58,10 +58,7 @@ pub enum HubError {
         attempts: String,
     },
     /// No source could provide the data set.
-    #[error(
-        "AG News: {tried}\nPoint at local files with `--data-dir DIR` or `AG_NEWS_DIR=DIR`, where \
-         DIR holds train.csv and test.csv (class,title,description rows)."
-    )]
+    #[error("AG News: {tried}")]
     DataNotFound {
         /// What was tried and why it failed, in one line.
         tried: String,

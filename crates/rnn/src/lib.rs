@@ -8,5 +8,6 @@ mod model;
 
 pub use attention::AdditiveAttention;
 pub use model::{
-    Cell, Recurrent, RnnAttentionClassifier, RnnConfig, RnnOutput, reverse_within_lengths,
+    Cell, Recurrent, RnnAttentionClassifier, RnnConfig, RnnOutput, UnknownCell,
+    reverse_within_lengths,
 };

@@ -20,13 +20,18 @@ pub enum Cell {
     Lstm,
 }
 
+/// A cell name that is neither `gru` nor `lstm`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown cell `{0}`: expected gru or lstm")]
+pub struct UnknownCell(pub String);
+
 impl std::str::FromStr for Cell {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCell;
+    fn from_str(s: &str) -> Result<Self, UnknownCell> {
         match s {
             "gru" => Ok(Self::Gru),
             "lstm" => Ok(Self::Lstm),
-            other => Err(format!("unknown cell `{other}`: expected gru or lstm")),
+            other => Err(UnknownCell(other.to_string())),
         }
     }
 }

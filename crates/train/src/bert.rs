@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder};
 use attn_transformer::{
-    BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, Precision, autocast,
-    saved_pooling,
+    BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, autocast, saved_pooling,
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -28,8 +27,7 @@ pub fn train_bert<B: AutodiffBackend>(
     device: &B::Device,
     observer: Arc<dyn Observer>,
 ) -> Result<EvalReport> {
-    let pooling: Pooling = cfg.pooling.parse()?;
-    let precision: Precision = cfg.precision.parse()?;
+    let (pooling, precision) = (cfg.pooling, cfg.precision);
     // Training and the final evaluation run their matrix products in this precision.
     let _autocast = autocast(precision);
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
@@ -41,10 +39,10 @@ pub fn train_bert<B: AutodiffBackend>(
     let mut config = BertConfig::from_file(&model_dir.join("config.json"))?;
     // Checked before the data set is tokenized at that length.
     if cfg.max_len > config.max_position_embeddings {
-        return Err(TrainError::Settings(format!(
-            "--max-len {} exceeds the model's max_position_embeddings {}",
-            cfg.max_len, config.max_position_embeddings
-        )));
+        return Err(TrainError::TooLong {
+            max_len: cfg.max_len,
+            positions: config.max_position_embeddings,
+        });
     }
     let prepared = prepare(data, labels, &encoder, cfg, observer.as_ref())?;
     if let Some(p) = cfg.dropout {

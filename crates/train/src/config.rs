@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use attn_transformer::{Pooling, Precision};
 use serde::{Deserialize, Serialize};
 
 /// The settings of one training run.
@@ -10,7 +11,7 @@ pub struct TrainConfig {
     /// Model directory or name (BERT).
     pub model: String,
     /// Classification pooling for BERT: `cls` (HF's pooler) or `mean`.
-    pub pooling: String,
+    pub pooling: Pooling,
     /// Directory holding train.csv and test.csv (AG News layout), when no explicit files are given.
     pub data_dir: Option<PathBuf>,
     /// Training iterations (mini-batches).
@@ -64,8 +65,8 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// BERT: precision of the matrix products (`f32`, `bf16`, `f16`); weights, optimizer state
     /// and the other operations stay f32.
-    #[serde(default = "f32_name")]
-    pub precision: String,
+    #[serde(default)]
+    pub precision: Precision,
     /// Layer-wise learning-rate decay: a group `d` layers below the head learns at `lr * decay^d`
     /// (BERT: layers from the top, then the embeddings; 1: one rate for all).
     /// A run.json from before this setting existed had one rate for all, hence the serde default of
@@ -91,15 +92,11 @@ fn one() -> f64 {
     1.0
 }
 
-fn f32_name() -> String {
-    "f32".into()
-}
-
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             model: "all-MiniLM-L6-v2".into(),
-            pooling: "mean".into(),
+            pooling: Pooling::Mean,
             data_dir: None,
             iterations: 500,
             epochs: None,
@@ -122,7 +119,7 @@ impl Default for TrainConfig {
             skip_bad_rows: false,
             val_fraction: 0.0,
             eval_every: 0,
-            precision: f32_name(),
+            precision: Precision::F32,
             layer_decay: 0.8,
             devices: 1,
             ema: 0.99,
@@ -180,5 +177,23 @@ mod tests {
         };
         assert_eq!(constant.lr_at(0), 1.0);
         assert_eq!(constant.lr_at(99), 1.0);
+    }
+
+    #[test]
+    fn run_json_keeps_its_words_for_pooling_and_precision() {
+        let json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert_eq!(
+            (&json["pooling"], &json["precision"]),
+            (&"mean".into(), &"f32".into())
+        );
+        // A run.json written before the precision setting existed, and HF's word for the pooler.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("precision");
+        old["pooling"] = "pooler".into();
+        let read: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            (read.pooling, read.precision),
+            (Pooling::Cls, Precision::F32)
+        );
     }
 }

@@ -25,7 +25,7 @@ pub fn register_font() {
 
 /// Draws loss (left) and accuracy (right) against iteration into a PNG at `path`.
 pub fn plot_curves(reports: &[Report], validation: &[(usize, f64)], path: &Path) -> Result<()> {
-    let fail = |e: String| TrainError::Checkpoint {
+    let fail = |e: String| TrainError::Plot {
         path: path.to_path_buf(),
         reason: e,
     };

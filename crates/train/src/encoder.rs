@@ -1,6 +1,6 @@
 //! The BERT tokenizer as a data-crate `TextEncoder`.
 
-use attn_data::{TextEncoder, fnv1a};
+use attn_data::{EncodeError, TextEncoder, fnv1a};
 use attn_transformer::BertTokenizer;
 
 /// Adapts [`BertTokenizer`] to [`TextEncoder`], fingerprinted by its files and maximum length.
@@ -28,11 +28,8 @@ impl WordPieceEncoder {
 }
 
 impl TextEncoder for WordPieceEncoder {
-    fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, String> {
-        let encoded = self
-            .tokenizer
-            .encode_batch(texts)
-            .map_err(|e| e.to_string())?;
+    fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, EncodeError> {
+        let encoded = self.tokenizer.encode_batch(texts)?;
         Ok(encoded.into_iter().map(|e| e.ids).collect())
     }
 

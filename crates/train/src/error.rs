@@ -13,8 +13,7 @@ pub enum TrainError {
     Model(#[from] attn_transformer::BertError),
     /// The loss became NaN or infinite.
     #[error(
-        "the loss is {loss} at iteration {iteration}: training stopped; the last good checkpoint is kept \
-             (try a lower --lr or --grad-clip)"
+        "the loss is {loss} at iteration {iteration}: training stopped; the last good checkpoint is kept"
     )]
     NonFinite {
         /// The 1-based iteration.
@@ -41,6 +40,41 @@ pub enum TrainError {
     /// Settings that cannot work together.
     #[error("invalid settings: {0}")]
     Settings(String),
+    /// Sequences longer than the model's position table.
+    #[error("sequences of up to {max_len} tokens do not fit the model's {positions} positions")]
+    TooLong {
+        /// The longest sequence asked for.
+        max_len: usize,
+        /// The model's `max_position_embeddings`.
+        positions: usize,
+    },
+    /// A reduced precision asked of the RNN, which trains in f32.
+    #[error("precision {0} applies to BERT only; the RNN trains in f32")]
+    RnnPrecision(&'static str),
+    /// A weight average asked of a multi-device run (burn-train's learner has no step hook).
+    #[error(
+        "the weight average is kept by the single-device loop only (burn-train's learner, which runs several devices, has no step hook for it)"
+    )]
+    AverageOnDevices,
+    /// A multi-device run asked to go on from a single-device checkpoint.
+    #[error("{0}: holds a single-device checkpoint, which a multi-device run cannot resume")]
+    SingleDeviceCheckpoint(PathBuf),
+    /// A resumed run with settings other than those it was started with.
+    #[error("{run}: the settings differ from the run's ({differences})")]
+    ResumeMismatch {
+        /// The run directory.
+        run: PathBuf,
+        /// `key old (run.json) vs new`, comma-separated.
+        differences: String,
+    },
+    /// The training curves could not be drawn.
+    #[error("{path}: cannot draw the training curves: {reason}")]
+    Plot {
+        /// The image at fault.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Shorthand for results of this crate.

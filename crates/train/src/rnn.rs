@@ -67,11 +67,8 @@ pub fn train_rnn<B: AutodiffBackend>(
     device: &B::Device,
     observer: Arc<dyn Observer>,
 ) -> Result<EvalReport> {
-    if cfg.precision.parse::<Precision>()? != Precision::F32 {
-        return Err(TrainError::Settings(format!(
-            "--precision {} applies to BERT only; the RNN trains in f32",
-            cfg.precision
-        )));
+    if cfg.precision != Precision::F32 {
+        return Err(TrainError::RnnPrecision(cfg.precision.name()));
     }
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let rows = data.rows(

@@ -256,9 +256,8 @@ fn check_resume_settings(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     if differences.is_empty() {
         return Ok(());
     }
-    Err(TrainError::Settings(format!(
-        "--resume {}: the settings differ from the run's ({}); pass the flags the run was started with",
-        saved.parent().unwrap_or(saved).display(),
-        differences.join(", ")
-    )))
+    Err(TrainError::ResumeMismatch {
+        run: saved.parent().unwrap_or(saved).to_path_buf(),
+        differences: differences.join(", "),
+    })
 }

@@ -11,10 +11,12 @@ use crate::weights::WeightStore;
 use crate::{BertConfig, BertError, Result};
 
 /// How the sentence vector fed to the head is made from the encoder output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// HF's head: the pooler, tanh(dense([CLS])).
     #[default]
+    #[serde(alias = "pooler")]
     Cls,
     /// The attention-masked mean of the last hidden state (as sentence-transformers).
     Mean,

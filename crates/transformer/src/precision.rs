@@ -12,7 +12,8 @@ use burn::tensor::{FloatDType, Tensor, backend::Backend, module::linear as linea
 use crate::BertError;
 
 /// The dtype of the model's matrix products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// Everything in f32 (the default).
     #[default]

@@ -176,18 +176,10 @@ where
         ..
     } = *job;
     if cfg.ema > 0.0 {
-        return Err(TrainError::Settings(
-            "--ema averages the weights in the single-device loop; burn-train's learner, which \
-             --devices uses, has no step hook for it"
-                .into(),
-        ));
+        return Err(TrainError::AverageOnDevices);
     }
     if latest_checkpoint(run)?.is_some() {
-        return Err(TrainError::Settings(format!(
-            "{} holds a single-device checkpoint: a run with --devices {} starts afresh",
-            run.display(),
-            cfg.devices
-        )));
+        return Err(TrainError::SingleDeviceCheckpoint(run.to_path_buf()));
     }
     let devices = devices(device, cfg.devices);
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();

@@ -1,0 +1,50 @@
+//! The flags that change what an error is about: the libraries say what is wrong, the CLI adds
+//! which of its flags or variables to change.
+
+use attn_data::DataError;
+use attn_hub::HubError;
+use attn_train::TrainError;
+
+/// A `hint: …` line for `error`, when one of its causes is about a flag.
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<TrainError>() {
+            return match e {
+                TrainError::Data(e) => data_hint(e),
+                TrainError::NonFinite { .. } => Some("try a lower --lr or --grad-clip"),
+                TrainError::TooLong { .. } => Some("lower --max-len"),
+                TrainError::RnnPrecision(_) => Some("drop --precision for `train rnn`"),
+                TrainError::AverageOnDevices => Some("pass --ema 0 with --devices above 1"),
+                TrainError::SingleDeviceCheckpoint(_) => {
+                    Some("give a new --output, or go on with --devices 1")
+                }
+                TrainError::ResumeMismatch { .. } => {
+                    Some("pass the flags the run was started with (its run.json has them)")
+                }
+                _ => None,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<DataError>() {
+            return data_hint(e);
+        }
+        match cause.downcast_ref::<HubError>() {
+            Some(HubError::DataNotFound { .. }) => Some(
+                "point at local files with `--data-dir DIR` or `AG_NEWS_DIR=DIR`, where DIR holds \
+                 train.csv and test.csv (class,title,description rows)",
+            ),
+            _ => None,
+        }
+    })
+}
+
+/// The hint for a data error.
+fn data_hint(error: &DataError) -> Option<&'static str> {
+    match error {
+        DataError::Missing { .. } => Some(
+            "fetch AG News with `attn fetch-data`, or point at a directory holding train.csv and \
+             test.csv with `--data-dir DIR` / `AG_NEWS_DIR=DIR`",
+        ),
+        DataError::BadRow { .. } => Some("pass --skip-bad-rows to skip such rows"),
+        _ => None,
+    }
+}
