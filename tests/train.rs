@@ -648,7 +648,7 @@ fn a_crash_between_the_checkpoint_renames_resumes_from_the_previous_one() {
     tiny_train(home.path(), &csv, &run, &args).success();
     // What `save_checkpoint` leaves when killed after moving `latest` aside.
     let checkpoints = run.join("checkpoints");
-    std::fs::rename(checkpoints.join("latest"), checkpoints.join(".previous")).unwrap();
+    std::fs::rename(checkpoints.join("latest"), checkpoints.join(".old-latest")).unwrap();
     tiny_run(home.path(), &csv, "--resume", &run, &args)
         .success()
         .stderr(contains("at iteration 10"));
