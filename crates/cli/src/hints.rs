@@ -48,3 +48,32 @@ fn data_hint(error: &DataError) -> Option<&'static str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_get_the_flag_that_changes_them_wherever_they_sit_in_the_chain() {
+        let missing = anyhow::Error::from(DataError::Missing {
+            path: "x/train.csv".into(),
+        });
+        assert!(hint(&missing).unwrap().contains("attn fetch-data"));
+        let bad_row = DataError::BadRow {
+            path: "x.csv".into(),
+            line: 3,
+            problem: "no text".into(),
+        };
+        let nested = anyhow::Error::from(TrainError::Data(bad_row)).context("training");
+        assert_eq!(
+            hint(&nested),
+            Some("pass --skip-bad-rows to skip such rows")
+        );
+        let too_long = anyhow::Error::from(TrainError::TooLong {
+            max_len: 600,
+            positions: 512,
+        });
+        assert_eq!(hint(&too_long), Some("lower --max-len"));
+        assert_eq!(hint(&anyhow::anyhow!("something else")), None);
+    }
+}
