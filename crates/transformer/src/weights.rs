@@ -140,7 +140,7 @@ impl WeightStore {
     /// The checkpoint's name for the tensor the model calls `name`: the base model's names with
     /// or without [`BASE`], as the checkpoint has them.
     fn checkpoint_name(&self, name: &str) -> String {
-        let relative = name.strip_prefix(BASE).unwrap_or(name);
+        let relative = relative(name);
         if self.prefixed && !relative.starts_with("classifier.") {
             format!("{BASE}{relative}")
         } else {
