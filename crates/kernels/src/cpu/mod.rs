@@ -25,6 +25,7 @@ mod gelu;
 mod gemm;
 mod layer_norm;
 mod optimizer;
+mod recurrent;
 mod simd;
 mod softmax;
 
@@ -35,6 +36,7 @@ pub use gelu::{gelu, gelu_backward};
 pub use gemm::{column_sums, linear, linear_input_grad, linear_weight_grad};
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use optimizer::{AdamWStep, adamw, l2_norm, moving_average};
+pub use recurrent::{CellKind, Recurrence, RecurrentGrads, Saved, recurrent, recurrent_backward};
 pub use simd::{erf, exp};
 pub use softmax::{scaled_softmax, scaled_softmax_backward};
 

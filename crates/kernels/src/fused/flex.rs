@@ -11,7 +11,8 @@ use burn::tensor::{
 };
 use burn_flex::FlexTensor;
 
-use crate::cpu::{self as kernels, DropMask, Heads};
+use super::RecurrentInputs;
+use crate::cpu::{self as kernels, DropMask, Heads, Recurrence};
 
 /// The autodiff backend over Flex that `crate::dispatch` runs.
 type Ad = Autodiff<Flex>;
@@ -537,4 +538,94 @@ pub fn attention_autodiff(
         OpsKind::UnTracked(prep) => prep.finish(context),
     };
     (tensor(context), kept)
+}
+
+/// The output shape [batch, seq, dirs × s] of a recurrent layer.
+fn recurrent_shape(r: &Recurrence) -> Shape {
+    Shape::new([r.batch, r.seq, r.dirs * r.cell.state() * r.hidden])
+}
+
+/// The primitives of a recurrent layer's inputs, in the kernel's order.
+fn recurrent_primitives<B: burn::tensor::backend::Backend>(
+    inputs: RecurrentInputs<B>,
+) -> [FloatTensor<B>; 4] {
+    let RecurrentInputs { xw, wh, bh, state0 } = inputs;
+    [
+        primitive(xw),
+        primitive(wh),
+        primitive(bh),
+        primitive(state0),
+    ]
+}
+
+/// A recurrent layer on Flex: the state after each position [batch, seq, dirs × s].
+pub fn recurrent(
+    r: &Recurrence,
+    inputs: RecurrentInputs<Flex>,
+    lengths: &[usize],
+) -> Tensor<Flex, 3> {
+    let inputs = recurrent_primitives(inputs).map(contiguous_f32);
+    let storage = [&inputs[0], &inputs[1], &inputs[2], &inputs[3]].map(|t| t.storage::<f32>());
+    let (out, _) = kernels::recurrent(r, storage, lengths, false);
+    tensor(from_vec(out, recurrent_shape(r)))
+}
+
+/// [`recurrent`] on `Autodiff<Flex>`; its backward step (through time) keeps the gate values,
+/// the output, the recurrent weights and the first state.
+pub fn recurrent_autodiff(
+    r: &Recurrence,
+    inputs: RecurrentInputs<Ad>,
+    lengths: &[usize],
+) -> Tensor<Ad, 3> {
+    #[derive(Debug)]
+    struct Recurrent;
+
+    /// The sizes, lengths, kept gates, and the output, recurrent weights and first state.
+    type State = (Recurrence, Vec<usize>, kernels::Saved, [FlexTensor; 3]);
+
+    impl Backward<Flex, 4> for Recurrent {
+        type State = State;
+
+        fn backward(self, ops: Ops<State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let (r, lengths, saved, [out, wh, state0]) = ops.state;
+            let views = [out.storage(), g.storage(), wh.storage(), state0.storage()];
+            let grads_of = kernels::recurrent_backward(&r, &saved, views, &lengths);
+            let gates = r.cell.gates() * r.hidden;
+            let shapes = [
+                Shape::new([r.batch, r.seq, r.dirs * gates]),
+                wh.shape(),
+                Shape::new([r.dirs, gates]),
+                state0.shape(),
+            ];
+            let values = [grads_of.xw, grads_of.wh, grads_of.bh, grads_of.state0];
+            for ((node, grad), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, from_vec(grad, shape));
+                }
+            }
+        }
+    }
+
+    let tracked = recurrent_primitives(inputs);
+    let values = [&tracked[0], &tracked[1], &tracked[2], &tracked[3]]
+        .map(|t| contiguous_f32(t.primitive.clone()));
+    let storage = [&values[0], &values[1], &values[2], &values[3]].map(|t| t.storage::<f32>());
+    let (out, saved) = kernels::recurrent(r, storage, lengths, true);
+    let out = from_vec(out, recurrent_shape(r));
+    let nodes = [&tracked[0], &tracked[1], &tracked[2], &tracked[3]].map(|t| t.node.clone());
+    let [_, wh, _, state0] = values;
+    tensor(
+        match Recurrent
+            .prepare::<NoCheckpointing>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                (*r, lengths.to_vec(), saved, [out.clone(), wh, state0]),
+                out,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+    )
 }

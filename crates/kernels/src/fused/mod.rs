@@ -38,10 +38,12 @@ pub enum Op {
     AdamW,
     /// [`moving_average`].
     MovingAverage,
+    /// [`recurrent`].
+    Recurrent,
 }
 
 /// Calls of each [`Op`] that took a fast path, in this process.
-static TAKEN: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
+static TAKEN: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
 
 /// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
 /// without the `flex` feature).
@@ -350,7 +352,77 @@ pub fn attention<B: Backend>(
     }
 }
 
-pub use crate::cpu::AdamWStep;
+pub use crate::cpu::{AdamWStep, CellKind, Recurrence};
+
+/// The inputs of [`recurrent`], in the layouts of [`crate::cpu::recurrent`] (`g` = gates ×
+/// hidden, `s` = state values × hidden).
+#[derive(Debug, Clone)]
+pub struct RecurrentInputs<B: Backend> {
+    /// x·W_x + b_x of every position and direction [batch, seq, dirs × g].
+    pub xw: Tensor<B, 3>,
+    /// The recurrent weights [dirs, hidden, g].
+    pub wh: Tensor<B, 3>,
+    /// The recurrent biases [dirs, g].
+    pub bh: Tensor<B, 2>,
+    /// The state each row starts from [dirs, batch, s].
+    pub state0: Tensor<B, 3>,
+}
+
+/// Whether [`recurrent`] runs this crate's kernel on backend `B` (Flex and `Autodiff<Flex>`), so
+/// that a caller builds its inputs only where they are taken.
+pub fn fuses_recurrent<B: Backend>() -> bool {
+    #[cfg(feature = "flex")]
+    {
+        use std::any::TypeId;
+        [TypeId::of::<Ad>(), TypeId::of::<burn::backend::Flex>()].contains(&TypeId::of::<B>())
+    }
+    #[cfg(not(feature = "flex"))]
+    false
+}
+
+/// A GRU or LSTM layer over whole sequences, one or two directions (see [`crate::cpu::recurrent`]
+/// for what each position's state has read): the state after each position [batch, seq, dirs ×
+/// s]. On Flex and `Autodiff<Flex>` (f32) one op, whose backward step runs through time in one
+/// pass; elsewhere the inputs come back as `Err`, for the caller's own layers.
+pub fn recurrent<B: Backend>(
+    shape: &Recurrence,
+    inputs: RecurrentInputs<B>,
+    lengths: &[usize],
+) -> Result<Tensor<B, 3>, RecurrentInputs<B>> {
+    #[cfg(feature = "flex")]
+    {
+        let RecurrentInputs { xw, wh, bh, state0 } = &inputs;
+        let (g, s) = (
+            shape.cell.gates() * shape.hidden,
+            shape.cell.state() * shape.hidden,
+        );
+        let Recurrence {
+            batch, seq, dirs, ..
+        } = *shape;
+        let fits = xw.dims() == [batch, seq, dirs * g]
+            && wh.dims() == [dirs, shape.hidden, g]
+            && bh.dims() == [dirs, g]
+            && state0.dims() == [dirs, batch, s]
+            && lengths.len() == batch
+            && [xw.dtype(), wh.dtype(), bh.dtype(), state0.dtype()]
+                .into_iter()
+                .all(flex::takes);
+        if !fits {
+            return Err(inputs);
+        }
+        ladder(
+            Op::Recurrent,
+            inputs,
+            |i: RecurrentInputs<Ad>| flex::recurrent_autodiff(shape, i, lengths),
+            |i: RecurrentInputs<burn::backend::Flex>| flex::recurrent(shape, i, lengths),
+        )
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (shape, lengths);
+        Err(inputs)
+    }
+}
 
 /// The factor that brings a gradient of L2 norm `norm` down to `max` (burn's `clip_by_norm`).
 fn clip_coefficient(max: f32, norm: f32) -> f32 {
@@ -773,7 +845,22 @@ mod tests {
         let (context, _) = attention(qkv, padding_of(4), 2, 0.0, false).expect("fused");
         let ids = Tensor::<Ad, 2, Int>::from_data([[0, 3]], &Default::default());
         let rows = embedding(w.clone(), ids);
-        let _ = (dropout(probs, 0.1).sum() + context.sum() + rows.sum()).backward();
+        let shape = Recurrence {
+            cell: CellKind::Gru,
+            batch: 1,
+            seq: 4,
+            hidden: 2,
+            dirs: 1,
+        };
+        let inputs = RecurrentInputs {
+            xw: y.clone().slice([0..4, 0..6]).reshape([1, 4, 6]),
+            wh: w.clone().slice([0..2, 0..6]).reshape([1, 2, 6]),
+            bh: b.clone().slice(0..6).reshape([1, 6]),
+            state0: Tensor::zeros([1, 1, 2], &Default::default()),
+        };
+        let states = recurrent(&shape, inputs, &[3]).expect("a fused recurrence");
+        let loss = dropout(probs, 0.1).sum() + context.sum() + rows.sum() + states.sum();
+        let _ = loss.backward();
         let step = AdamWStep {
             lr: 1e-3,
             beta_1: 0.9,
@@ -795,7 +882,7 @@ mod tests {
     }
 
     /// Every op.
-    const ALL_OPS: [Op; 9] = [
+    const ALL_OPS: [Op; 10] = [
         Op::Gelu,
         Op::ScaledSoftmax,
         Op::LayerNorm,
@@ -805,6 +892,7 @@ mod tests {
         Op::Attention,
         Op::AdamW,
         Op::MovingAverage,
+        Op::Recurrent,
     ];
 
     /// A [1, 1, 1, keys] bias that keeps every key.
