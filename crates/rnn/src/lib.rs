@@ -5,9 +5,8 @@
 
 mod attention;
 mod model;
+mod recurrent;
 
 pub use attention::AdditiveAttention;
-pub use model::{
-    Cell, Recurrent, RnnAttentionClassifier, RnnConfig, RnnOutput, UnknownCell,
-    reverse_within_lengths,
-};
+pub use model::{Cell, RnnAttentionClassifier, RnnConfig, RnnOutput, UnknownCell};
+pub use recurrent::{Recurrent, bidirectional, reverse_within_lengths};

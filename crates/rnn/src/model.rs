@@ -1,13 +1,15 @@
 //! `RnnAttentionClassifier`: embeddings -> bidirectional GRU -> additive attention -> classes.
 
+use attn_kernels::fused;
 use burn::module::Module;
-use burn::nn::gru::{Gru, GruConfig};
-use burn::nn::lstm::{Lstm, LstmConfig};
+use burn::nn::gru::GruConfig;
+use burn::nn::lstm::LstmConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::AdditiveAttention;
+use crate::recurrent::{Recurrent, bidirectional};
 
 /// The recurrent cell of the encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -32,27 +34,6 @@ impl std::str::FromStr for Cell {
             "gru" => Ok(Self::Gru),
             "lstm" => Ok(Self::Lstm),
             other => Err(UnknownCell(other.to_string())),
-        }
-    }
-}
-
-/// One direction of the encoder: a GRU or an LSTM over [batch, seq, d] -> [batch, seq, hidden].
-// Built once per model: the variants' sizes do not matter (and burn modules cannot be boxed).
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Recurrent<B: Backend> {
-    /// A GRU.
-    Gru(Gru<B>),
-    /// An LSTM.
-    Lstm(Lstm<B>),
-}
-
-impl<B: Backend> Recurrent<B> {
-    /// The hidden state at every position, starting from zeros.
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        match self {
-            Self::Gru(gru) => gru.forward(x, None),
-            Self::Lstm(lstm) => lstm.forward(x, None).0,
         }
     }
 }
@@ -127,55 +108,13 @@ impl RnnConfig {
     }
 }
 
-/// Reverses each row of `x` [batch, seq, d] within its length (padding stays in place), so that a
-/// left-to-right pass over the result reads each sequence right to left without seeing padding.
-/// The function is its own inverse.
-pub fn reverse_within_lengths<B: Backend>(x: Tensor<B, 3>, lengths: &[usize]) -> Tensor<B, 3> {
-    let [batch, seq, d] = x.dims();
-    let mut idx = Vec::with_capacity(batch * seq);
-    for &len in lengths {
-        idx.extend((0..seq).map(|t| {
-            if t < len {
-                (len - 1 - t) as i64
-            } else {
-                t as i64
-            }
-        }));
-    }
-    let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(idx, [batch, seq]), &x.device());
-    x.gather(1, idx.unsqueeze_dim::<3>(2).expand([batch, seq, d]))
-}
-
-/// The state at position `len - 1` of each row of `states` [batch, seq, d] -> [batch, d].
-fn last_states<B: Backend>(states: Tensor<B, 3>, lengths: &[usize]) -> Tensor<B, 2> {
-    let [batch, _, d] = states.dims();
-    let idx: Vec<i64> = lengths.iter().map(|&l| l.max(1) as i64 - 1).collect();
-    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [batch]), &states.device());
-    states
-        .gather(1, idx.reshape([batch, 1, 1]).expand([batch, 1, d]))
-        .reshape([batch, d])
-}
-
 impl<B: Backend> RnnAttentionClassifier<B> {
     /// Classifies `input_ids` [batch, seq] whose rows hold `lengths` real tokens (then padding).
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> RnnOutput<B> {
         let [batch, seq] = input_ids.dims();
-        let x = self.dropout.forward(self.embedding.forward(input_ids));
-        let forward = self.forward_rnn.forward(x.clone());
-        let backward_reversed = self
-            .backward_rnn
-            .forward(reverse_within_lengths(x, lengths));
-        let query = Tensor::cat(
-            vec![
-                last_states(forward.clone(), lengths),
-                last_states(backward_reversed.clone(), lengths),
-            ],
-            1,
-        );
-        let states = Tensor::cat(
-            vec![forward, reverse_within_lengths(backward_reversed, lengths)],
-            2,
-        );
+        let x = fused::embedding(self.embedding.weight.val(), input_ids);
+        let x = fused::dropout(x, self.dropout.prob);
+        let (states, query) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
         let padding: Vec<bool> = lengths
             .iter()
             .flat_map(|&len| (0..seq).map(move |t| t >= len))
@@ -185,7 +124,7 @@ impl<B: Backend> RnnAttentionClassifier<B> {
             &states.device(),
         );
         let (context, weights) = self.attention.forward(query.clone(), states, padding);
-        let features = self.dropout.forward(Tensor::cat(vec![query, context], 1));
+        let features = fused::dropout(Tensor::cat(vec![query, context], 1), self.dropout.prob);
         RnnOutput {
             logits: self.output.forward(features),
             weights,
@@ -217,17 +156,6 @@ mod tests {
 
     fn floats<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
         t.into_data().convert::<f32>().to_vec().unwrap()
-    }
-
-    #[test]
-    fn reversal_within_lengths_keeps_padding_in_place() {
-        let x = Tensor::<Flex, 3>::from_data(
-            TensorData::new((0..8).map(|v| v as f32).collect::<Vec<_>>(), [2, 4, 1]),
-            &Default::default(),
-        );
-        let r = reverse_within_lengths(x.clone(), &[3, 4]);
-        assert_eq!(floats(r.clone()), [2.0, 1.0, 0.0, 3.0, 7.0, 6.0, 5.0, 4.0]);
-        assert_eq!(floats(reverse_within_lengths(r, &[3, 4])), floats(x));
     }
 
     #[test]
