@@ -1,5 +1,6 @@
 //! `AdditiveAttention`: score(q, hᵢ) = vᵀ tanh(W q + U hᵢ), a masked softmax, and Σ αᵢ hᵢ.
 
+use attn_kernels::fused;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
@@ -37,13 +38,19 @@ impl<B: Backend> AdditiveAttention<B> {
         padding: Tensor<B, 2, Bool>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let [batch, seq, d_key] = keys.dims();
+        let d_hidden = self.key.weight.dims()[1];
         let q = self.query.forward(query).unsqueeze_dim::<3>(1);
-        let energy = (q + self.key.forward(keys.clone())).tanh();
-        let scores = self.score.forward(energy).reshape([batch, seq]);
+        let bias = self.key.bias.as_ref().map(|b| b.val());
+        let flat = keys.clone().reshape([batch * seq, d_key]);
+        let k = fused::linear(flat, self.key.weight.val(), bias).reshape([batch, seq, d_hidden]);
+        let energy = fused::tanh(q + k).reshape([batch * seq, d_hidden]);
+        let scores = energy.matmul(self.score.weight.val()).reshape([batch, seq]);
         // f32::MIN, not -inf: exp underflows to exactly 0 and a row that is all padding stays finite.
         let weights = softmax(scores.mask_fill(padding, f32::MIN), 1);
-        let context = (keys * weights.clone().reshape([batch, seq, 1]))
-            .sum_dim(1)
+        let context = weights
+            .clone()
+            .unsqueeze_dim::<3>(1)
+            .matmul(keys)
             .reshape([batch, d_key]);
         (context, weights)
     }

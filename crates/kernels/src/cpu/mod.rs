@@ -28,6 +28,7 @@ mod optimizer;
 mod recurrent;
 mod simd;
 mod softmax;
+mod tanh;
 
 pub use attention::{Heads, attention, attention_backward};
 pub use dropout::{DropMask, dropout};
@@ -37,8 +38,9 @@ pub use gemm::{column_sums, linear, linear_input_grad, linear_weight_grad};
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use optimizer::{AdamWStep, adamw, l2_norm, moving_average};
 pub use recurrent::{CellKind, Recurrence, RecurrentGrads, Saved, recurrent, recurrent_backward};
-pub use simd::{erf, exp};
+pub use simd::{erf, exp, sigmoid};
 pub use softmax::{scaled_softmax, scaled_softmax_backward};
+pub use tanh::{tanh, tanh_backward};
 
 /// Elements one rayon task handles in the element-wise kernels.
 const CHUNK: usize = 1 << 14;

@@ -16,7 +16,7 @@
 //! read p..len. Positions past a row's length are 0 in the output and get no gradient.
 
 use super::gemm::{Operand, column_sums, matmul};
-use super::simd::exp;
+use super::simd::{sigmoid, tanh};
 
 /// The recurrent cell, with the gate order of its weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,8 @@ pub struct Recurrence {
 pub struct Saved {
     /// Rows by decreasing length: at step t the rows still reading are a prefix of this order.
     order: Vec<usize>,
-    /// Per direction, the gate values of each step and row [seq, batch, 4 × hidden] (in `order`).
+    /// Per direction, the gate values of each step's reading rows [Σ rows, 4 × hidden]: step t's
+    /// rows (in `order`) from row `starts[t]` of the schedule.
     gates: Vec<Vec<f32>>,
 }
 
@@ -88,17 +89,33 @@ struct Schedule<'a> {
     lengths: &'a [usize],
     order: Vec<usize>,
     seq: usize,
+    /// Where each step's rows start among all steps' reading rows (one more: their total).
+    starts: Vec<usize>,
 }
 
 impl<'a> Schedule<'a> {
-    fn new(lengths: &'a [usize], seq: usize) -> Self {
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
-        order.sort_by_key(|&b| std::cmp::Reverse(lengths[b].min(seq)));
-        Self {
+    fn new(lengths: &'a [usize], seq: usize, order: Option<Vec<usize>>) -> Self {
+        let order = order.unwrap_or_else(|| {
+            let mut order: Vec<usize> = (0..lengths.len()).collect();
+            order.sort_by_key(|&b| std::cmp::Reverse(lengths[b].min(seq)));
+            order
+        });
+        let mut schedule = Self {
             lengths,
             order,
             seq,
+            starts: vec![0],
+        };
+        for t in 0..schedule.steps() {
+            let next = schedule.starts[t] + schedule.active(t);
+            schedule.starts.push(next);
         }
+        schedule
+    }
+
+    /// The reading rows of all steps.
+    fn rows(&self) -> usize {
+        *self.starts.last().expect("starts has a first element")
     }
 
     /// Steps of the longest row.
@@ -148,7 +165,7 @@ pub fn recurrent(
     assert_eq!(bh.len(), dirs * g, "bh is [dirs, g]");
     assert_eq!(state0.len(), dirs * batch * s, "state0 is [dirs, batch, s]");
     assert_eq!(lengths.len(), batch, "one length per row");
-    let schedule = Schedule::new(lengths, seq);
+    let schedule = Schedule::new(lengths, seq, None);
     let direction = |dir: usize| {
         let (wh, bh) = (&wh[dir * hidden * g..][..hidden * g], &bh[dir * g..][..g]);
         let mut state = vec![0.0; batch * s];
@@ -156,7 +173,14 @@ pub fn recurrent(
             state[i * s..][..s].copy_from_slice(&state0[(dir * batch + b) * s..][..s]);
         }
         let mut out = vec![0.0; batch * seq * s];
-        let mut gates = vec![0.0; if keep { seq * batch * 4 * hidden } else { 0 }];
+        let mut gates = vec![
+            0.0;
+            if keep {
+                schedule.rows() * 4 * hidden
+            } else {
+                0
+            }
+        ];
         let mut scratch = vec![0.0; 4 * hidden];
         let mut hh = Vec::with_capacity(batch * g);
         for t in 0..schedule.steps() {
@@ -175,7 +199,7 @@ pub fn recurrent(
                 let pos = schedule.position(dir, t, b);
                 let a = &xw[((b * seq + pos) * dirs + dir) * g..][..g];
                 let kept = match keep {
-                    true => &mut gates[(t * batch + i) * 4 * hidden..][..4 * hidden],
+                    true => &mut gates[(schedule.starts[t] + i) * 4 * hidden..][..4 * hidden],
                     false => &mut scratch[..],
                 };
                 let row = &mut state[i * s..][..s];
@@ -208,23 +232,21 @@ pub fn recurrent_backward(
         dirs,
     } = *shape;
     let (g, s) = (cell.gates() * hidden, cell.state() * hidden);
-    let schedule = Schedule {
-        lengths,
-        order: saved.order.clone(),
-        seq,
-    };
+    let schedule = Schedule::new(lengths, seq, Some(saved.order.clone()));
     let direction = |dir: usize| {
         let wh = &wh[dir * hidden * g..][..hidden * g];
         let gates = &saved.gates[dir];
         let at = |b: usize, pos: usize| ((b * seq + pos) * dirs + dir) * s;
         let mut dstate = vec![0.0; batch * s];
         let mut dxw = vec![0.0; batch * seq * g];
-        // Per step and row: the gradient of the recurrent product's output, and its input h.
-        let mut dhh = vec![0.0; seq * batch * g];
-        let mut h_in = vec![0.0; seq * batch * hidden];
+        // Per step and reading row: the gradient of the recurrent product's output, and its
+        // input h.
+        let mut dhh = vec![0.0; schedule.rows() * g];
+        let mut h_in = vec![0.0; schedule.rows() * hidden];
         let mut dh = Vec::with_capacity(batch * hidden);
         for t in (0..schedule.steps()).rev() {
             let n = schedule.active(t);
+            let start = schedule.starts[t];
             for (i, &b) in schedule.order[..n].iter().enumerate() {
                 let pos = schedule.position(dir, t, b);
                 let ds = &mut dstate[i * s..][..s];
@@ -235,19 +257,19 @@ pub fn recurrent_backward(
                     0 => &state0[(dir * batch + b) * s..][..s],
                     _ => &out[at(b, schedule.position(dir, t - 1, b))..][..s],
                 };
-                h_in[(t * batch + i) * hidden..][..hidden].copy_from_slice(&prev[..hidden]);
+                h_in[(start + i) * hidden..][..hidden].copy_from_slice(&prev[..hidden]);
                 let row = CellRow {
-                    gates: &gates[(t * batch + i) * 4 * hidden..][..4 * hidden],
+                    gates: &gates[(start + i) * 4 * hidden..][..4 * hidden],
                     prev,
                     next: &out[at(b, pos)..][..s],
                 };
                 let (da, dhh_row) = (
                     &mut dxw[(b * seq + pos) * g..][..g],
-                    &mut dhh[(t * batch + i) * g..][..g],
+                    &mut dhh[(start + i) * g..][..g],
                 );
                 cell_backward(cell, row, ds, da, dhh_row);
             }
-            let rows = Operand::rows(&dhh[t * batch * g..][..n * g], g);
+            let rows = Operand::rows(&dhh[start * g..][..n * g], g);
             matmul(
                 &mut dh,
                 false,
@@ -266,7 +288,7 @@ pub fn recurrent_backward(
         }
         let mut dwh = Vec::new();
         let h_in = Operand::transposed(&h_in, hidden);
-        let rows = seq * batch;
+        let rows = schedule.rows();
         matmul(
             &mut dwh,
             false,
@@ -316,16 +338,6 @@ fn interleave(parts: &[&[f32]], width: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
-}
-
-#[inline(always)]
-fn tanh(x: f32) -> f32 {
-    2.0 * sigmoid(2.0 * x) - 1.0
 }
 
 kernel! {

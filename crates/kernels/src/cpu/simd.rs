@@ -26,6 +26,18 @@ pub fn exp(x: f32) -> f32 {
     if underflows { 0.0 } else { e }
 }
 
+/// The logistic sigmoid 1 / (1 + e^-x), through [`exp`].
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh(x) = 2 σ(2x) - 1, to about 2e-7 absolute error.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}
+
 /// erf(x) to 3e-7 absolute error in f32 (Abramowitz and Stegun 7.1.26, as PyTorch's vectorised erf).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
@@ -92,7 +104,7 @@ mod tests {
     use crate::cpu::test_data::libm_erf;
 
     #[test]
-    fn exp_and_erf_match_libm() {
+    fn exp_erf_and_tanh_match_libm() {
         for i in -9000..9000 {
             let x = i as f32 / 100.0;
             let e = x.exp();
@@ -109,6 +121,10 @@ mod tests {
                 "erf({x}) = {} vs {reference}",
                 erf(x)
             );
+        }
+        for i in -2000..2000 {
+            let x = i as f32 / 100.0;
+            assert!((tanh(x) - x.tanh()).abs() <= 2e-7, "tanh({x})");
         }
         assert_eq!([exp(-87.5), exp(-1e30), exp(f32::MIN)], [0.0; 3]);
         assert!(exp(-86.9) > 0.0 && exp(-86.9).is_normal());

@@ -91,6 +91,43 @@ pub fn gelu_autodiff<const D: usize>(x: Tensor<Ad, D>) -> Tensor<Ad, D> {
     )
 }
 
+/// tanh on Flex.
+pub fn tanh<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {
+    let x = contiguous_f32(primitive(x));
+    tensor(map(&x, kernels::tanh))
+}
+
+/// tanh on `Autodiff<Flex>`; its backward step keeps the output.
+pub fn tanh_autodiff<const D: usize>(x: Tensor<Ad, D>) -> Tensor<Ad, D> {
+    #[derive(Debug)]
+    struct Tanh;
+
+    impl Backward<Flex, 1> for Tanh {
+        type State = FlexTensor;
+
+        fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let y = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                let g = contiguous_f32(g);
+                map(&y, |y, out| kernels::tanh_backward(y, g.storage(), out))
+            });
+        }
+    }
+
+    let x = primitive(x);
+    let output = map(&contiguous_f32(x.primitive.clone()), kernels::tanh);
+    tensor(
+        match Tanh
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}
+
 /// Shape checks of the scaled softmax: `[batch, heads, queries, keys]` scores and a
 /// `[batch, 1, 1, keys]` bias; returns (keys, score rows per bias row).
 pub fn softmax_rows(scores: &Shape, bias: &Shape) -> Option<(usize, usize)> {

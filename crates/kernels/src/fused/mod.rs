@@ -40,10 +40,12 @@ pub enum Op {
     MovingAverage,
     /// [`recurrent`].
     Recurrent,
+    /// [`tanh`].
+    Tanh,
 }
 
 /// Calls of each [`Op`] that took a fast path, in this process.
-static TAKEN: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+static TAKEN: [AtomicU64; 11] = [const { AtomicU64::new(0) }; 11];
 
 /// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
 /// without the `flex` feature).
@@ -108,6 +110,20 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
         x
     };
     activation::gelu(x)
+}
+
+/// tanh, as `Tensor::tanh`.
+pub fn tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = if flex::takes(x.dtype()) {
+        match ladder(Op::Tanh, x, flex::tanh_autodiff::<D>, flex::tanh::<D>) {
+            Ok(y) => return y,
+            Err(x) => x,
+        }
+    } else {
+        x
+    };
+    x.tanh()
 }
 
 /// softmax(scale · scores + bias) over the keys: attention probabilities from raw `scores`
@@ -559,6 +575,17 @@ mod tests {
     }
 
     #[test]
+    fn tanh_matches_burn_forward_and_backward() {
+        let x = random::<Ad, 3>([4, 33, 50], 51).require_grad();
+        let reference_x = leaf(&x);
+        let (y, reference) = (tanh(x.clone()), reference_x.clone().tanh());
+        close(y.clone(), reference.clone(), 1e-6);
+        same_grad(&backward(y, reference), &x, &reference_x);
+        let inference = random::<Flex, 2>([7, 300], 52);
+        close(tanh(inference.clone()), inference.tanh(), 1e-6);
+    }
+
+    #[test]
     fn scaled_softmax_matches_burn_forward_and_backward() {
         let scores = random::<Ad, 4>([2, 3, 5, 7], 3).require_grad();
         let bias = random::<Ad, 4>([2, 1, 1, 7], 4).require_grad();
@@ -859,7 +886,7 @@ mod tests {
             state0: Tensor::zeros([1, 1, 2], &Default::default()),
         };
         let states = recurrent(&shape, inputs, &[3]).expect("a fused recurrence");
-        let loss = dropout(probs, 0.1).sum() + context.sum() + rows.sum() + states.sum();
+        let loss = dropout(probs, 0.1).sum() + context.sum() + rows.sum() + tanh(states).sum();
         let _ = loss.backward();
         let step = AdamWStep {
             lr: 1e-3,
@@ -882,7 +909,7 @@ mod tests {
     }
 
     /// Every op.
-    const ALL_OPS: [Op; 10] = [
+    const ALL_OPS: [Op; 11] = [
         Op::Gelu,
         Op::ScaledSoftmax,
         Op::LayerNorm,
@@ -893,6 +920,7 @@ mod tests {
         Op::AdamW,
         Op::MovingAverage,
         Op::Recurrent,
+        Op::Tanh,
     ];
 
     /// A [1, 1, 1, keys] bias that keeps every key.
