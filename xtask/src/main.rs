@@ -5,6 +5,7 @@
 
 mod compare;
 mod vs_pytorch;
+mod vs_pytorch_rnn;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
@@ -59,7 +60,12 @@ enum Task {
         /// real batches).
         #[arg(long)]
         vs_pytorch: bool,
-        /// With --vs-pytorch: rounds of each case on each side.
+        /// Instead: the RNN baseline's default training run against scripts/pytorch_rnn.py (the
+        /// same model on the same files), alternately, into docs/results.md (needs torch and
+        /// AG_NEWS_DIR or the fetched data).
+        #[arg(long, conflicts_with = "vs_pytorch")]
+        vs_pytorch_rnn: bool,
+        /// With --vs-pytorch or --vs-pytorch-rnn: rounds of each case on each side.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// With --vs-pytorch: the Python that has torch and transformers.
@@ -91,10 +97,15 @@ fn main() -> Result<()> {
         Task::FetchData { args } => attn(&["fetch-data"], &args),
         Task::Bench {
             vs_pytorch,
+            vs_pytorch_rnn,
             rounds,
             python,
         } => {
-            if vs_pytorch {
+            if vs_pytorch_rnn {
+                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                let defaults = with_defaults(RNN_DEFAULTS, &[]);
+                vs_pytorch_rnn::run("target/release/attn", &python, rounds.max(1), &defaults)
+            } else if vs_pytorch {
                 cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
                 vs_pytorch::run("target/release/attn", &python, rounds.max(1))
             } else {

@@ -49,7 +49,7 @@ const CASES: &[Case] = &[
 ];
 
 /// Runs a command and parses the last line of its standard output as JSON.
-fn json_line(cmd: &mut Command) -> Result<Value> {
+pub fn json_line(cmd: &mut Command) -> Result<Value> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().with_context(|| format!("starting {shown}"))?;
     if !out.status.success() {
@@ -64,7 +64,8 @@ fn json_line(cmd: &mut Command) -> Result<Value> {
     serde_json::from_str(line).with_context(|| format!("parsing the output of {shown}: {line}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (NaN when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,

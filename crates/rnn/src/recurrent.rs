@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::nn::activation::Activation;
 use burn::nn::gru::Gru;
-use burn::nn::lstm::Lstm;
+use burn::nn::lstm::{Lstm, LstmState};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 /// One direction of the encoder: a GRU or an LSTM over [batch, seq, d] -> [batch, seq, hidden].
@@ -27,6 +27,22 @@ impl<B: Backend> Recurrent<B> {
             Self::Gru(gru) => gru.forward(x, None),
             Self::Lstm(lstm) => lstm.forward(x, None).0,
         }
+    }
+
+    /// One step of the cell from `state` [batch, s] with input `x` [batch, d]: the next state
+    /// [batch, s], where s is the hidden width for a GRU and [h; c] (twice it) for an LSTM (a
+    /// decoder's step). Through attn-kernels' fused layer where it runs, burn's layer elsewhere.
+    pub fn step(&self, x: Tensor<B, 2>, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [batch, d] = x.dims();
+        let x = x.reshape([batch, 1, d]);
+        let args = match (fused::fuses_recurrent::<B>(), self.fused_gates()) {
+            (true, Some((cell, gates))) => match fused_step(cell, &gates, x, state) {
+                Ok(next) => return next,
+                Err(args) => args,
+            },
+            _ => (x, state),
+        };
+        unfused_step(self, args)
     }
 
     /// The cell and the (input, recurrent) transforms of its gates in the fused kernel's order,
@@ -127,6 +143,59 @@ fn unfused<B: Backend>(
     );
     let states = Tensor::cat(vec![states, reverse_within_lengths(reversed, lengths)], 2);
     (states, last)
+}
+
+/// [`Recurrent::step`] through burn's layer, from `x` [batch, 1, d] and the state.
+fn unfused_step<B: Backend>(
+    layer: &Recurrent<B>,
+    (x, state): (Tensor<B, 3>, Tensor<B, 2>),
+) -> Tensor<B, 2> {
+    let batch = x.dims()[0];
+    match layer {
+        Recurrent::Gru(gru) => gru.forward(x, Some(state)).reshape([batch, gru.d_hidden]),
+        Recurrent::Lstm(lstm) => {
+            let h = lstm.d_hidden;
+            let (hidden, cell) = (
+                state.clone().slice([0..batch, 0..h]),
+                state.slice([0..batch, h..2 * h]),
+            );
+            let (_, next) = lstm.forward(x, Some(LstmState::new(cell, hidden)));
+            Tensor::cat(vec![next.hidden, next.cell], 1)
+        }
+    }
+}
+
+/// [`Recurrent::step`] through the fused layer (one direction, one position); the arguments back
+/// where the op does not take them.
+fn fused_step<B: Backend>(
+    cell: CellKind,
+    gates: &[[&Linear<B>; 2]],
+    x: Tensor<B, 3>,
+    state: Tensor<B, 2>,
+) -> Result<Tensor<B, 2>, (Tensor<B, 3>, Tensor<B, 2>)> {
+    let [batch, _, d] = x.dims();
+    let hidden = gates[0][1].weight.dims()[0];
+    let (wx, bx) = side_by_side(&gates.iter().map(|g| g[0]).collect::<Vec<_>>());
+    let (wh, bh) = side_by_side(&gates.iter().map(|g| g[1]).collect::<Vec<_>>());
+    let xw = fused::linear(x.clone().reshape([batch, d]), wx, Some(bx));
+    let s = cell.state() * hidden;
+    let inputs = RecurrentInputs {
+        xw: xw.reshape([batch, 1, cell.gates() * hidden]),
+        wh: wh.unsqueeze(),
+        bh: bh.unsqueeze(),
+        state0: state.clone().reshape([1, batch, s]),
+    };
+    let shape = Recurrence {
+        cell,
+        batch,
+        seq: 1,
+        hidden,
+        dirs: 1,
+    };
+    match fused::recurrent(&shape, inputs, &vec![1; batch]) {
+        Ok(next) => Ok(next.reshape([batch, s])),
+        Err(_) => Err((x, state)),
+    }
 }
 
 /// [`bidirectional`] through the fused layer, from each direction's gate transforms; `x` back
@@ -243,6 +312,50 @@ mod tests {
         match cell {
             CellKind::Gru => Recurrent::Gru(GruConfig::new(d, hidden, true).init(&device)),
             CellKind::Lstm => Recurrent::Lstm(LstmConfig::new(d, hidden, true).init(&device)),
+        }
+    }
+
+    /// One step from a given state, fused and through burn's layer: the next state and the
+    /// gradients of the input and the state.
+    #[test]
+    fn a_fused_step_equals_burns_step_forward_and_backward() {
+        let device = Default::default();
+        let (batch, d, hidden) = (4, 5, 6);
+        for cell in [CellKind::Gru, CellKind::Lstm] {
+            let layer = layer(cell, d, hidden);
+            let s = cell.state() * hidden;
+            let x = Tensor::<Ad, 2>::random([batch, d], Distribution::Normal(0.0, 1.0), &device);
+            let state =
+                Tensor::<Ad, 2>::random([batch, s], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<Ad, 2>::random([batch, s], Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused_path: bool| {
+                let (x, state) = (
+                    x.clone().detach().require_grad(),
+                    state.clone().detach().require_grad(),
+                );
+                let next = match fused_path {
+                    true => layer.step(x.clone(), state.clone()),
+                    false => {
+                        unfused_step(&layer, (x.clone().reshape([batch, 1, d]), state.clone()))
+                    }
+                };
+                let grads = (next.clone() * w.clone()).sum().backward();
+                (
+                    next.inner(),
+                    x.grad(&grads).unwrap(),
+                    state.grad(&grads).unwrap(),
+                )
+            };
+            let before = fused::taken(fused::Op::Recurrent);
+            let (next, dx, ds) = run(true);
+            assert!(
+                fused::taken(fused::Op::Recurrent) > before,
+                "the fused op ran"
+            );
+            let (ref_next, ref_dx, ref_ds) = run(false);
+            close(next, ref_next, "next state");
+            close(dx, ref_dx, "input gradient");
+            close(ds, ref_ds, "state gradient");
         }
     }
 
