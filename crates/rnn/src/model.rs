@@ -113,7 +113,7 @@ impl<B: Backend> RnnAttentionClassifier<B> {
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> RnnOutput<B> {
         let [batch, seq] = input_ids.dims();
         let x = fused::embedding(self.embedding.weight.val(), input_ids);
-        let x = fused::dropout(x, self.dropout.prob);
+        let x = self.dropout.forward(x);
         let (states, query) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
         let padding: Vec<bool> = lengths
             .iter()
@@ -124,7 +124,7 @@ impl<B: Backend> RnnAttentionClassifier<B> {
             &states.device(),
         );
         let (context, weights) = self.attention.forward(query.clone(), states, padding);
-        let features = fused::dropout(Tensor::cat(vec![query, context], 1), self.dropout.prob);
+        let features = self.dropout.forward(Tensor::cat(vec![query, context], 1));
         RnnOutput {
             logits: self.output.forward(features),
             weights,
