@@ -13,6 +13,10 @@ use crate::vs_pytorch::{json_line, median};
 
 /// One round of both sides: (attn's summary.json, PyTorch's JSON line).
 fn round(attn: &str, python: &str, defaults: &[String], run: &Path) -> Result<(Value, Value)> {
+    // A finished run there would be resumed (and not trained again): start afresh.
+    if run.exists() {
+        std::fs::remove_dir_all(run).with_context(|| format!("removing {}", run.display()))?;
+    }
     eprintln!("attn train rnn -> {}", run.display());
     let status = Command::new(attn)
         .args(["train", "rnn"])
