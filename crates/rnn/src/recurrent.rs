@@ -36,7 +36,7 @@ impl<B: Backend> Recurrent<B> {
         let [batch, d] = x.dims();
         let x = x.reshape([batch, 1, d]);
         let args = match (fused::fuses_recurrent::<B>(), self.fused_gates()) {
-            (true, Some((cell, gates))) => match fused_step(cell, &gates, x, state) {
+            (true, Some((cell, gates))) => match fused_step(cell, gates, x, state) {
                 Ok(next) => return next,
                 Err(args) => args,
             },
@@ -169,33 +169,51 @@ fn unfused_step<B: Backend>(
 /// where the op does not take them.
 fn fused_step<B: Backend>(
     cell: CellKind,
-    gates: &[[&Linear<B>; 2]],
+    gates: Vec<[&Linear<B>; 2]>,
     x: Tensor<B, 3>,
     state: Tensor<B, 2>,
 ) -> Result<Tensor<B, 2>, (Tensor<B, 3>, Tensor<B, 2>)> {
-    let [batch, _, d] = x.dims();
-    let hidden = gates[0][1].weight.dims()[0];
-    let (wx, bx) = side_by_side(&gates.iter().map(|g| g[0]).collect::<Vec<_>>());
-    let (wh, bh) = side_by_side(&gates.iter().map(|g| g[1]).collect::<Vec<_>>());
-    let xw = fused::linear(x.clone().reshape([batch, d]), wx, Some(bx));
-    let s = cell.state() * hidden;
-    let inputs = RecurrentInputs {
-        xw: xw.reshape([batch, 1, cell.gates() * hidden]),
-        wh: wh.unsqueeze(),
-        bh: bh.unsqueeze(),
-        state0: state.clone().reshape([1, batch, s]),
-    };
-    let shape = Recurrence {
-        cell,
-        batch,
-        seq: 1,
-        hidden,
-        dirs: 1,
-    };
-    match fused::recurrent(&shape, inputs, &vec![1; batch]) {
+    let [batch, s] = state.dims();
+    let state0 = state.clone().reshape([1, batch, s]);
+    match fused_layer(cell, &[gates], x.clone(), state0, &vec![1; batch]) {
         Ok(next) => Ok(next.reshape([batch, s])),
         Err(_) => Err((x, state)),
     }
+}
+
+/// The fused op over `x` [batch, seq, d] for one direction per entry of `gates`, from `state0`
+/// [dirs, batch, s]: the input projections of all directions as one product, then the
+/// recurrence; the full states [batch, seq, dirs × s], or `x` back where the op does not run.
+fn fused_layer<B: Backend>(
+    cell: CellKind,
+    gates: &[Vec<[&Linear<B>; 2]>],
+    x: Tensor<B, 3>,
+    state0: Tensor<B, 3>,
+    lengths: &[usize],
+) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    let [batch, seq, d] = x.dims();
+    let dirs = gates.len();
+    let shape = Recurrence {
+        cell,
+        batch,
+        seq,
+        hidden: gates[0][0][1].weight.dims()[0],
+        dirs,
+    };
+    let inputs: Vec<&Linear<B>> = gates.iter().flatten().map(|g| g[0]).collect();
+    let (wx, bx) = side_by_side(&inputs);
+    let (wh, bh): (Vec<_>, Vec<_>) = gates
+        .iter()
+        .map(|dir| side_by_side(&dir.iter().map(|g| g[1]).collect::<Vec<_>>()))
+        .unzip();
+    let xw = fused::linear(x.clone().reshape([batch * seq, d]), wx, Some(bx));
+    let inputs = RecurrentInputs {
+        xw: xw.reshape([batch, seq, dirs * shape.widths().0]),
+        wh: Tensor::stack(wh, 0),
+        bh: Tensor::stack(bh, 0),
+        state0,
+    };
+    fused::recurrent(&shape, inputs, lengths).map_err(|_| x)
 }
 
 /// [`bidirectional`] through the fused layer, from each direction's gate transforms; `x` back
@@ -206,32 +224,10 @@ fn fused_bidirectional<B: Backend>(
     x: Tensor<B, 3>,
     lengths: &[usize],
 ) -> Result<(Tensor<B, 3>, Tensor<B, 2>), Tensor<B, 3>> {
-    let [batch, seq, d] = x.dims();
+    let [batch, seq, _] = x.dims();
     let hidden = gates[0][0][1].weight.dims()[0];
-    let of = |k: usize| -> Vec<&Linear<B>> { gates.iter().flatten().map(|g| g[k]).collect() };
-    let (wx, bx) = side_by_side(&of(0));
-    let recurrent: Vec<_> = gates
-        .iter()
-        .map(|dir| side_by_side(&dir.iter().map(|g| g[1]).collect::<Vec<_>>()))
-        .collect();
-    let (wh, bh): (Vec<_>, Vec<_>) = recurrent.into_iter().unzip();
-    let shape = Recurrence {
-        cell,
-        batch,
-        seq,
-        hidden,
-        dirs: 2,
-    };
-    let xw = fused::linear(x.clone().reshape([batch * seq, d]), wx, Some(bx));
-    let inputs = RecurrentInputs {
-        xw: xw.reshape([batch, seq, 2 * cell.gates() * hidden]),
-        wh: Tensor::stack(wh, 0),
-        bh: Tensor::stack(bh, 0),
-        state0: Tensor::zeros([2, batch, cell.state() * hidden], &x.device()),
-    };
-    let Ok(states) = fused::recurrent(&shape, inputs, lengths) else {
-        return Err(x);
-    };
+    let state0 = Tensor::zeros([2, batch, cell.state() * hidden], &x.device());
+    let states = fused_layer(cell, &gates, x, state0, lengths)?;
     // An LSTM's state is [h; c] per direction: the encoder's states are the h halves.
     let states = match cell {
         CellKind::Gru => states,

@@ -61,6 +61,17 @@ pub struct Recurrence {
     pub dirs: usize,
 }
 
+impl Recurrence {
+    /// The widths (g, s) of one direction's gates (gates × hidden) and state (state values ×
+    /// hidden).
+    pub fn widths(&self) -> (usize, usize) {
+        (
+            self.cell.gates() * self.hidden,
+            self.cell.state() * self.hidden,
+        )
+    }
+}
+
 /// What [`recurrent`] keeps for [`recurrent_backward`].
 #[derive(Debug, Clone)]
 pub struct Saved {
@@ -155,7 +166,7 @@ pub fn recurrent(
         hidden,
         dirs,
     } = *shape;
-    let (g, s) = (cell.gates() * hidden, cell.state() * hidden);
+    let (g, s) = shape.widths();
     assert_eq!(
         xw.len(),
         batch * seq * dirs * g,
@@ -231,7 +242,7 @@ pub fn recurrent_backward(
         hidden,
         dirs,
     } = *shape;
-    let (g, s) = (cell.gates() * hidden, cell.state() * hidden);
+    let (g, s) = shape.widths();
     let schedule = Schedule::new(lengths, seq, Some(saved.order.clone()));
     let direction = |dir: usize| {
         let wh = &wh[dir * hidden * g..][..hidden * g];

@@ -579,7 +579,7 @@ pub fn attention_autodiff(
 
 /// The output shape [batch, seq, dirs × s] of a recurrent layer.
 fn recurrent_shape(r: &Recurrence) -> Shape {
-    Shape::new([r.batch, r.seq, r.dirs * r.cell.state() * r.hidden])
+    Shape::new([r.batch, r.seq, r.dirs * r.widths().1])
 }
 
 /// The primitives of a recurrent layer's inputs, in the kernel's order.
@@ -628,7 +628,7 @@ pub fn recurrent_autodiff(
             let (r, lengths, saved, [out, wh, state0]) = ops.state;
             let views = [out.storage(), g.storage(), wh.storage(), state0.storage()];
             let grads_of = kernels::recurrent_backward(&r, &saved, views, &lengths);
-            let gates = r.cell.gates() * r.hidden;
+            let (gates, _) = r.widths();
             let shapes = [
                 Shape::new([r.batch, r.seq, r.dirs * gates]),
                 wh.shape(),

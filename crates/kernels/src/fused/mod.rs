@@ -408,10 +408,7 @@ pub fn recurrent<B: Backend>(
     #[cfg(feature = "flex")]
     {
         let RecurrentInputs { xw, wh, bh, state0 } = &inputs;
-        let (g, s) = (
-            shape.cell.gates() * shape.hidden,
-            shape.cell.state() * shape.hidden,
-        );
+        let (g, s) = shape.widths();
         let Recurrence {
             batch, seq, dirs, ..
         } = *shape;
