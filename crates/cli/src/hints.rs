@@ -14,10 +14,6 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                 TrainError::NonFinite { .. } => Some("try a lower --lr or --grad-clip"),
                 TrainError::TooLong { .. } => Some("lower --max-len"),
                 TrainError::RnnPrecision(_) => Some("drop --precision for `train rnn`"),
-                TrainError::AverageOnDevices => Some("pass --ema 0 with --devices above 1"),
-                TrainError::SingleDeviceCheckpoint(_) => {
-                    Some("give a new --output, or go on with --devices 1")
-                }
                 TrainError::ResumeMismatch { .. } => {
                     Some("pass the flags the run was started with (its run.json has them)")
                 }

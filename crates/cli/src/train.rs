@@ -6,7 +6,9 @@ use crate::terminal::Terminal;
 use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_data::{Column, CsvFormat};
-use attn_train::{DataFiles, RnnSettings, TrainConfig, eval_bert, eval_rnn, train_bert, train_rnn};
+use attn_train::{
+    Cluster, DataFiles, RnnSettings, TrainConfig, eval_bert, eval_rnn, train_bert, train_rnn,
+};
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
 
@@ -152,16 +154,31 @@ pub struct TrainArgs {
     /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
     #[arg(long, default_value = "f32")]
     pub precision: attn_transformer::Precision,
-    /// Train data-parallel on this many devices of the backend, from --device up, with
-    /// burn-train's multi-device strategy: each iteration takes one batch per device and one
-    /// optimizer step on their mean gradient. The CPU backends have one device: their replicas
-    /// share it (a check of the path, not a speed-up).
+    /// Train data-parallel on this many devices of the backend, from --device up: each takes
+    /// --batch-size rows of every global batch, and one optimizer step follows on the whole
+    /// batch's gradient. The CPU backends have one device: their replicas share it (a check of
+    /// the path, not a speed-up).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub devices: u64,
+    /// Processes training together, one per machine or several on one (torchrun's WORLD_SIZE):
+    /// each takes its share of every global batch (--nodes x --devices x --batch-size rows), and
+    /// the gradients are summed through burn-collective at every step.
+    #[arg(long, env = "WORLD_SIZE", default_value_t = 1, value_parser = at_least_one)]
+    pub nodes: usize,
+    /// This process's rank, 0 to --nodes - 1 (torchrun's RANK). Rank 0 coordinates and writes
+    /// the run (reports, checkpoints, model, evaluation); the others only train.
+    #[arg(long, env = "RANK", default_value_t = 0)]
+    pub node_rank: usize,
+    /// Rank 0's HOST:PORT [default: $MASTER_ADDR:$MASTER_PORT, else 127.0.0.1:29500]. Rank 0
+    /// listens on PORT and PORT+1, rank R on PORT+2+R.
+    #[arg(long)]
+    pub coordinator: Option<String>,
+    /// Seconds a silent rank is given before the others stop.
+    #[arg(long, default_value_t = 60, value_parser = at_least_one)]
+    pub peer_timeout: usize,
     /// Decay of an exponential moving average of the weights (Polyak averaging), updated after
     /// every optimizer step and saved as the trained model; 0: off, the last weights [default:
-    /// 0.99 for BERT on one device (with label smoothing, the best of the sweep in
-    /// docs/results.md), else 0].
+    /// 0.99 for BERT (with label smoothing, the best of the sweep in docs/results.md), else 0].
     #[arg(long)]
     pub ema: Option<f64>,
     /// Run directory (default: runs/<kind>-<unix time>).
@@ -203,6 +220,7 @@ pub struct RnnArgs {
 
 struct TrainTask {
     kind: ModelKind,
+    cluster: Cluster,
     cfg: TrainConfig,
     rnn: RnnSettings,
     model_dir: Option<PathBuf>,
@@ -216,10 +234,19 @@ impl BackendTask for TrainTask {
         let terminal = Arc::new(Terminal);
         match (self.kind, &self.model_dir) {
             (ModelKind::Bert, Some(dir)) => {
-                train_bert::<B>(&self.cfg, dir, &self.data, &self.run, &device, terminal)?
+                let cluster = &self.cluster;
+                train_bert::<B>(
+                    &self.cfg, dir, &self.data, &self.run, &device, cluster, terminal,
+                )?
             }
             _ => train_rnn::<B>(
-                &self.cfg, &self.rnn, &self.data, &self.run, &device, terminal,
+                &self.cfg,
+                &self.rnn,
+                &self.data,
+                &self.run,
+                &device,
+                &self.cluster,
+                terminal,
             )?,
         };
         Ok(())
@@ -288,13 +315,16 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
         devices: args.devices as usize,
+        nodes: args.nodes,
         ema: args.ema.unwrap_or(match args.kind {
-            ModelKind::Bert if args.devices == 1 => bert.ema,
-            _ => 0.0,
+            ModelKind::Bert => bert.ema,
+            ModelKind::Rnn => 0.0,
         }),
     };
     check_ranges(&cfg)?;
+    // Ranks other than 0 write no run.json: rank 0 sends them its checkpoint.
     if let Some(dir) = &args.resume
+        && args.node_rank == 0
         && !dir.join("run.json").is_file()
     {
         bail!(
@@ -314,6 +344,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     };
     let task = TrainTask {
         kind: args.kind,
+        cluster: cluster(&args),
         cfg,
         rnn,
         model_dir,
@@ -321,6 +352,26 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         run,
     };
     dispatch(spec, task)?
+}
+
+/// This process's place in a multi-node run, from the flags and torchrun's variables.
+fn cluster(args: &TrainArgs) -> Cluster {
+    let from_env = || {
+        let addr = std::env::var("MASTER_ADDR").ok()?;
+        let port = std::env::var("MASTER_PORT").unwrap_or_else(|_| "29500".into());
+        Some(format!("{addr}:{port}"))
+    };
+    let default = Cluster::default();
+    Cluster {
+        rank: args.node_rank,
+        coordinator: args
+            .coordinator
+            .clone()
+            .or_else(from_env)
+            .unwrap_or(default.coordinator),
+        peer_timeout: std::time::Duration::from_secs(args.peer_timeout as u64),
+        ..default
+    }
 }
 
 /// Parses a count that must be at least 1.

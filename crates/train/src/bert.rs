@@ -9,6 +9,7 @@ use attn_transformer::{
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
+use crate::distributed::Cluster;
 use crate::error::{Result, TrainError};
 use crate::events::Observer;
 use crate::metrics::EvalReport;
@@ -18,15 +19,17 @@ use crate::workflow::{DataFiles, fit, prepare};
 use crate::{TrainConfig, WordPieceEncoder};
 
 /// Fine-tunes the BERT model in `model_dir` on `data` into the run directory `run`, then
-/// evaluates it on the test file. Resumes from `run`'s checkpoint when there is one.
+/// evaluates it on the test file (on rank 0 of `cluster`; the other ranks return `None`). Resumes
+/// from `run`'s checkpoint when there is one.
 pub fn train_bert<B: AutodiffBackend>(
     cfg: &TrainConfig,
     model_dir: &Path,
     data: &DataFiles,
     run: &Path,
     device: &B::Device,
+    cluster: &Cluster,
     observer: Arc<dyn Observer>,
-) -> Result<EvalReport> {
+) -> Result<Option<EvalReport>> {
     let (pooling, precision) = (cfg.pooling, cfg.precision);
     // Training and the final evaluation run their matrix products in this precision.
     let _autocast = autocast(precision);
@@ -67,6 +70,7 @@ pub fn train_bert<B: AutodiffBackend>(
         pad_id: encoder.pad_id(),
         run,
         device,
+        cluster,
         observer,
     };
     fit(model, &prepared, job, |model| {

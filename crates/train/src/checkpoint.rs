@@ -115,11 +115,11 @@ pub(crate) struct Resumed<M, O, A> {
     pub iteration: usize,
 }
 
-/// What a run resumes with from `latest`. Reports of the iterations after it, about to be
-/// redone, are dropped.
+/// What a run resumes with from `latest`. Reports in `run` (the leading peer's) of the
+/// iterations after it, about to be redone, are dropped.
 pub(crate) fn resume<B, M, O>(
     latest: &Path,
-    run: &Path,
+    run: Option<&Path>,
     model: M,
     optim: O,
     cfg: &TrainConfig,
@@ -156,8 +156,10 @@ where
     } else {
         None
     };
-    for log in ["metrics.jsonl", "validation.jsonl"] {
-        keep_reports_until(&run.join(log), state.iteration)?;
+    if let Some(run) = run {
+        for log in ["metrics.jsonl", "validation.jsonl"] {
+            keep_reports_until(&run.join(log), state.iteration)?;
+        }
     }
     Ok(Resumed {
         model,

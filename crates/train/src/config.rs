@@ -73,11 +73,15 @@ pub struct TrainConfig {
     /// 1 (the `Default` recipe uses 0.8).
     #[serde(default = "one")]
     pub layer_decay: f64,
-    /// Devices to train on data-parallel with burn-train's multi-device strategy: an iteration
-    /// takes one batch on each and one optimizer step on the mean of their gradients (1: the
-    /// single-device loop).
+    /// Devices of each process to train on data-parallel: each takes its share of every global
+    /// batch of `global_batch()` rows, and one optimizer step follows on the whole batch's
+    /// gradient (1: one device).
     #[serde(default = "one_device")]
     pub devices: usize,
+    /// Processes (one per machine, or several on one) training data-parallel, each with
+    /// `devices` devices; their gradients are summed through burn-collective.
+    #[serde(default = "one_device")]
+    pub nodes: usize,
     /// Decay of an exponential moving average of the weights, updated after every optimizer step
     /// and used as the trained model (0: none; the last weights are the model).
     #[serde(default)]
@@ -122,19 +126,24 @@ impl Default for TrainConfig {
             precision: Precision::F32,
             layer_decay: 0.8,
             devices: 1,
+            nodes: 1,
             ema: 0.99,
         }
     }
 }
 
 impl TrainConfig {
+    /// Rows of one iteration's batch over all peers: `batch_size` on each device of each node.
+    pub fn global_batch(&self) -> usize {
+        (self.batch_size * self.devices * self.nodes).max(1)
+    }
+
     /// This config with `iterations` set from `epochs` over `train_rows` rows, when epochs are set
-    /// (an iteration takes a batch on each device).
+    /// (an iteration takes one global batch).
     pub fn resolve_epochs(&self, train_rows: usize) -> Self {
         let mut resolved = self.clone();
         if let Some(epochs) = self.epochs {
-            let batches = epochs * train_rows.div_ceil(self.batch_size.max(1));
-            resolved.iterations = batches.div_ceil(self.devices.max(1));
+            resolved.iterations = epochs * train_rows.div_ceil(self.global_batch());
         }
         resolved
     }

@@ -51,14 +51,14 @@ pub enum TrainError {
     /// A reduced precision asked of the RNN, which trains in f32.
     #[error("precision {0} applies to BERT only; the RNN trains in f32")]
     RnnPrecision(&'static str),
-    /// A weight average asked of a multi-device run (burn-train's learner has no step hook).
+    /// Another peer of a distributed run died, disconnected, failed or went silent.
     #[error(
-        "the weight average is kept by the single-device loop only (burn-train's learner, which runs several devices, has no step hook for it)"
+        "training stopped: {0}; the last checkpoint is kept (start every rank again with --resume to go on)"
     )]
-    AverageOnDevices,
-    /// A multi-device run asked to go on from a single-device checkpoint.
-    #[error("{0}: holds a single-device checkpoint, which a multi-device run cannot resume")]
-    SingleDeviceCheckpoint(PathBuf),
+    PeerLost(String),
+    /// The collective (burn-collective, or the control connection beside it) failed.
+    #[error("distributed training: {0}")]
+    Collective(String),
     /// A resumed run with settings other than those it was started with.
     #[error("{run}: the settings differ from the run's ({differences})")]
     ResumeMismatch {

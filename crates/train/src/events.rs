@@ -62,6 +62,24 @@ pub enum Event<'a> {
     },
     /// The test set was scored.
     Evaluated(&'a EvalReport),
+    /// This process joined a run over several processes or machines.
+    Joined {
+        /// Its rank.
+        rank: usize,
+        /// Ranks of the run.
+        nodes: usize,
+        /// Rank 0's address.
+        coordinator: &'a str,
+        /// Bytes each peer all-reduces per step (gradients, flags and tally).
+        bucket_bytes: usize,
+    },
+    /// This rank's share of the training is done; rank 0 saves and evaluates the model.
+    TrainedShare {
+        /// Its rank.
+        rank: usize,
+        /// Seconds spent training.
+        seconds: f64,
+    },
 }
 
 impl Event<'_> {
@@ -119,6 +137,21 @@ impl fmt::Display for Event<'_> {
                 f,
                 "Trained in {seconds:.1}s; model saved to {}",
                 run.display()
+            ),
+            Self::Joined {
+                rank,
+                nodes,
+                coordinator,
+                bucket_bytes,
+            } => write!(
+                f,
+                "Rank {rank} of {nodes} joined the run coordinated at {coordinator}; each step \
+                 all-reduces {:.2} MB per device",
+                bucket_bytes as f64 / 1e6
+            ),
+            Self::TrainedShare { rank, seconds } => write!(
+                f,
+                "Rank {rank} trained its share in {seconds:.1}s; rank 0 saves and evaluates the model"
             ),
             Self::Evaluated(report) => write!(
                 f,

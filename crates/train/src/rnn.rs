@@ -12,6 +12,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainConfig;
+use crate::distributed::Cluster;
 use crate::error::{Result, TrainError, io_err};
 use crate::events::Observer;
 use crate::metrics::EvalReport;
@@ -58,15 +59,16 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 }
 
 /// Trains the baseline on `data` into `run` (vocabulary from the training rows), then evaluates
-/// it on the test file.
+/// it on the test file (on rank 0 of `cluster`; the other ranks return `None`).
 pub fn train_rnn<B: AutodiffBackend>(
     cfg: &TrainConfig,
     settings: &RnnSettings,
     data: &DataFiles,
     run: &Path,
     device: &B::Device,
+    cluster: &Cluster,
     observer: Arc<dyn Observer>,
-) -> Result<EvalReport> {
+) -> Result<Option<EvalReport>> {
     if cfg.precision != Precision::F32 {
         return Err(TrainError::RnnPrecision(cfg.precision.name()));
     }
@@ -102,6 +104,7 @@ pub fn train_rnn<B: AutodiffBackend>(
         pad_id: vocab.pad_id(),
         run,
         device,
+        cluster,
         observer,
     };
     fit(model, &prepared, job, |model| {

@@ -79,6 +79,57 @@ where
     M: AutodiffModule<B> + Classify<B>,
     O: Optimizer<M, B>,
 {
+    let wait = || {
+        if let Some(device) = sync {
+            // A device that cannot sync has failed; the next read of a tensor reports it.
+            let _ = B::sync(device);
+        }
+    };
+    let started = Instant::now();
+    let gradients = backward(&model, batch, loss_fn, wait)?;
+    let backward_done = Instant::now();
+    let mut step = Step {
+        model,
+        loss: gradients.loss,
+        hits: gradients.hits,
+        times: StepTimes {
+            forward: gradients.forward,
+            backward: backward_done - started - gradients.forward,
+            ..StepTimes::default()
+        },
+    };
+    if let Some(grads) = gradients.grads {
+        step.model = update(step.model, optim, grads, lr, layer_decay);
+        wait();
+        step.times.optimizer = backward_done.elapsed();
+    }
+    Ok(step)
+}
+
+/// The loss of one batch and its gradients.
+pub(crate) struct Gradients {
+    /// The gradients of the batch's mean loss (none when the loss is not finite).
+    pub grads: Option<GradientsParams>,
+    /// The batch's mean loss.
+    pub loss: f32,
+    /// Correct predictions in the batch.
+    pub hits: usize,
+    /// Time of the forward pass, up to reading the loss back.
+    pub forward: Duration,
+}
+
+/// The forward and backward pass of `batch` (no backward pass when the loss is not finite);
+/// `wait` is called after the backward pass.
+pub(crate) fn backward<B, M>(
+    model: &M,
+    batch: &TextBatch<B>,
+    loss_fn: &CrossEntropyLoss<B>,
+    wait: impl Fn(),
+) -> Result<Gradients>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+{
     let started = Instant::now();
     let logits = model.logits(batch)?;
     let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
@@ -92,34 +143,34 @@ where
         .sum()
         .into_scalar()
         .elem();
-    let forward_done = Instant::now();
-    let mut step = Step {
-        model,
+    let forward = started.elapsed();
+    let grads = loss_value
+        .is_finite()
+        .then(|| GradientsParams::from_grads(loss.backward(), model));
+    wait();
+    Ok(Gradients {
+        grads,
         loss: loss_value,
         hits: hits as usize,
-        times: StepTimes {
-            forward: forward_done - started,
-            ..StepTimes::default()
-        },
-    };
-    if !loss_value.is_finite() {
-        return Ok(step);
+        forward,
+    })
+}
+
+/// One optimizer step with `grads`, at `lr * layer_decay^depth` for each gradient group.
+pub(crate) fn update<B, M, O>(
+    mut model: M,
+    optim: &mut O,
+    grads: GradientsParams,
+    lr: f64,
+    layer_decay: f64,
+) -> M
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+    O: Optimizer<M, B>,
+{
+    for (depth, grads) in model.grads_by_depth(grads) {
+        model = optim.step(lr * layer_decay.powi(depth), model, grads);
     }
-    let wait = || {
-        if let Some(device) = sync {
-            // A device that cannot sync has failed; the next read of a tensor reports it.
-            let _ = B::sync(device);
-        }
-    };
-    let grads = GradientsParams::from_grads(loss.backward(), &step.model);
-    let groups = step.model.grads_by_depth(grads);
-    wait();
-    let backward_done = Instant::now();
-    step.times.backward = backward_done - forward_done;
-    for (depth, grads) in groups {
-        step.model = optim.step(lr * layer_decay.powi(depth), step.model, grads);
-    }
-    wait();
-    step.times.optimizer = backward_done.elapsed();
-    Ok(step)
+    model
 }

@@ -6,20 +6,23 @@ use std::sync::Arc;
 
 use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
 use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::TrainConfig;
 use crate::checkpoint::{CheckpointState, latest_checkpoint, resume, save_checkpoint};
 use crate::classify::Classify;
+use crate::distributed::{Cluster, Peer, Reducer, Tally, gather, scatter, train_peers};
 use crate::ema::Ema;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer};
 use crate::predict::accuracy;
 use crate::reports::{ReportLog, Window};
-use crate::step::{adamw, cross_entropy, train_step};
+use crate::step::{adamw, backward, cross_entropy, train_step, update};
 
-/// A training run: its data, settings and run directory, and who hears of its progress. Both
-/// loops take it ([`train`] and, over several devices, `train_data_parallel`).
+/// A training run: its data, settings and run directory, where this process stands among the
+/// run's ranks, and who hears of its progress.
 #[derive(Clone)]
 pub struct TrainJob<'a, B: Backend> {
     /// The training examples.
@@ -32,35 +35,88 @@ pub struct TrainJob<'a, B: Backend> {
     pub pad_id: u32,
     /// The run directory (reports, checkpoints).
     pub run: &'a Path,
-    /// The device to train on (the first of several).
+    /// The device to train on (the first of `cfg.devices`).
     pub device: &'a B::Device,
+    /// This process's rank and rank 0's address (with `cfg.nodes` above 1).
+    pub cluster: &'a Cluster,
     /// Who hears of the run's events.
     pub observer: Arc<dyn Observer>,
 }
 
-/// The indices of the examples of batch `it` (0-based): epochs are reshuffled with `seed + epoch`,
-/// so the order depends only on the seed and the iteration (a resumed run continues it exactly).
+/// The indices of the examples of global batch `it` (0-based; `cfg.global_batch()` rows, which
+/// the peers share): epochs are reshuffled with `seed + epoch`, so the order depends only on
+/// the seed and the iteration (a resumed run continues it exactly).
 pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
     let n = lengths.len();
-    let per_epoch = n.div_ceil(cfg.batch_size).max(1);
+    let size = cfg.global_batch();
+    let per_epoch = n.div_ceil(size).max(1);
     let epoch = (it / per_epoch) as u64;
     let order = shuffled(n, cfg.seed.wrapping_add(epoch));
     let batches = bucketed_batches(
         &order,
         lengths,
-        cfg.batch_size,
+        size,
         cfg.bucket,
         cfg.seed.wrapping_add(epoch),
     );
     batches[it % per_epoch].clone()
 }
 
-/// Trains `model` on `job.examples` for `cfg.iterations` mini-batches, reporting every
+/// What a run returns: the trained model (the moving average of its weights when `cfg.ema` is
+/// set; on rank 0 only) and the iterations this call ran (fewer than `cfg.iterations` after a
+/// resume).
+pub type Trained<M> = (Option<M>, usize);
+
+/// Trains `model` on `job.examples` for `cfg.iterations` global batches, reporting every
 /// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
-/// and resuming from that checkpoint when it exists. Returns the trained model (the moving average
-/// of its weights when `cfg.ema` is set) and the number of iterations this call ran (fewer than
-/// `cfg.iterations` after a resume).
-pub fn train<B, M>(mut model: M, job: &TrainJob<'_, B>) -> Result<(M::InnerModule, usize)>
+/// and resuming from that checkpoint when it exists; over `cfg.devices` devices and `cfg.nodes`
+/// processes when they are above 1 (each peer on its share of every batch, the gradients summed).
+pub fn train<B, M>(model: M, job: &TrainJob<'_, B>) -> Result<Trained<M::InnerModule>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+    M::InnerModule: Classify<B::InnerBackend>,
+{
+    let cfg = job.cfg;
+    let empty = [
+        (job.examples.is_empty(), "the training set has no rows"),
+        (cfg.batch_size == 0, "the batch size is 0"),
+        (cfg.iterations == 0, "the run has 0 iterations"),
+    ];
+    if let Some((_, why)) = empty.iter().find(|(is, _)| *is) {
+        return Err(TrainError::Settings(format!("nothing to train: {why}")));
+    }
+    if cfg.devices * cfg.nodes == 1 {
+        let peer = Peer {
+            index: 0,
+            world: 1,
+            home: job.run,
+            reducer: None,
+        };
+        return train_peer(model, job, job.device, &peer);
+    }
+    train_peers(model, job, |model, device, peer| {
+        train_peer(model, job, device, peer)
+    })
+}
+
+/// The seed of iteration `it`'s dropout masks on peer `index`: they depend on the seed, the
+/// iteration and the peer only, so a resumed run repeats them.
+fn dropout_seed(seed: u64, it: usize, index: usize) -> u64 {
+    seed.wrapping_mul(1_000_003)
+        .wrapping_add(it as u64)
+        .wrapping_add((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// One peer's loop: its share of each batch, its gradients summed with the others' (alone: the
+/// step as it is), the same optimizer step everywhere; the leading peer reports, validates and
+/// checkpoints.
+fn train_peer<B, M>(
+    mut model: M,
+    job: &TrainJob<'_, B>,
+    device: &B::Device,
+    peer: &Peer<'_>,
+) -> Result<Trained<M::InnerModule>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B>,
@@ -72,28 +128,23 @@ where
         cfg,
         pad_id,
         run,
-        device,
         ..
     } = *job;
-    let empty = [
-        (examples.is_empty(), "the training set has no rows"),
-        (cfg.batch_size == 0, "the batch size is 0"),
-        (cfg.iterations == 0, "the run has 0 iterations"),
-    ];
-    if let Some((_, why)) = empty.iter().find(|(is, _)| *is) {
-        return Err(TrainError::Settings(format!("nothing to train: {why}")));
-    }
+    let leads = peer.leads();
     let mut optim = adamw::<B, M>(cfg);
     let checkpoints = run.join("checkpoints");
     let mut start = 0;
-    let mut ema = (cfg.ema > 0.0).then(|| Ema::new(model.valid(), cfg.ema));
-    if let Some(latest) = latest_checkpoint(run)? {
-        let resumed = resume(&latest, run, model, optim, cfg, device)?;
-        (model, optim, ema, start) = (resumed.model, resumed.optim, resumed.ema, resumed.iteration);
-        job.observer.event(Event::Resumed {
-            from: &latest,
-            iteration: start,
-        });
+    let mut ema = (leads && cfg.ema > 0.0).then(|| Ema::new(model.valid(), cfg.ema));
+    if let Some(latest) = latest_checkpoint(peer.home)? {
+        let resumed = resume(&latest, leads.then_some(run), model, optim, cfg, device)?;
+        (model, optim, start) = (resumed.model, resumed.optim, resumed.iteration);
+        if leads {
+            ema = resumed.ema;
+            job.observer.event(Event::Resumed {
+                from: &latest,
+                iteration: start,
+            });
+        }
     }
 
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
@@ -102,40 +153,65 @@ where
         max_len: cfg.max_len,
     };
     let loss_fn = cross_entropy(cfg, device);
-    let mut log = ReportLog::open(run, cfg, start, job.observer.clone())?;
+    let mut log = match leads {
+        true => Some(ReportLog::open(run, cfg, start, job.observer.clone())?),
+        false => None,
+    };
     let mut window = Window::new();
     for it in start..cfg.iterations {
-        // Dropout masks depend on the seed and the iteration only, so a resumed run repeats them.
-        B::seed(
-            device,
-            cfg.seed.wrapping_mul(1_000_003).wrapping_add(it as u64),
-        );
-        let idx = batch_at(it, &lengths, cfg);
-        let items: Vec<&Example> = idx.iter().map(|&i| &examples[i]).collect();
-        let batch = batcher.collate::<B>(&items, device);
+        B::seed(device, dropout_seed(cfg.seed, it, peer.index));
+        let batch = batch_at(it, &lengths, cfg);
+        let items: Vec<&Example> = peer.share(&batch).iter().map(|&i| &examples[i]).collect();
         let lr = cfg.lr_at(it);
-        let step = train_step(
-            model,
-            &mut optim,
-            &batch,
-            lr,
-            cfg.layer_decay,
-            &loss_fn,
-            None,
-        )?;
-        let (loss_value, hits) = (step.loss, step.hits);
+        let step = match peer.reducer {
+            None => {
+                let collated = batcher.collate::<B>(&items, device);
+                let step = train_step(
+                    model,
+                    &mut optim,
+                    &collated,
+                    lr,
+                    cfg.layer_decay,
+                    &loss_fn,
+                    None,
+                )?;
+                let rows = items.len() as f64;
+                (step.model, step.loss as f64, step.hits as f64, rows)
+            }
+            Some(reducer) => {
+                let share = Share {
+                    items: &items,
+                    of: batch.len(),
+                    batcher,
+                    device,
+                };
+                reduced_step(
+                    model,
+                    &mut optim,
+                    share,
+                    &loss_fn,
+                    reducer,
+                    (lr, cfg.layer_decay),
+                )?
+            }
+        };
+        let (next, loss_value, hits, rows) = step;
         if !loss_value.is_finite() {
-            log.bar.abandon();
+            if let Some(log) = &log {
+                log.bar.abandon();
+            }
             return Err(TrainError::NonFinite {
                 iteration: it + 1,
-                loss: loss_value,
+                loss: loss_value as f32,
             });
         }
-        model = step.model;
+        model = next;
         ema = ema.map(|average| average.update(&model.valid()));
-
-        window.add_loss(loss_value as f64, items.len() as f64);
-        window.add_hits(hits as f64, items.len());
+        let Some(log) = log.as_mut() else {
+            continue;
+        };
+        window.add_loss(loss_value, rows);
+        window.add_hits(hits, rows as usize);
         log.bar.inc(1);
         let done = it + 1;
         if done % cfg.report_every.max(1) == 0 || done == cfg.iterations {
@@ -165,8 +241,62 @@ where
             )?;
         }
     }
+    let Some(log) = log else {
+        return Ok((None, cfg.iterations - start));
+    };
     log.bar.finish_and_clear();
-    Ok((trained(&model, ema.as_ref()), cfg.iterations - start))
+    Ok((Some(trained(&model, ema.as_ref())), cfg.iterations - start))
+}
+
+/// A peer's share of a global batch.
+struct Share<'a, B: Backend> {
+    /// Its examples (none when the batch has fewer rows than there are peers).
+    items: &'a [&'a Example],
+    /// Rows of the whole batch.
+    of: usize,
+    batcher: TextBatcher,
+    device: &'a B::Device,
+}
+
+/// One step of a peer: the gradients of its share, weighted by its part of the batch's rows and
+/// summed over the peers (the gradient of the whole batch's mean loss), then the optimizer step.
+/// Returns the model and the whole batch's mean loss, hits and rows.
+fn reduced_step<B, M, O>(
+    model: M,
+    optim: &mut O,
+    share: Share<'_, B>,
+    loss_fn: &CrossEntropyLoss<B>,
+    reducer: &Reducer,
+    (lr, layer_decay): (f64, f64),
+) -> Result<(M, f64, f64, f64)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classify<B>,
+    O: Optimizer<M, B>,
+{
+    let rows = share.items.len();
+    let (grads, loss, hits) = if rows == 0 {
+        (GradientsParams::new(), 0.0, 0)
+    } else {
+        let batch = share.batcher.collate::<B>(share.items, share.device);
+        let g = backward(&model, &batch, loss_fn, || ())?;
+        // A loss that is not finite has no gradients; it reaches every peer through the tally.
+        (g.grads.unwrap_or_default(), g.loss, g.hits)
+    };
+    let tally = Tally {
+        loss: f64::from(loss) * rows as f64,
+        hits: hits as f64,
+        rows: rows as f64,
+    };
+    let weight = rows as f32 / share.of as f32;
+    let bucket = gather(&model, grads, weight, tally, share.device);
+    let (grads, total) = scatter(&model, reducer.sum(bucket)?);
+    let mean = total.loss / total.rows;
+    let model = match mean.is_finite() {
+        true => update(model, optim, grads, lr, layer_decay),
+        false => model,
+    };
+    Ok((model, mean, total.hits, total.rows))
 }
 
 /// The model training has produced so far: the average of its weights, or the weights.

@@ -12,7 +12,6 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::checkpoint::latest_checkpoint;
 use crate::classify::Classify;
-use crate::data_parallel::train_data_parallel;
 use crate::error::{Result, TrainError, io_err};
 use crate::events::{Event, Observer};
 use crate::memory::peak_rss_bytes;
@@ -161,41 +160,47 @@ pub(crate) fn prepare(
 
 /// Runs `job` (on the prepared data's training and validation rows) for `model`, saves it with
 /// `save`, evaluates it on the test set and writes `run.json`, `labels.json`, `curves.png` and
-/// `eval.json` into the run directory.
+/// `eval.json` into the run directory; on rank 0 of several only, the others return `None`.
 pub(crate) fn fit<B, M>(
     model: M,
     data: &Prepared,
     job: TrainJob<'_, B>,
     save: impl FnOnce(&M::InnerModule) -> Result<()>,
-) -> Result<EvalReport>
+) -> Result<Option<EvalReport>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
     M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
 {
     let (run, pad_id, device) = (job.run, job.pad_id, job.device);
-    std::fs::create_dir_all(run).map_err(io_err(run))?;
     let cfg = &job.cfg.resolve_epochs(job.examples.len());
-    if latest_checkpoint(run)?.is_some() {
-        check_resume_settings(&run.join("run.json"), cfg)?;
+    let rank = job.cluster.rank;
+    if rank == 0 {
+        std::fs::create_dir_all(run).map_err(io_err(run))?;
+        if latest_checkpoint(run)?.is_some() {
+            check_resume_settings(&run.join("run.json"), cfg)?;
+        }
+        attn_atomic::write(
+            &run.join("run.json"),
+            serde_json::to_string_pretty(cfg)
+                .expect("serializes")
+                .as_bytes(),
+        )?;
+        data.labels.save(&run.join("labels.json"))?;
     }
-    attn_atomic::write(
-        &run.join("run.json"),
-        serde_json::to_string_pretty(cfg)
-            .expect("serializes")
-            .as_bytes(),
-    )?;
-    data.labels.save(&run.join("labels.json"))?;
     let parameters = burn::module::Module::num_params(&model);
     let started = Instant::now();
     let observer = job.observer.clone();
     let job = TrainJob { cfg, ..job };
-    let (model, iterations_run) = if cfg.devices > 1 {
-        train_data_parallel::<B, M>(model, &job)?
-    } else {
-        train::<B, M>(model, &job)?
-    };
+    let (model, iterations_run) = train::<B, M>(model, &job)?;
     let train_s = started.elapsed().as_secs_f64();
+    let Some(model) = model else {
+        observer.event(Event::TrainedShare {
+            rank,
+            seconds: train_s,
+        });
+        return Ok(None);
+    };
     curves::plot_run(run)?;
     save(&model)?;
     observer.event(Event::Trained {
@@ -207,7 +212,7 @@ where
     let summary = serde_json::json!({
         "parameters": parameters,
         "train_seconds": train_s,
-        "train_samples_per_s": (iterations_run * cfg.batch_size * cfg.devices) as f64 / train_s,
+        "train_samples_per_s": (iterations_run * cfg.global_batch()) as f64 / train_s,
         "inference_samples_per_s": report.samples_per_s,
         "peak_rss_bytes": peak_rss_bytes(),
         "test_accuracy": report.test_accuracy,
@@ -216,7 +221,7 @@ where
     });
     let summary = serde_json::to_string_pretty(&summary).expect("serializes");
     attn_atomic::write(&run.join("summary.json"), summary.as_bytes())?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Settings that do not change what is trained, so a resumed run may change them.
