@@ -4,6 +4,7 @@
 //! reference workflow; extra arguments are passed through to `attn`.
 
 mod compare;
+mod nodes;
 mod vs_pytorch;
 mod vs_pytorch_rnn;
 
@@ -30,6 +31,19 @@ enum Task {
     },
     /// Train the Bahdanau additive-attention RNN baseline on AG News.
     TrainRnnAttention {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Train on several processes of this machine as a multi-node run would (`attn train
+    /// --nodes N`, rank 0 coordinating at 127.0.0.1:29500), into runs/nodes-N; the RNN baseline's
+    /// defaults unless `bert` comes first. Extra arguments go to every rank.
+    TrainNodes {
+        /// Processes (ranks).
+        #[arg(long, default_value_t = 2)]
+        nodes: usize,
+        /// Rank 0's address.
+        #[arg(long, default_value = "127.0.0.1:29500")]
+        coordinator: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -93,6 +107,22 @@ fn main() -> Result<()> {
             attn(&["train", "rnn"], &with_defaults(RNN_DEFAULTS, &args))
         }
         Task::Compare { bert, rnn } => compare(bert, rnn),
+        Task::TrainNodes {
+            nodes,
+            coordinator,
+            args,
+        } => {
+            cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+            let args = match args.first().map(String::as_str) {
+                Some("bert") => args,
+                Some("rnn") => {
+                    [vec!["rnn".into()], with_defaults(RNN_DEFAULTS, &args[1..])].concat()
+                }
+                _ => [vec!["rnn".into()], with_defaults(RNN_DEFAULTS, &args)].concat(),
+            };
+            let run = PathBuf::from(format!("runs/nodes-{nodes}"));
+            nodes::run("target/release/attn", nodes, &coordinator, &run, &args)
+        }
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
         Task::Bench {
