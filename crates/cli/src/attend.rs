@@ -49,7 +49,10 @@ impl BackendTask for Attend {
                 bail!("the text has no words");
             }
             let ids = vocab.encode(&args.text);
-            let example = attn_data::Example { ids, label: 0 };
+            let example = attn_data::Example {
+                ids,
+                ..Default::default()
+            };
             let batcher = TextBatcher {
                 pad_id: WordVocab::PAD,
                 max_len: vocab.max_len,

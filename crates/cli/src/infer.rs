@@ -192,6 +192,7 @@ impl BackendTask for Predict {
                     .map(|t| Example {
                         ids: vocab.encode(t),
                         label: 0,
+                        target: Vec::new(),
                     })
                     .collect();
                 let batch = batcher.collate::<B<AD>>(&examples.iter().collect::<Vec<_>>(), &device);

@@ -18,6 +18,22 @@ pub struct TextBatch<B: Backend> {
     pub labels: Tensor<B, 1, Int>,
     /// Real (unpadded) token count of each row.
     pub lengths: Vec<usize>,
+    /// The output sequences of sequence-to-sequence pairs (none for a classifier's batch).
+    pub targets: Option<TargetBatch<B>>,
+}
+
+/// The output sequences of a batch for teacher forcing: the decoder reads `inputs` and is
+/// scored on predicting `labels`, each target shifted by one.
+#[derive(Debug, Clone)]
+pub struct TargetBatch<B: Backend> {
+    /// Each target without its last token, padded: [batch, longest].
+    pub inputs: Tensor<B, 2, Int>,
+    /// Decoder steps of each row (its target's length - 1).
+    pub steps: Vec<usize>,
+    /// The real positions row * longest + step, in order: [tokens].
+    pub positions: Tensor<B, 1, Int>,
+    /// The token to predict at each of those positions (the target without its first): [tokens].
+    pub labels: Tensor<B, 1, Int>,
 }
 
 /// Pads each batch to its longest sequence (at most `max_len`), like the reference's `pad_bert`.
@@ -51,12 +67,45 @@ impl TextBatcher {
         }
         let labels: Vec<i64> = items.iter().map(|e| e.label as i64).collect();
         let shape = [batch, longest];
+        let targets = items
+            .iter()
+            .any(|e| !e.target.is_empty())
+            .then(|| self.targets(items, device));
         TextBatch {
             input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
             attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
             token_type_ids: Tensor::zeros(shape, device),
             labels: Tensor::from_data(TensorData::new(labels, [batch]), device),
             lengths,
+            targets,
+        }
+    }
+
+    /// The teacher-forcing tensors of `items`' targets (a target shorter than 2 has one step
+    /// predicting its only token, or padding).
+    fn targets<B: Backend>(&self, items: &[&Example], device: &B::Device) -> TargetBatch<B> {
+        let steps: Vec<usize> = items
+            .iter()
+            .map(|e| e.target.len().saturating_sub(1).max(1))
+            .collect();
+        let longest = steps.iter().copied().max().unwrap_or(1);
+        let mut inputs = vec![self.pad_id as i64; items.len() * longest];
+        let (mut positions, mut labels) = (Vec::new(), Vec::new());
+        for (row, (item, &n)) in items.iter().zip(&steps).enumerate() {
+            let target = &item.target;
+            for t in 0..n {
+                let input = target.get(t).copied().unwrap_or(self.pad_id);
+                inputs[row * longest + t] = input as i64;
+                positions.push((row * longest + t) as i64);
+                labels.push(target.get(t + 1).copied().unwrap_or(self.pad_id) as i64);
+            }
+        }
+        let tokens = labels.len();
+        TargetBatch {
+            inputs: Tensor::from_data(TensorData::new(inputs, [items.len(), longest]), device),
+            steps,
+            positions: Tensor::from_data(TensorData::new(positions, [tokens]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [tokens]), device),
         }
     }
 }
@@ -79,10 +128,12 @@ mod tests {
             Example {
                 ids: vec![101, 7, 8, 102],
                 label: 2,
+                ..Example::default()
             },
             Example {
                 ids: vec![101, 102],
                 label: 0,
+                ..Example::default()
             },
         ];
         let b: TextBatch<Flex> = TextBatcher {
@@ -110,6 +161,33 @@ mod tests {
             .to_vec()
             .unwrap();
         assert!(types.iter().all(|&t| t == 0));
+        assert!(b.targets.is_none());
+    }
+
+    #[test]
+    fn targets_are_shifted_by_one_and_padded() {
+        let pair = |ids: Vec<u32>, target: Vec<u32>| Example {
+            ids,
+            target,
+            ..Example::default()
+        };
+        let items = vec![
+            pair(vec![5, 6], vec![2, 7, 8, 3]),
+            pair(vec![5], vec![2, 9, 3]),
+        ];
+        let batcher = TextBatcher {
+            pad_id: 0,
+            max_len: 128,
+        };
+        let b: TextBatch<Flex> = batcher.batch(items, &Default::default());
+        let t = b.targets.expect("pairs have targets");
+        let ints =
+            |x: Tensor<Flex, 1, Int>| x.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let inputs: Vec<i64> = t.inputs.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(inputs, [2, 7, 8, 2, 9, 0]);
+        assert_eq!(t.steps, [3, 2]);
+        assert_eq!(ints(t.positions), [0, 1, 2, 3, 4]);
+        assert_eq!(ints(t.labels), [7, 8, 3, 9, 3]);
     }
 
     #[test]
@@ -117,6 +195,7 @@ mod tests {
         let items = vec![Example {
             ids: (0..300).collect(),
             label: 1,
+            ..Example::default()
         }];
         let b: TextBatch<Flex> = TextBatcher {
             pad_id: 0,

@@ -82,6 +82,7 @@ fn labelled(ids: Vec<Vec<u32>>, rows: &[TextRow]) -> Vec<Example> {
         .map(|(ids, r)| Example {
             ids,
             label: r.label,
+            target: Vec::new(),
         })
         .collect()
 }

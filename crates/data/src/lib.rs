@@ -13,15 +13,17 @@ mod cache;
 mod csv_rows;
 mod error;
 mod labels;
+mod parallel;
 mod sampling;
 mod stats;
 mod vocab;
 
-pub use batch::{TextBatch, TextBatcher};
+pub use batch::{TargetBatch, TextBatch, TextBatcher};
 pub use cache::{TokenizedSet, tokenize_cached};
 pub use csv_rows::{Column, CsvFormat, RawRow, RawTable, TextRow, read_raw};
 pub use error::{DataError, Result};
 pub use labels::{AG_NEWS_CLASSES, LabelMap, load_ag_news};
+pub use parallel::{read_parallel, translation_tokens};
 pub use sampling::{bucketed_batches, shuffled, stratified_split};
 pub use stats::{LengthStats, length_stats};
 pub use vocab::{WordVocab, basic_english};
@@ -41,13 +43,16 @@ pub trait TextEncoder: Send + Sync {
     fn pad_id(&self) -> u32;
 }
 
-/// One tokenized example.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One tokenized example: a text and its class, or a source sentence and its translation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Example {
     /// Token ids (already truncated).
     pub ids: Vec<u32>,
-    /// Class id.
+    /// Class id (0 for a sequence-to-sequence pair).
     pub label: usize,
+    /// The output sequence of a sequence-to-sequence pair, its start token first and its end
+    /// token last (empty for a classifier's example).
+    pub target: Vec<u32>,
 }
 
 /// FNV-1a, a stable 64-bit hash for cache keys.

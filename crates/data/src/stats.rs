@@ -54,6 +54,7 @@ mod tests {
             .map(|n| Example {
                 ids: vec![0; n],
                 label: 0,
+                target: Vec::new(),
             })
             .collect();
         let s = length_stats(&examples, 96);

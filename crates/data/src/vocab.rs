@@ -41,22 +41,48 @@ impl WordVocab {
         max_size: usize,
         max_len: usize,
     ) -> Self {
+        let sentences = texts.map(|t| basic_english(t).collect());
+        Self::of_tokens(sentences, min_freq, max_size, max_len, &[])
+    }
+
+    /// The vocabulary of already tokenized `sentences`, as [`WordVocab::build`] ranks words,
+    /// with `specials` right after `<pad>` and `<unk>` (ids 2, 3, ...).
+    pub fn of_tokens(
+        sentences: impl Iterator<Item = Vec<String>>,
+        min_freq: usize,
+        max_size: usize,
+        max_len: usize,
+        specials: &[&str],
+    ) -> Self {
         let mut counts: HashMap<String, usize> = HashMap::new();
-        for text in texts {
-            for word in basic_english(text) {
-                *counts.entry(word).or_default() += 1;
-            }
+        for word in sentences.flatten() {
+            *counts.entry(word).or_default() += 1;
         }
-        let mut ranked: Vec<(String, usize)> =
-            counts.into_iter().filter(|(_, c)| *c >= min_freq).collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let words = ["<pad>", "<unk>"]
+        let mut ranked: Vec<(String, usize)> = counts
             .into_iter()
-            .map(String::from)
+            .filter(|(w, c)| *c >= min_freq && !specials.contains(&w.as_str()))
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let fixed = ["<pad>", "<unk>"]
+            .iter()
+            .chain(specials)
+            .map(|w| w.to_string());
+        let words = fixed
             .chain(ranked.into_iter().map(|(w, _)| w))
-            .take(max_size.max(2))
+            .take(max_size.max(2 + specials.len()))
             .collect();
         Self::from_words(words, max_len)
+    }
+
+    /// The id of `word`, if it is in the vocabulary.
+    pub fn id(&self, word: &str) -> Option<u32> {
+        self.index.get(word).copied()
+    }
+
+    /// Ids of `tokens`, unknown ones as `<unk>`, cut to `max_len`.
+    pub fn encode_tokens(&self, tokens: &[String]) -> Vec<u32> {
+        let known = |w: &String| self.id(w).unwrap_or(Self::UNK);
+        tokens.iter().take(self.max_len).map(known).collect()
     }
 
     fn from_words(words: Vec<String>, max_len: usize) -> Self {
@@ -148,5 +174,21 @@ mod tests {
         v.save(&path).unwrap();
         let back = WordVocab::load(&path).unwrap();
         assert_eq!(back.encode("a b"), v.encode("a b"));
+    }
+
+    #[test]
+    fn specials_follow_pad_and_unk() {
+        let sentences = [vec![
+            "b".to_string(),
+            "a".into(),
+            "b".into(),
+            "<bos>".into(),
+        ]];
+        let v = WordVocab::of_tokens(sentences.into_iter(), 1, 10, 5, &["<bos>", "<eos>"]);
+        assert_eq!(v.words, ["<pad>", "<unk>", "<bos>", "<eos>", "b", "a"]);
+        assert_eq!(
+            v.encode_tokens(&["a".into(), "z".into()]),
+            [5, WordVocab::UNK]
+        );
     }
 }

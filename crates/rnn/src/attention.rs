@@ -37,13 +37,33 @@ impl<B: Backend> AdditiveAttention<B> {
         keys: Tensor<B, 3>,
         padding: Tensor<B, 2, Bool>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let projected = self.project_keys(keys.clone());
+        self.attend(query, &projected, keys, padding)
+    }
+
+    /// U hᵢ + b for every key [batch, seq, d_key] -> [batch, seq, d_hidden]: computed once per
+    /// sentence when one query after another attends over the same keys (a decoder).
+    pub fn project_keys(&self, keys: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, seq, d_key] = keys.dims();
         let d_hidden = self.key.weight.dims()[1];
-        let q = self.query.forward(query).unsqueeze_dim::<3>(1);
         let bias = self.key.bias.as_ref().map(|b| b.val());
-        let flat = keys.clone().reshape([batch * seq, d_key]);
-        let k = fused::linear(flat, self.key.weight.val(), bias).reshape([batch, seq, d_hidden]);
-        let energy = fused::tanh(q + k).reshape([batch * seq, d_hidden]);
+        let flat = keys.reshape([batch * seq, d_key]);
+        fused::linear(flat, self.key.weight.val(), bias).reshape([batch, seq, d_hidden])
+    }
+
+    /// [`AdditiveAttention::forward`] with the keys already projected by
+    /// [`AdditiveAttention::project_keys`].
+    pub fn attend(
+        &self,
+        query: Tensor<B, 2>,
+        projected: &Tensor<B, 3>,
+        keys: Tensor<B, 3>,
+        padding: Tensor<B, 2, Bool>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let [batch, seq, d_hidden] = projected.dims();
+        let d_key = keys.dims()[2];
+        let q = self.query.forward(query).unsqueeze_dim::<3>(1);
+        let energy = fused::tanh(q + projected.clone()).reshape([batch * seq, d_hidden]);
         let scores = energy.matmul(self.score.weight.val()).reshape([batch, seq]);
         // f32::MIN, not -inf: exp underflows to exactly 0 and a row that is all padding stays finite.
         let weights = softmax(scores.mask_fill(padding, f32::MIN), 1);

@@ -33,6 +33,7 @@ fn bench(c: &mut Criterion) {
                 .map(|(ids, r)| Example {
                     ids,
                     label: r.label,
+                    target: Vec::new(),
                 })
                 .collect();
             for chunk in examples.chunks(32) {

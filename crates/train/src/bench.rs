@@ -76,6 +76,7 @@ pub fn synthetic_batches(batch: usize, count: usize, vocab: usize, seed: u64) ->
                             .map(|_| rng.random_range(low..vocab as u32))
                             .collect(),
                         label: rng.random_range(0..4),
+                        target: Vec::new(),
                     }
                 })
                 .collect()
@@ -369,6 +370,7 @@ mod tests {
             .map(|i| Example {
                 ids: vec![i],
                 label: 0,
+                target: Vec::new(),
             })
             .collect();
         let batches = file_order_batches(&examples, 4, 10);
@@ -382,10 +384,12 @@ mod tests {
             Example {
                 ids: vec![1; 3],
                 label: 0,
+                target: Vec::new(),
             },
             Example {
                 ids: vec![1; 10],
                 label: 0,
+                target: Vec::new(),
             },
         ];
         assert_eq!(token_counts(&batch, 128), (20, 13));

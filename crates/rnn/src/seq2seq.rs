@@ -1,0 +1,515 @@
+//! `Seq2Seq`: the RNN encoder-decoder of Bahdanau, Cho & Bengio (2015) — a bidirectional GRU
+//! reads the source, a GRU decoder writes the translation, attending over every encoder state
+//! at every step — or, with `attention: false`, of Cho et al. (2014), whose decoder sees only
+//! the encoder's final state.
+
+use attn_kernels::fused;
+use burn::module::Module;
+use burn::nn::gru::GruConfig;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+use crate::AdditiveAttention;
+use crate::recurrent::{Recurrent, bidirectional};
+
+/// Sizes of an encoder-decoder; saved with a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seq2SeqConfig {
+    /// Source words (id 0 is padding).
+    pub source_vocab: usize,
+    /// Target words (id 0 is padding).
+    pub target_vocab: usize,
+    /// Width of the word embeddings (source and target).
+    pub embed_dim: usize,
+    /// Hidden width of each encoder direction.
+    pub encoder_hidden: usize,
+    /// Hidden width of the decoder.
+    pub decoder_hidden: usize,
+    /// Width of the attention's alignment layer.
+    pub attention_dim: usize,
+    /// Dropout on the embeddings.
+    pub dropout: f64,
+    /// Additive attention over the encoder states (false: the final state only, Cho et al.).
+    pub attention: bool,
+}
+
+/// A bidirectional GRU encoder, a GRU decoder and, between them, additive attention.
+#[derive(Module, Debug)]
+pub struct Seq2Seq<B: Backend> {
+    /// Source word embeddings.
+    pub source_embedding: Embedding<B>,
+    /// Target word embeddings (the decoder's previous word).
+    pub target_embedding: Embedding<B>,
+    /// The encoder's left-to-right recurrence.
+    pub forward_rnn: Recurrent<B>,
+    /// The encoder's right-to-left recurrence.
+    pub backward_rnn: Recurrent<B>,
+    /// The decoder's first state: tanh(W [final forward; final backward]).
+    pub bridge: Linear<B>,
+    /// Attention from the decoder state over the encoder states (none: Cho et al. 2014).
+    pub attention: Option<AdditiveAttention<B>>,
+    /// The decoder, fed [previous word; context].
+    pub decoder: Recurrent<B>,
+    /// Word scores from [decoder state; context; previous word].
+    pub output: Linear<B>,
+    /// Dropout on the embeddings.
+    pub dropout: Dropout,
+}
+
+/// The encoder's view of a batch of sources, read by every decoder step.
+#[derive(Debug, Clone)]
+pub struct Encoded<B: Backend> {
+    /// The states hᵢ [batch, seq, 2 × encoder_hidden].
+    pub states: Tensor<B, 3>,
+    /// U hᵢ, projected once per sentence [batch, seq, attention_dim] (with attention).
+    pub keys: Option<Tensor<B, 3>>,
+    /// True where a source row has no token [batch, seq].
+    pub padding: Tensor<B, 2, Bool>,
+    /// The final states [batch, 2 × encoder_hidden] (forward at the end, backward at the start).
+    pub summary: Tensor<B, 2>,
+    /// The decoder's first state [batch, decoder_hidden].
+    pub initial: Tensor<B, 2>,
+}
+
+/// One decoder step: the new state, the context it read, and the features words are scored on.
+#[derive(Debug, Clone)]
+pub struct DecoderStep<B: Backend> {
+    /// The decoder state after the step [batch, decoder_hidden].
+    pub state: Tensor<B, 2>,
+    /// The attention weights over the source [batch, seq] (none without attention).
+    pub weights: Option<Tensor<B, 2>>,
+    /// [state; context; previous word] [batch, features].
+    pub features: Tensor<B, 2>,
+}
+
+/// A decoded sentence: its words (without start and end tokens) and, with attention, the
+/// weights over the source positions that produced each word (the end token's row last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    /// Target word ids.
+    pub tokens: Vec<u32>,
+    /// One row per output word and one for the end token, each over the source's tokens
+    /// (empty without attention).
+    pub alignment: Vec<Vec<f32>>,
+    /// The sum of the words' log-probabilities (the end token's included).
+    pub log_prob: f32,
+}
+
+/// The special target ids decoding needs, and how long it may run.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding {
+    /// The start token every translation begins with.
+    pub bos: u32,
+    /// The end token.
+    pub eos: u32,
+    /// At most this many words per translation (the end token not counted).
+    pub max_words: usize,
+}
+
+impl Seq2SeqConfig {
+    /// A freshly initialised model.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Seq2Seq<B> {
+        let encoded = 2 * self.encoder_hidden;
+        let gru = |d_in, hidden| Recurrent::Gru(GruConfig::new(d_in, hidden, true).init(device));
+        let features = self.decoder_hidden + encoded + self.embed_dim;
+        Seq2Seq {
+            source_embedding: EmbeddingConfig::new(self.source_vocab, self.embed_dim).init(device),
+            target_embedding: EmbeddingConfig::new(self.target_vocab, self.embed_dim).init(device),
+            forward_rnn: gru(self.embed_dim, self.encoder_hidden),
+            backward_rnn: gru(self.embed_dim, self.encoder_hidden),
+            bridge: LinearConfig::new(encoded, self.decoder_hidden).init(device),
+            attention: self.attention.then(|| {
+                AdditiveAttention::new(self.decoder_hidden, encoded, self.attention_dim, device)
+            }),
+            decoder: gru(self.embed_dim + encoded, self.decoder_hidden),
+            output: LinearConfig::new(features, self.target_vocab).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl<B: Backend> Seq2Seq<B> {
+    /// Encodes `source_ids` [batch, seq] whose rows hold `lengths` real tokens.
+    pub fn encode(&self, source_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> Encoded<B> {
+        let [batch, seq] = source_ids.dims();
+        let x = fused::embedding(self.source_embedding.weight.val(), source_ids);
+        let x = self.dropout.forward(x);
+        let (states, summary) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
+        let padding: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&len| (0..seq).map(move |t| t >= len))
+            .collect();
+        let device = states.device();
+        let padding = Tensor::from_bool(TensorData::new(padding, [batch, seq]), &device);
+        let keys = self
+            .attention
+            .as_ref()
+            .map(|a| a.project_keys(states.clone()));
+        let initial = fused::tanh(self.bridge.forward(summary.clone()));
+        Encoded {
+            states,
+            keys,
+            padding,
+            summary,
+            initial,
+        }
+    }
+
+    /// The embeddings of target words `ids` [batch, steps] -> [batch, steps, embed_dim].
+    pub fn embed_targets(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let x = fused::embedding(self.target_embedding.weight.val(), ids);
+        self.dropout.forward(x)
+    }
+
+    /// One decoder step from `state` having read the previous word's embedding `word`
+    /// [batch, embed_dim]: attend with the state, then advance it on [word; context].
+    pub fn step(
+        &self,
+        encoded: &Encoded<B>,
+        word: Tensor<B, 2>,
+        state: Tensor<B, 2>,
+    ) -> DecoderStep<B> {
+        let (context, weights) = match (&self.attention, &encoded.keys) {
+            (Some(attention), Some(keys)) => {
+                let (context, weights) = attention.attend(
+                    state.clone(),
+                    keys,
+                    encoded.states.clone(),
+                    encoded.padding.clone(),
+                );
+                (context, Some(weights))
+            }
+            _ => (encoded.summary.clone(), None),
+        };
+        let input = Tensor::cat(vec![word.clone(), context.clone()], 1);
+        let state = self.decoder.step(input, state);
+        let features = Tensor::cat(vec![state.clone(), context, word], 1);
+        DecoderStep {
+            state,
+            weights,
+            features,
+        }
+    }
+
+    /// The decoder's features at every step of `inputs` [batch, steps] (teacher forcing: the
+    /// true previous word at each step), [batch, steps, features]. Where `forced[t]` is false,
+    /// step t reads the model's own best word of step t - 1 instead (scheduled sampling).
+    pub fn teacher_forced(
+        &self,
+        encoded: &Encoded<B>,
+        inputs: Tensor<B, 2, Int>,
+        forced: &[bool],
+    ) -> Tensor<B, 3> {
+        let [batch, steps] = inputs.dims();
+        let embedded = self.embed_targets(inputs);
+        let d = embedded.dims()[2];
+        let mut state = encoded.initial.clone();
+        let mut features = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let own = t > 0 && !forced.get(t).copied().unwrap_or(true);
+            let word = match (own, features.last()) {
+                (true, Some(previous)) => {
+                    let best = self.output.forward(Tensor::clone(previous)).argmax(1);
+                    self.embed_targets(best).reshape([batch, d])
+                }
+                _ => embedded.clone().narrow(1, t, 1).reshape([batch, d]),
+            };
+            let step = self.step(encoded, word, state);
+            state = step.state;
+            features.push(step.features);
+        }
+        Tensor::stack(features, 1)
+    }
+
+    /// Word scores [rows, target_vocab] of decoder features [rows, features].
+    pub fn logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.output.forward(features)
+    }
+
+    /// Greedy decoding of a batch of sources: at each step the most likely word, until the end
+    /// token or `decoding.max_words`.
+    pub fn greedy(
+        &self,
+        source_ids: Tensor<B, 2, Int>,
+        lengths: &[usize],
+        decoding: Decoding,
+    ) -> Vec<Translation> {
+        let batch = lengths.len();
+        let device = source_ids.device();
+        let encoded = self.encode(source_ids, lengths);
+        let mut state = encoded.initial.clone();
+        let mut previous = vec![decoding.bos; batch];
+        let mut out: Vec<Translation> = (0..batch).map(|_| Translation::default()).collect();
+        let mut done = vec![false; batch];
+        for at in 0..=decoding.max_words {
+            let step = self.step(&encoded, self.embed_words(&previous, &device), state);
+            let log_probs = host(log_softmax(self.logits(step.features.clone()), 1));
+            let weights = step.weights.clone().map(host);
+            let vocab = log_probs.len() / batch;
+            for row in 0..batch {
+                if done[row] {
+                    continue;
+                }
+                let scores = &log_probs[row * vocab..(row + 1) * vocab];
+                let best = argmax(scores);
+                let t = &mut out[row];
+                t.log_prob += scores[best];
+                if let Some(w) = &weights {
+                    t.alignment.push(source_row(w, row, lengths));
+                }
+                // The last step ends every translation (its word is not kept).
+                done[row] = best as u32 == decoding.eos || at == decoding.max_words;
+                if !done[row] {
+                    t.tokens.push(best as u32);
+                }
+                previous[row] = best as u32;
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+            state = step.state;
+        }
+        out
+    }
+
+    /// Beam search over one source [1, seq] of `length` tokens: the `beam` best partial
+    /// translations are kept at each step; a finished one is ranked by its log-probability per
+    /// word (the end token counted), and the best of those is returned. A beam of 1 is greedy
+    /// decoding.
+    pub fn beam_search(
+        &self,
+        source_ids: Tensor<B, 2, Int>,
+        length: usize,
+        beam: usize,
+        decoding: Decoding,
+    ) -> Translation {
+        let beam = beam.max(1);
+        let device = source_ids.device();
+        let one = self.encode(source_ids, &[length]);
+        let encoded = repeat(&one, beam);
+        let mut alive = vec![Translation::default()];
+        let mut finished: Vec<Translation> = Vec::new();
+        let mut state = one.initial.clone();
+        let mut previous = vec![decoding.bos];
+        let lengths = vec![length; beam];
+        for at in 0..=decoding.max_words {
+            let rows = alive.len();
+            let step = self.step(
+                &narrow(&encoded, rows),
+                self.embed_words(&previous, &device),
+                state,
+            );
+            let log_probs = host(log_softmax(self.logits(step.features.clone()), 1));
+            let weights = step.weights.clone().map(host);
+            let vocab = log_probs.len() / rows;
+            let mut candidates: Vec<(f32, usize, usize)> = Vec::with_capacity(rows * beam);
+            for (row, hypothesis) in alive.iter().enumerate() {
+                let scores = &log_probs[row * vocab..(row + 1) * vocab];
+                for word in top_k(scores, beam) {
+                    candidates.push((hypothesis.log_prob + scores[word], row, word));
+                }
+            }
+            // Best first; ties keep the earlier row and the smaller word id, as greedy does.
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let (mut next, mut parents) = (Vec::new(), Vec::new());
+            for (log_prob, row, word) in candidates.into_iter().take(beam) {
+                let mut hypothesis = alive[row].clone();
+                hypothesis.log_prob = log_prob;
+                if let Some(w) = &weights {
+                    hypothesis
+                        .alignment
+                        .push(source_row(w, row, &lengths[..rows]));
+                }
+                // The last step ends every hypothesis (its word is not kept).
+                if word as u32 == decoding.eos || at == decoding.max_words {
+                    finished.push(hypothesis);
+                } else {
+                    hypothesis.tokens.push(word as u32);
+                    next.push(hypothesis);
+                    parents.push(row as i64);
+                }
+            }
+            if finished.len() >= beam || next.is_empty() {
+                break;
+            }
+            let index = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(parents.clone(), [parents.len()]),
+                &device,
+            );
+            state = step.state.select(0, index);
+            previous = next
+                .iter()
+                .map(|h| *h.tokens.last().expect("a word"))
+                .collect();
+            alive = next;
+        }
+        let per_word = |t: &Translation| t.log_prob / (t.tokens.len() + 1) as f32;
+        let pool = if finished.is_empty() { alive } else { finished };
+        pool.into_iter()
+            .max_by(|a, b| per_word(a).total_cmp(&per_word(b)))
+            .expect("a hypothesis")
+    }
+
+    /// The embeddings of one word per row [rows, embed_dim].
+    fn embed_words(&self, words: &[u32], device: &B::Device) -> Tensor<B, 2> {
+        let ids: Vec<i64> = words.iter().map(|&w| w as i64).collect();
+        let ids = Tensor::from_data(TensorData::new(ids, [words.len(), 1]), device);
+        self.embed_targets(ids)
+            .reshape([words.len(), self.target_embedding.weight.dims()[1]])
+    }
+}
+
+impl Default for Translation {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            alignment: Vec::new(),
+            log_prob: 0.0,
+        }
+    }
+}
+
+/// `encoded` (one source) repeated `rows` times.
+fn repeat<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
+    Encoded {
+        states: encoded.states.clone().repeat_dim(0, rows),
+        keys: encoded.keys.clone().map(|k| k.repeat_dim(0, rows)),
+        padding: encoded.padding.clone().repeat_dim(0, rows),
+        summary: encoded.summary.clone().repeat_dim(0, rows),
+        initial: encoded.initial.clone().repeat_dim(0, rows),
+    }
+}
+
+/// The first `rows` rows of `encoded`.
+fn narrow<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
+    Encoded {
+        states: encoded.states.clone().narrow(0, 0, rows),
+        keys: encoded.keys.clone().map(|k| k.narrow(0, 0, rows)),
+        padding: encoded.padding.clone().narrow(0, 0, rows),
+        summary: encoded.summary.clone().narrow(0, 0, rows),
+        initial: encoded.initial.clone().narrow(0, 0, rows),
+    }
+}
+
+/// A tensor's values on the host.
+fn host<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().expect("float data")
+}
+
+/// Row `row` of weights [rows, seq], cut to that source's length.
+fn source_row(weights: &[f32], row: usize, lengths: &[usize]) -> Vec<f32> {
+    let seq = weights.len() / lengths.len();
+    weights[row * seq..row * seq + lengths[row]].to_vec()
+}
+
+/// The index of the largest score (the first of equal ones).
+fn argmax(scores: &[f32]) -> usize {
+    top_k(scores, 1)[0]
+}
+
+/// The indices of the `k` largest scores, largest first (ties: the smaller index first).
+fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, &s) in scores.iter().enumerate() {
+        if best.len() == k && s <= scores[best[k - 1]] {
+            continue;
+        }
+        let at = best.partition_point(|&j| scores[j] >= s);
+        best.insert(at, i);
+        best.truncate(k);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    fn model(attention: bool) -> Seq2Seq<Flex> {
+        let config = Seq2SeqConfig {
+            source_vocab: 12,
+            target_vocab: 10,
+            embed_dim: 6,
+            encoder_hidden: 5,
+            decoder_hidden: 7,
+            attention_dim: 4,
+            dropout: 0.0,
+            attention,
+        };
+        config.init(&Default::default())
+    }
+
+    fn ids(rows: Vec<i64>, shape: [usize; 2]) -> Tensor<Flex, 2, Int> {
+        Tensor::from_data(TensorData::new(rows, shape), &Default::default())
+    }
+
+    const DECODING: Decoding = Decoding {
+        bos: 2,
+        eos: 3,
+        max_words: 8,
+    };
+
+    #[test]
+    fn extra_source_padding_changes_nothing() {
+        let m = model(true);
+        let short = m.greedy(ids(vec![4, 5, 6], [1, 3]), &[3], DECODING);
+        let padded = m.greedy(ids(vec![4, 5, 6, 0, 0, 0], [1, 6]), &[3], DECODING);
+        assert_eq!(short[0].tokens, padded[0].tokens);
+        for (a, b) in short[0].alignment.iter().zip(&padded[0].alignment) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+            }
+        }
+        let encoded = m.encode(ids(vec![4, 5, 6, 0, 0, 0], [1, 6]), &[3]);
+        let step = m.step(
+            &encoded,
+            m.embed_words(&[2], &Default::default()),
+            encoded.initial.clone(),
+        );
+        let w = host(step.weights.expect("attention"));
+        assert!(w[3..].iter().all(|&x| x == 0.0), "{w:?}");
+        assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{w:?}");
+    }
+
+    #[test]
+    fn a_batch_decodes_as_its_rows_alone_and_every_row_sums_to_one() {
+        let m = model(true);
+        let batch = m.greedy(ids(vec![4, 5, 6, 7, 8, 0], [2, 3]), &[3, 2], DECODING);
+        let second = m.greedy(ids(vec![7, 8], [1, 2]), &[2], DECODING);
+        assert_eq!(batch[1].tokens, second[0].tokens);
+        assert!((batch[1].log_prob - second[0].log_prob).abs() < 1e-4);
+        for t in &batch {
+            assert_eq!(t.alignment.len(), t.tokens.len() + 1);
+            for row in &t.alignment {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+            }
+        }
+        assert!(batch.iter().all(|t| t.tokens.len() <= DECODING.max_words));
+    }
+
+    #[test]
+    fn a_beam_of_one_is_greedy() {
+        for attention in [true, false] {
+            let m = model(attention);
+            let source = || ids(vec![4, 9, 6, 11], [1, 4]);
+            let greedy = m.greedy(source(), &[4], DECODING).remove(0);
+            let one = m.beam_search(source(), 4, 1, DECODING);
+            assert_eq!(one.tokens, greedy.tokens);
+            assert!((one.log_prob - greedy.log_prob).abs() < 1e-4);
+            assert_eq!(one.alignment.is_empty(), !attention);
+            // Beam search does not promise a better score with a wider beam, only a translation.
+            let wide = m.beam_search(source(), 4, 4, DECODING);
+            assert!(wide.tokens.len() <= DECODING.max_words);
+            assert!(wide.log_prob.is_finite() && wide.log_prob <= 0.0);
+        }
+    }
+
+    #[test]
+    fn top_k_is_sorted_and_breaks_ties_by_index() {
+        assert_eq!(top_k(&[0.1, 0.5, 0.5, -1.0, 0.7], 3), [4, 1, 2]);
+        assert_eq!(argmax(&[2.0, 2.0]), 0);
+    }
+}
