@@ -15,7 +15,8 @@ use crate::heatmap::{Heatmap, draw};
 /// Arguments of `attn attend`.
 #[derive(Args, Debug)]
 pub struct AttendArgs {
-    /// A trained RNN run directory, or a BERT model (run directory, model directory or name).
+    /// A trained RNN or translator run directory, or a BERT model (run directory, model
+    /// directory or name).
     #[arg(long)]
     pub model: String,
     /// BERT: the layer (0-based) whose attention matrix to draw; with --head.
@@ -42,6 +43,9 @@ impl BackendTask for Attend {
         type B<AD> = <AD as AutodiffBackend>::InnerBackend;
         let args = self.0;
         let run = PathBuf::from(&args.model);
+        if run.join("seq2seq.json").is_file() {
+            return crate::translate::alignment::<B<AD>>(&run, &args.text, &device);
+        }
         if run.join("rnn.json").is_file() {
             let (model, vocab, _) = load_rnn::<B<AD>>(&run, &device)?;
             let words: Vec<String> = basic_english(&args.text).take(vocab.max_len).collect();
@@ -65,6 +69,7 @@ impl BackendTask for Attend {
                 rows: vec!["α".into()],
                 columns: words,
                 values: vec![values],
+                grey: false,
             });
         }
         let dir = attn_hub::resolve_model(&args.model)?.path;
@@ -105,6 +110,7 @@ impl BackendTask for Attend {
                 rows: encoded.tokens.clone(),
                 columns: encoded.tokens,
                 values,
+                grey: false,
             });
         }
         let mut rows = Vec::new();
@@ -121,6 +127,7 @@ impl BackendTask for Attend {
             rows,
             columns: encoded.tokens,
             values,
+            grey: false,
         })
     }
 }

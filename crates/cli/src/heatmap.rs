@@ -17,6 +17,8 @@ pub struct Heatmap {
     pub columns: Vec<String>,
     /// `values[row][column]`, each in [0, 1].
     pub values: Vec<Vec<f32>>,
+    /// Grey levels, black at 0 to white at 1, as Bahdanau et al.'s Fig. 3 (else white to blue).
+    pub grey: bool,
 }
 
 /// Outer margin in pixels.
@@ -88,9 +90,14 @@ impl Layout {
     }
 }
 
-/// The colour of weight `v`: white at 0 to dark blue at 1.
-fn colour(v: f32) -> RGBColor {
+/// The colour of weight `v`: white at 0 to dark blue at 1, or with `grey` black at 0 to white
+/// at 1.
+fn colour(v: f32, grey: bool) -> RGBColor {
     let t = v.clamp(0.0, 1.0) as f64;
+    if grey {
+        let level = (255.0 * t).round() as u8;
+        return RGBColor(level, level, level);
+    }
     RGBColor(
         (255.0 * (1.0 - 0.9 * t)) as u8,
         (255.0 * (1.0 - 0.7 * t)) as u8,
@@ -119,7 +126,10 @@ pub fn draw(h: &Heatmap, path: &Path) -> Result<()> {
     for (r, row) in h.values.iter().enumerate() {
         for (c, &v) in row.iter().enumerate() {
             let (x, y) = (x0 + c as i32 * cw, y0 + r as i32 * ch);
-            let cell = Rectangle::new([(x, y), (x + cw - 1, y + ch - 1)], colour(v).filled());
+            let cell = Rectangle::new(
+                [(x, y), (x + cw - 1, y + ch - 1)],
+                colour(v, h.grey).filled(),
+            );
             root.draw(&cell).map_err(fail)?;
         }
     }
@@ -148,7 +158,7 @@ pub fn draw(h: &Heatmap, path: &Path) -> Result<()> {
         // A filled rectangle covers its end corner's row and column exclusively.
         let line = Rectangle::new(
             [(sx, sy + y), (sx + SCALE_W as i32, sy + y + 1)],
-            colour(v).filled(),
+            colour(v, h.grey).filled(),
         );
         root.draw(&line).map_err(fail)?;
     }
@@ -178,6 +188,7 @@ mod tests {
             values: (0..n)
                 .map(|r| (0..n).map(|c| ((r + c) % n) as f32 / n as f32).collect())
                 .collect(),
+            grey: false,
         }
     }
 
@@ -237,7 +248,7 @@ mod tests {
         let mid = layout.scale.0 + SCALE_W / 2;
         let top = at(mid, layout.scale.1 + 1);
         let bottom = at(mid, layout.scale.1 + layout.scale.2 - 2);
-        let c1 = colour(1.0);
+        let c1 = colour(1.0, false);
         let near = |a: u8, b: u8| a.abs_diff(b) <= 3;
         assert!(
             near(top[0], c1.0) && near(top[1], c1.1) && near(top[2], c1.2),

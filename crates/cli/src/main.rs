@@ -1,4 +1,5 @@
-//! `attn`: fetch models and data, tokenize, embed, predict, train and evaluate attention models.
+//! `attn`: fetch models and data, tokenize, embed, predict, translate, train and evaluate
+//! attention models.
 
 #![deny(unsafe_code)]
 
@@ -13,6 +14,7 @@ mod hints;
 mod infer;
 mod terminal;
 mod train;
+mod translate;
 
 use anyhow::Result;
 use attn_backend::{BackendKind, BackendSpec};
@@ -59,7 +61,11 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a fine-tuned model (a run directory) on a test set.
     Eval(train::EvalArgs),
-    /// Draw what a model attends to in one text, as a PNG heatmap.
+    /// Translate sentences with a trained translator: one JSON line `{"translation", "tokens",
+    /// "source_tokens", "alignment"}` per text.
+    Translate(translate::TranslateArgs),
+    /// Draw what a model attends to in one text, as a PNG heatmap (a translator: its alignment
+    /// matrix).
     Attend(attend::AttendArgs),
     /// Time fine-tuning steps or inference batches; print one JSON line.
     Bench(bench::BenchArgs),
@@ -106,6 +112,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => infer::predict(spec, args),
         Command::Train(args) => train::train(spec, *args),
         Command::Eval(args) => train::eval(spec, args),
+        Command::Translate(args) => translate::translate(spec, args),
         Command::Attend(args) => attend::attend(spec, args),
         Command::Bench(args) => bench::bench(spec, args),
         Command::Data(cmd) => data::run(cmd),

@@ -1,4 +1,4 @@
-//! `attn train bert` and `attn eval`.
+//! `attn train bert|rnn|seq2seq` and `attn eval`.
 
 use std::path::PathBuf;
 
@@ -7,8 +7,11 @@ use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_data::{Column, CsvFormat};
 use attn_train::{
-    Cluster, DataFiles, RnnSettings, TrainConfig, eval_bert, eval_rnn, train_bert, train_rnn,
+    Cluster, DataFiles, ParallelFiles, ParallelPair, RnnSettings, Seq2SeqSettings, TrainConfig,
+    eval_bert, eval_rnn, eval_seq2seq, train_bert, train_rnn, train_seq2seq,
 };
+
+use crate::translate::{AttentionKind, Seq2SeqArgs};
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
 
@@ -19,6 +22,8 @@ pub enum ModelKind {
     Bert,
     /// The Bahdanau additive-attention RNN baseline.
     Rnn,
+    /// The Bahdanau encoder-decoder translating parallel text (Multi30k by default).
+    Seq2seq,
 }
 
 /// Where the labelled data comes from.
@@ -92,11 +97,11 @@ pub struct TrainArgs {
     /// Train for this many passes over the training set instead of --iterations.
     #[arg(long, value_parser = at_least_one)]
     pub epochs: Option<usize>,
-    /// Examples per mini-batch.
-    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
-    pub batch_size: usize,
+    /// Examples per mini-batch [default: 8; seq2seq 64].
+    #[arg(long, value_parser = at_least_one)]
+    pub batch_size: Option<usize>,
     /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
-    /// the sweep in docs/results.md), 2e-3 for the RNN].
+    /// the sweep in docs/results.md), 2e-3 for the RNN and seq2seq].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Share of iterations of linear warm-up; the rate then decays linearly to 0.
@@ -189,6 +194,8 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub rnn: RnnArgs,
+    #[command(flatten)]
+    pub seq2seq: Seq2SeqArgs,
 }
 
 /// Settings of the RNN baseline (`attn train rnn`).
@@ -197,71 +204,86 @@ pub struct RnnArgs {
     /// RNN: the recurrent cell, gru or lstm.
     #[arg(long, default_value = "gru")]
     pub cell: attn_rnn::Cell,
-    /// RNN: width of the word embeddings.
-    #[arg(long, default_value_t = 128)]
-    pub embed_dim: usize,
-    /// RNN: hidden width of each GRU direction.
-    #[arg(long, default_value_t = 128)]
-    pub hidden: usize,
-    /// RNN: width of the additive attention's alignment layer.
-    #[arg(long, default_value_t = 128)]
-    pub attention_dim: usize,
+    /// RNN and seq2seq: width of the word embeddings [default: 128; seq2seq 256].
+    #[arg(long)]
+    pub embed_dim: Option<usize>,
+    /// RNN and seq2seq: hidden width of each encoder GRU direction [default: 128; seq2seq 256].
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// RNN and seq2seq: width of the additive attention's alignment layer [default: 128;
+    /// seq2seq 256].
+    #[arg(long)]
+    pub attention_dim: Option<usize>,
     /// Dropout [default: BERT 0, instead of the checkpoint's 0.1, which measured worse for a
     /// 500-iteration fine-tune; RNN 0.3, on embeddings and the classifier input].
     #[arg(long)]
     pub dropout: Option<f64>,
-    /// RNN: words seen fewer times in training become <unk>.
-    #[arg(long, default_value_t = 1)]
-    pub min_freq: usize,
-    /// RNN: vocabulary size cap.
+    /// RNN and seq2seq: words seen fewer times in training become <unk> [default: 1; seq2seq 2].
+    #[arg(long)]
+    pub min_freq: Option<usize>,
+    /// RNN and seq2seq: vocabulary size cap (per language).
     #[arg(long, default_value_t = 50_000)]
     pub max_vocab: usize,
 }
 
 struct TrainTask {
-    kind: ModelKind,
     cluster: Cluster,
     cfg: TrainConfig,
     rnn: RnnSettings,
     model_dir: Option<PathBuf>,
-    data: DataFiles,
+    data: Data,
     run: PathBuf,
+}
+
+/// What a run trains on: labelled text, or parallel text and the translator's settings.
+enum Data {
+    Labelled(DataFiles),
+    Parallel(ParallelFiles, Box<Seq2SeqSettings>),
 }
 
 impl BackendTask for TrainTask {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
         let terminal = Arc::new(Terminal);
-        match (self.kind, &self.model_dir) {
-            (ModelKind::Bert, Some(dir)) => {
-                let cluster = &self.cluster;
-                train_bert::<B>(
-                    &self.cfg, dir, &self.data, &self.run, &device, cluster, terminal,
-                )?
+        let (cfg, run, cluster) = (&self.cfg, &self.run, &self.cluster);
+        match (&self.data, &self.model_dir) {
+            (Data::Parallel(files, settings), _) => {
+                train_seq2seq::<B>(cfg, settings, files, run, &device, cluster, terminal)?;
             }
-            _ => train_rnn::<B>(
-                &self.cfg,
-                &self.rnn,
-                &self.data,
-                &self.run,
-                &device,
-                &self.cluster,
-                terminal,
-            )?,
-        };
+            (Data::Labelled(data), Some(dir)) => {
+                train_bert::<B>(cfg, dir, data, run, &device, cluster, terminal)?;
+            }
+            (Data::Labelled(data), None) => {
+                train_rnn::<B>(cfg, &self.rnn, data, run, &device, cluster, terminal)?;
+            }
+        }
         Ok(())
     }
 }
 
 pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
-    let data = args.data.files()?;
-    let model_dir = match args.kind {
-        ModelKind::Bert => Some(attn_hub::resolve_model(&args.model)?.path),
-        ModelKind::Rnn => None,
+    let kind = args.kind;
+    let parallel = match kind {
+        ModelKind::Seq2seq => Some(args.seq2seq.files(args.data.data_dir.as_deref())?),
+        _ => None,
     };
-    let kind_name = match args.kind {
+    let labelled = match kind {
+        ModelKind::Seq2seq => None,
+        _ => Some(args.data.files()?),
+    };
+    let data = match (&parallel, &labelled) {
+        (Some(files), _) => files.test.source.clone(),
+        (None, Some(files)) => files.test.clone(),
+        (None, None) => unreachable!("a run reads labelled or parallel text"),
+    };
+    let model_dir = match kind {
+        ModelKind::Bert => Some(attn_hub::resolve_model(&args.model)?.path),
+        _ => None,
+    };
+    let kind_name = match kind {
         ModelKind::Bert => "bert",
         ModelKind::Rnn => "rnn",
+        ModelKind::Seq2seq => "seq2seq",
     };
     let run = match (&args.resume, &args.output) {
         (Some(dir), _) => dir.clone(),
@@ -275,9 +297,11 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     };
     // BERT's defaults are the recipe `TrainConfig::default()` holds.
     let bert = TrainConfig::default();
-    let dropout = args.rnn.dropout.unwrap_or(match args.kind {
+    let translator = Seq2SeqSettings::default();
+    let dropout = args.rnn.dropout.unwrap_or(match kind {
         ModelKind::Bert => 0.0,
         ModelKind::Rnn => 0.3,
+        ModelKind::Seq2seq => translator.dropout,
     });
     let cfg = TrainConfig {
         model: model_dir
@@ -286,18 +310,21 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         pooling: args.pooling,
         precision: args.precision,
         layer_decay: args.layer_decay,
-        data_dir: data.test.parent().map(PathBuf::from),
+        data_dir: data.parent().map(PathBuf::from),
         iterations: args.iterations,
         epochs: args.epochs,
         dropout: Some(dropout),
-        label_smoothing: args.label_smoothing.unwrap_or(match args.kind {
+        label_smoothing: args.label_smoothing.unwrap_or(match kind {
             ModelKind::Bert => bert.label_smoothing,
-            ModelKind::Rnn => 0.0,
+            _ => 0.0,
         }),
-        batch_size: args.batch_size,
-        lr: args.lr.unwrap_or(match args.kind {
+        batch_size: args.batch_size.unwrap_or(match kind {
+            ModelKind::Seq2seq => 64,
+            _ => 8,
+        }),
+        lr: args.lr.unwrap_or(match kind {
             ModelKind::Bert => bert.lr,
-            ModelKind::Rnn => 2e-3,
+            _ => 2e-3,
         }),
         warmup: args.warmup,
         constant_lr: args.constant_lr,
@@ -316,9 +343,9 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         eval_every: args.eval_every,
         devices: args.devices as usize,
         nodes: args.nodes,
-        ema: args.ema.unwrap_or(match args.kind {
+        ema: args.ema.unwrap_or(match kind {
             ModelKind::Bert => bert.ema,
-            ModelKind::Rnn => 0.0,
+            _ => 0.0,
         }),
     };
     check_ranges(&cfg)?;
@@ -333,17 +360,43 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         );
     }
     eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
+    let a = &args.rnn;
+    let classifier = RnnSettings::default();
     let rnn = RnnSettings {
-        cell: args.rnn.cell,
-        embed_dim: args.rnn.embed_dim,
-        hidden: args.rnn.hidden,
-        attention_dim: args.rnn.attention_dim,
+        cell: a.cell,
+        embed_dim: a.embed_dim.unwrap_or(classifier.embed_dim),
+        hidden: a.hidden.unwrap_or(classifier.hidden),
+        attention_dim: a.attention_dim.unwrap_or(classifier.attention_dim),
         dropout,
-        min_freq: args.rnn.min_freq,
-        max_vocab: args.rnn.max_vocab,
+        min_freq: a.min_freq.unwrap_or(classifier.min_freq),
+        max_vocab: a.max_vocab,
+    };
+    let data = match (parallel, labelled) {
+        (Some(files), _) => {
+            let s = &args.seq2seq;
+            if !(0.0..=1.0).contains(&s.teacher_forcing) {
+                bail!("--teacher-forcing {} must be in [0, 1]", s.teacher_forcing);
+            }
+            let hidden = a.hidden.unwrap_or(translator.encoder_hidden);
+            let settings = Seq2SeqSettings {
+                embed_dim: a.embed_dim.unwrap_or(translator.embed_dim),
+                encoder_hidden: hidden,
+                decoder_hidden: s.decoder_hidden.unwrap_or(hidden),
+                attention_dim: a.attention_dim.unwrap_or(translator.attention_dim),
+                dropout,
+                attention: s.attention == AttentionKind::Additive,
+                teacher_forcing: s.teacher_forcing,
+                maxout: s.maxout.unwrap_or(translator.maxout),
+                min_freq: a.min_freq.unwrap_or(translator.min_freq),
+                max_vocab: a.max_vocab,
+                beam: s.beam,
+            };
+            Data::Parallel(files, Box::new(settings))
+        }
+        (None, Some(files)) => Data::Labelled(files),
+        (None, None) => unreachable!("a run reads labelled or parallel text"),
     };
     let task = TrainTask {
-        kind: args.kind,
         cluster: cluster(&args),
         cfg,
         rnn,
@@ -460,6 +513,15 @@ pub struct EvalArgs {
     /// Evaluate on the first N test rows only; 0: all.
     #[arg(long, default_value_t = 0)]
     pub eval_limit: usize,
+    /// A translator: the source sentences to translate and score (with --test-tgt).
+    #[arg(long, requires = "test_tgt")]
+    pub test_src: Option<PathBuf>,
+    /// A translator: the reference translations of --test-src.
+    #[arg(long, requires = "test_src")]
+    pub test_tgt: Option<PathBuf>,
+    /// A translator: beam width (1: greedy) [default: the run's].
+    #[arg(long, value_parser = at_least_one)]
+    pub beam: Option<usize>,
     /// Write eval.json into this directory.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -467,7 +529,7 @@ pub struct EvalArgs {
 
 struct EvalTask {
     args: EvalArgs,
-    data: DataFiles,
+    data: Option<DataFiles>,
 }
 
 impl BackendTask for EvalTask {
@@ -480,10 +542,25 @@ impl BackendTask for EvalTask {
             ..TrainConfig::default()
         };
         let (dir, out) = (&self.args.model, self.args.output.as_deref());
+        let Some(data) = &self.data else {
+            let (Some(source), Some(target)) = (&self.args.test_src, &self.args.test_tgt) else {
+                bail!(
+                    "--model {}: a translator is scored on --test-src F --test-tgt F",
+                    dir.display()
+                );
+            };
+            let test = ParallelPair {
+                source: source.clone(),
+                target: target.clone(),
+            };
+            let beam = self.args.beam;
+            eval_seq2seq::<B::InnerBackend>(dir, &test, beam, 32, out, &device, &Terminal)?;
+            return Ok(());
+        };
         if dir.join("rnn.json").is_file() {
-            eval_rnn::<B::InnerBackend>(dir, &self.data, &cfg, out, &device, &Terminal)?;
+            eval_rnn::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal)?;
         } else {
-            eval_bert::<B::InnerBackend>(dir, &self.data, &cfg, out, &device, &Terminal)?;
+            eval_bert::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal)?;
         }
         Ok(())
     }
@@ -497,6 +574,9 @@ pub fn eval(spec: BackendSpec, args: EvalArgs) -> Result<()> {
             args.model.display()
         );
     }
-    let data = args.data.files()?;
+    let data = match args.model.join("seq2seq.json").is_file() {
+        true => None,
+        false => Some(args.data.files()?),
+    };
     dispatch(spec, EvalTask { args, data })?
 }

@@ -110,8 +110,13 @@ fn download(
 
 /// Fails unless the file at `path` has the MD5 `expected` (lower-case hex).
 fn check_md5(path: &Path, expected: &str) -> Result<()> {
+    check_digest::<Md5>(path, expected)
+}
+
+/// Fails unless the file at `path` has the digest `expected` (lower-case hex) under `D`.
+pub(crate) fn check_digest<D: Digest>(path: &Path, expected: &str) -> Result<()> {
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut hasher = Md5::new();
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).map_err(io_err(path))?;

@@ -1,4 +1,5 @@
-//! Finds and fetches what training needs: Hugging Face model directories and the AG News data set.
+//! Finds and fetches what training needs: Hugging Face model directories, the AG News data set
+//! and Multi30k.
 //!
 //! Everything fetched lands in a cache under [`attn_home`] (`$ATTN_HOME`, default `~/.cache/attn`),
 //! written into a temporary directory first and renamed into place only once verified, so a crash
@@ -10,11 +11,13 @@ mod ag_news;
 mod home;
 mod http;
 mod model;
+mod multi30k;
 mod verify;
 
 pub use ag_news::{AG_NEWS_TEST_MD5, AG_NEWS_TRAIN_MD5, AG_NEWS_URL, resolve_ag_news};
 pub use home::attn_home;
 pub use model::{KnownModel, ModelDir, resolve_model};
+pub use multi30k::{MULTI30K_FILES, MULTI30K_URL, resolve_multi30k};
 pub use verify::verify_model_dir;
 
 use std::path::PathBuf;

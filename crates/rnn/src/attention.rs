@@ -3,7 +3,7 @@
 use attn_kernels::fused;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
+use burn::tensor::{Bool, Tensor, TensorData, activation::softmax, backend::Backend};
 
 /// Bahdanau et al. 2015 additive attention (their eq. 6 alignment model).
 #[derive(Module, Debug)]
@@ -28,17 +28,17 @@ impl<B: Backend> AdditiveAttention<B> {
         }
     }
 
-    /// Attends from `query` [batch, d_query] over `keys` [batch, seq, d_key]; `padding` [batch, seq]
-    /// is true where there is no token. Returns the context [batch, d_key] and the weights
+    /// Attends from `query` [batch, d_query] over `keys` [batch, seq, d_key], row b over its
+    /// first `lengths[b]` positions. Returns the context [batch, d_key] and the weights
     /// [batch, seq], which sum to 1 over each row and are exactly 0 on padding.
     pub fn forward(
         &self,
         query: Tensor<B, 2>,
         keys: Tensor<B, 3>,
-        padding: Tensor<B, 2, Bool>,
+        lengths: &[usize],
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let projected = self.project_keys(keys.clone());
-        self.attend(query, &projected, keys, padding)
+        self.attend(query, &projected, keys, lengths)
     }
 
     /// U hᵢ + b for every key [batch, seq, d_key] -> [batch, seq, d_hidden]: computed once per
@@ -52,19 +52,34 @@ impl<B: Backend> AdditiveAttention<B> {
     }
 
     /// [`AdditiveAttention::forward`] with the keys already projected by
-    /// [`AdditiveAttention::project_keys`].
+    /// [`AdditiveAttention::project_keys`]. On Flex one fused op (whose weights carry no
+    /// gradient); elsewhere burn's ops.
     pub fn attend(
         &self,
         query: Tensor<B, 2>,
         projected: &Tensor<B, 3>,
         keys: Tensor<B, 3>,
-        padding: Tensor<B, 2, Bool>,
+        lengths: &[usize],
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let q = self.query.forward(query);
+        let inputs = (q, projected.clone(), self.score.weight.val(), keys);
+        let (q, projected, v, keys) = match fused::additive_attention(inputs, lengths) {
+            Ok(attended) => return attended,
+            Err(inputs) => inputs,
+        };
         let [batch, seq, d_hidden] = projected.dims();
         let d_key = keys.dims()[2];
-        let q = self.query.forward(query).unsqueeze_dim::<3>(1);
-        let energy = fused::tanh(q + projected.clone()).reshape([batch * seq, d_hidden]);
-        let scores = energy.matmul(self.score.weight.val()).reshape([batch, seq]);
+        let energy =
+            fused::tanh(q.unsqueeze_dim::<3>(1) + projected).reshape([batch * seq, d_hidden]);
+        let scores = energy.matmul(v).reshape([batch, seq]);
+        let padding: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&len| (0..seq).map(move |t| t >= len))
+            .collect();
+        let padding = Tensor::<B, 2, Bool>::from_bool(
+            TensorData::new(padding, [batch, seq]),
+            &scores.device(),
+        );
         // f32::MIN, not -inf: exp underflows to exactly 0 and a row that is all padding stays finite.
         let weights = softmax(scores.mask_fill(padding, f32::MIN), 1);
         let context = weights
@@ -80,7 +95,7 @@ impl<B: Backend> AdditiveAttention<B> {
 mod tests {
     use super::*;
     use burn::backend::Flex;
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::Distribution;
 
     #[test]
     fn weights_sum_to_one_and_are_zero_on_padding() {
@@ -88,11 +103,7 @@ mod tests {
         let attention = AdditiveAttention::<Flex>::new(6, 4, 5, &device);
         let keys = Tensor::random([2, 3, 4], Distribution::Normal(0.0, 1.0), &device);
         let query = Tensor::random([2, 6], Distribution::Normal(0.0, 1.0), &device);
-        let padding = Tensor::from_bool(
-            TensorData::new(vec![false, false, true, false, false, false], [2, 3]),
-            &device,
-        );
-        let (context, weights) = attention.forward(query, keys.clone(), padding);
+        let (context, weights) = attention.forward(query, keys.clone(), &[2, 3]);
         let w: Vec<f32> = weights.into_data().convert::<f32>().to_vec().unwrap();
         assert_eq!(w[2], 0.0);
         assert!((w[0] + w[1] - 1.0).abs() < 1e-6);

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::gru::GruConfig;
 use burn::nn::lstm::LstmConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::AdditiveAttention;
@@ -111,19 +111,10 @@ impl RnnConfig {
 impl<B: Backend> RnnAttentionClassifier<B> {
     /// Classifies `input_ids` [batch, seq] whose rows hold `lengths` real tokens (then padding).
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> RnnOutput<B> {
-        let [batch, seq] = input_ids.dims();
         let x = fused::embedding(self.embedding.weight.val(), input_ids);
         let x = self.dropout.forward(x);
         let (states, query) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
-        let padding: Vec<bool> = lengths
-            .iter()
-            .flat_map(|&len| (0..seq).map(move |t| t >= len))
-            .collect();
-        let padding = Tensor::<B, 2, Bool>::from_bool(
-            TensorData::new(padding, [batch, seq]),
-            &states.device(),
-        );
-        let (context, weights) = self.attention.forward(query.clone(), states, padding);
+        let (context, weights) = self.attention.forward(query.clone(), states, lengths);
         let features = self.dropout.forward(Tensor::cat(vec![query, context], 1));
         RnnOutput {
             logits: self.output.forward(features),
@@ -136,6 +127,7 @@ impl<B: Backend> RnnAttentionClassifier<B> {
 mod tests {
     use super::*;
     use burn::backend::Flex;
+    use burn::tensor::TensorData;
 
     fn model(cell: Cell) -> RnnAttentionClassifier<Flex> {
         let config = RnnConfig {

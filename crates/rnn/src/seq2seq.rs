@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::gru::GruConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::AdditiveAttention;
@@ -33,6 +33,13 @@ pub struct Seq2SeqConfig {
     pub dropout: f64,
     /// Additive attention over the encoder states (false: the final state only, Cho et al.).
     pub attention: bool,
+    /// In training, the share of decoder steps fed the true previous word (teacher forcing);
+    /// the others read the model's own best guess.
+    pub teacher_forcing: f64,
+    /// Width of the deep output's maxout layer between the features and the word scores
+    /// (Bahdanau et al.'s t̃, of pairs' maxima); 0: the scores straight from the features.
+    #[serde(default)]
+    pub maxout: usize,
 }
 
 /// A bidirectional GRU encoder, a GRU decoder and, between them, additive attention.
@@ -52,10 +59,15 @@ pub struct Seq2Seq<B: Backend> {
     pub attention: Option<AdditiveAttention<B>>,
     /// The decoder, fed [previous word; context].
     pub decoder: Recurrent<B>,
-    /// Word scores from [decoder state; context; previous word].
+    /// The deep output's maxout layer: [decoder state; context; previous word] to 2 × maxout
+    /// values, of which each pair's larger is kept (none: the features score words directly).
+    pub readout: Option<Linear<B>>,
+    /// Word scores from the maxout layer, or from [decoder state; context; previous word].
     pub output: Linear<B>,
     /// Dropout on the embeddings.
     pub dropout: Dropout,
+    /// The share of training steps fed the true previous word.
+    pub teacher_forcing: f64,
 }
 
 /// The encoder's view of a batch of sources, read by every decoder step.
@@ -65,8 +77,8 @@ pub struct Encoded<B: Backend> {
     pub states: Tensor<B, 3>,
     /// U hᵢ, projected once per sentence [batch, seq, attention_dim] (with attention).
     pub keys: Option<Tensor<B, 3>>,
-    /// True where a source row has no token [batch, seq].
-    pub padding: Tensor<B, 2, Bool>,
+    /// The real tokens of each source row.
+    pub lengths: Vec<usize>,
     /// The final states [batch, 2 × encoder_hidden] (forward at the end, backward at the start).
     pub summary: Tensor<B, 2>,
     /// The decoder's first state [batch, decoder_hidden].
@@ -86,7 +98,7 @@ pub struct DecoderStep<B: Backend> {
 
 /// A decoded sentence: its words (without start and end tokens) and, with attention, the
 /// weights over the source positions that produced each word (the end token's row last).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Translation {
     /// Target word ids.
     pub tokens: Vec<u32>,
@@ -124,8 +136,19 @@ impl Seq2SeqConfig {
                 AdditiveAttention::new(self.decoder_hidden, encoded, self.attention_dim, device)
             }),
             decoder: gru(self.embed_dim + encoded, self.decoder_hidden),
-            output: LinearConfig::new(features, self.target_vocab).init(device),
+            readout: (self.maxout > 0)
+                .then(|| LinearConfig::new(features, 2 * self.maxout).init(device)),
+            output: LinearConfig::new(
+                if self.maxout > 0 {
+                    self.maxout
+                } else {
+                    features
+                },
+                self.target_vocab,
+            )
+            .init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
+            teacher_forcing: self.teacher_forcing,
         }
     }
 }
@@ -133,16 +156,9 @@ impl Seq2SeqConfig {
 impl<B: Backend> Seq2Seq<B> {
     /// Encodes `source_ids` [batch, seq] whose rows hold `lengths` real tokens.
     pub fn encode(&self, source_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> Encoded<B> {
-        let [batch, seq] = source_ids.dims();
         let x = fused::embedding(self.source_embedding.weight.val(), source_ids);
         let x = self.dropout.forward(x);
         let (states, summary) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
-        let padding: Vec<bool> = lengths
-            .iter()
-            .flat_map(|&len| (0..seq).map(move |t| t >= len))
-            .collect();
-        let device = states.device();
-        let padding = Tensor::from_bool(TensorData::new(padding, [batch, seq]), &device);
         let keys = self
             .attention
             .as_ref()
@@ -151,7 +167,7 @@ impl<B: Backend> Seq2Seq<B> {
         Encoded {
             states,
             keys,
-            padding,
+            lengths: lengths.to_vec(),
             summary,
             initial,
         }
@@ -177,7 +193,7 @@ impl<B: Backend> Seq2Seq<B> {
                     state.clone(),
                     keys,
                     encoded.states.clone(),
-                    encoded.padding.clone(),
+                    &encoded.lengths,
                 );
                 (context, Some(weights))
             }
@@ -211,7 +227,7 @@ impl<B: Backend> Seq2Seq<B> {
             let own = t > 0 && !forced.get(t).copied().unwrap_or(true);
             let word = match (own, features.last()) {
                 (true, Some(previous)) => {
-                    let best = self.output.forward(Tensor::clone(previous)).argmax(1);
+                    let best = self.logits(Tensor::clone(previous)).argmax(1);
                     self.embed_targets(best).reshape([batch, d])
                 }
                 _ => embedded.clone().narrow(1, t, 1).reshape([batch, d]),
@@ -225,7 +241,17 @@ impl<B: Backend> Seq2Seq<B> {
 
     /// Word scores [rows, target_vocab] of decoder features [rows, features].
     pub fn logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.output.forward(features)
+        let Some(readout) = &self.readout else {
+            return self.output.forward(features);
+        };
+        let rows = features.dims()[0];
+        let pairs = readout.forward(features);
+        let width = pairs.dims()[1] / 2;
+        let kept = pairs
+            .reshape([rows, width, 2])
+            .max_dim(2)
+            .reshape([rows, width]);
+        self.output.forward(kept)
     }
 
     /// Greedy decoding of a batch of sources: at each step the most likely word, until the end
@@ -361,22 +387,12 @@ impl<B: Backend> Seq2Seq<B> {
     }
 }
 
-impl Default for Translation {
-    fn default() -> Self {
-        Self {
-            tokens: Vec::new(),
-            alignment: Vec::new(),
-            log_prob: 0.0,
-        }
-    }
-}
-
 /// `encoded` (one source) repeated `rows` times.
 fn repeat<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
     Encoded {
         states: encoded.states.clone().repeat_dim(0, rows),
         keys: encoded.keys.clone().map(|k| k.repeat_dim(0, rows)),
-        padding: encoded.padding.clone().repeat_dim(0, rows),
+        lengths: vec![encoded.lengths[0]; rows],
         summary: encoded.summary.clone().repeat_dim(0, rows),
         initial: encoded.initial.clone().repeat_dim(0, rows),
     }
@@ -387,7 +403,7 @@ fn narrow<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
     Encoded {
         states: encoded.states.clone().narrow(0, 0, rows),
         keys: encoded.keys.clone().map(|k| k.narrow(0, 0, rows)),
-        padding: encoded.padding.clone().narrow(0, 0, rows),
+        lengths: encoded.lengths[..rows].to_vec(),
         summary: encoded.summary.clone().narrow(0, 0, rows),
         initial: encoded.initial.clone().narrow(0, 0, rows),
     }
@@ -438,6 +454,8 @@ mod tests {
             attention_dim: 4,
             dropout: 0.0,
             attention,
+            teacher_forcing: 1.0,
+            maxout: if attention { 3 } else { 0 },
         };
         config.init(&Default::default())
     }

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use serde::Serialize;
 
-use crate::classify::Classify;
+use crate::classify::{Classify, Objective};
 use crate::error::{Result, TrainError};
 use crate::events::Quiet;
 use crate::memory::peak_rss_bytes;
@@ -156,7 +156,7 @@ pub fn bench_train<B, M>(
 ) -> Result<BenchReport>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
+    M: AutodiffModule<B> + Objective<B>,
 {
     let batcher = TextBatcher {
         pad_id,

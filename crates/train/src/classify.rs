@@ -1,19 +1,37 @@
-//! What the training loop needs of a model: logits for a batch.
+//! What the training loop needs of a model (its loss on a batch), and what evaluation needs of
+//! a classifier (logits).
 
 use attn_data::TextBatch;
 use attn_transformer::{BertForSequenceClassification, BertInput};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
 
 use crate::Result;
 
-/// A text classifier the loop can train and evaluate.
+/// A text classifier: logits for a batch.
 pub trait Classify<B: Backend> {
     /// Logits [batch, classes] for a padded batch (an error for a batch the model cannot take,
     /// e.g. longer than BERT's position table).
     fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>>;
+}
+
+/// A batch's mean loss and how many of the predictions it scores are right.
+pub struct Scored<B: Backend> {
+    /// The mean loss over the scored predictions, [1].
+    pub loss: Tensor<B, 1>,
+    /// Right predictions.
+    pub hits: usize,
+    /// Predictions scored: a classifier's rows, a translator's target tokens.
+    pub scored: usize,
+}
+
+/// A model the training loop can train and validate.
+pub trait Objective<B: Backend> {
+    /// The loss of a padded batch under `loss_fn` (its label smoothing), and its hits.
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>>;
 
     /// The gradients in groups, each with its depth from the output (a group at depth `d` learns
     /// at `lr * decay^d` under layer-wise learning-rate decay); one group at depth 0 unless the
@@ -45,6 +63,29 @@ fn take<B: AutodiffBackend, M: Module<B>>(
     take.1
 }
 
+/// The classification loss of `logits` [rows, classes] against `labels` [rows], with its hits.
+pub(crate) fn scored<B: Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+    loss_fn: &CrossEntropyLoss<B>,
+) -> Scored<B> {
+    let rows = labels.dims()[0];
+    let loss = loss_fn.forward(logits.clone(), labels.clone());
+    let hits: i64 = logits
+        .argmax(1)
+        .reshape([rows])
+        .equal(labels)
+        .int()
+        .sum()
+        .into_scalar()
+        .elem();
+    Scored {
+        loss,
+        hits: hits as usize,
+        scored: rows,
+    }
+}
+
 impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
     fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>> {
         let input = BertInput {
@@ -53,6 +94,12 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
             token_type_ids: batch.token_type_ids.clone(),
         };
         Ok(self.forward(input)?)
+    }
+}
+
+impl<B: Backend> Objective<B> for BertForSequenceClassification<B> {
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>> {
+        Ok(scored(self.logits(batch)?, batch.labels.clone(), loss_fn))
     }
 
     /// Pooler and classifier first, then the encoder layers from the top, then the embeddings.
@@ -77,5 +124,11 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
 impl<B: Backend> Classify<B> for attn_rnn::RnnAttentionClassifier<B> {
     fn logits(&self, batch: &TextBatch<B>) -> Result<Tensor<B, 2>> {
         Ok(self.forward(batch.input_ids.clone(), &batch.lengths).logits)
+    }
+}
+
+impl<B: Backend> Objective<B> for attn_rnn::RnnAttentionClassifier<B> {
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>> {
+        Ok(scored(self.logits(batch)?, batch.labels.clone(), loss_fn))
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::metrics::EvalReport;
 use crate::reports::Report;
+use crate::seq2seq::BleuReport;
 
 /// Something a run has to say.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +47,21 @@ pub enum Event<'a> {
         /// Seconds spent reading and tokenizing.
         seconds: f64,
     },
+    /// The parallel text is read and tokenized.
+    PreparedPairs {
+        /// Training pairs.
+        train: usize,
+        /// Validation pairs.
+        validation: usize,
+        /// Test pairs.
+        test: usize,
+        /// Source vocabulary size.
+        source_words: usize,
+        /// Target vocabulary size.
+        target_words: usize,
+        /// Seconds spent reading and tokenizing.
+        seconds: f64,
+    },
     /// Rows of a data file that could not be read and were left out (`skip_bad_rows`).
     SkippedRows {
         /// The file.
@@ -62,6 +78,8 @@ pub enum Event<'a> {
     },
     /// The test set was scored.
     Evaluated(&'a EvalReport),
+    /// A translator's test set was translated and scored.
+    Translated(&'a BleuReport),
     /// This process joined a run over several processes or machines.
     Joined {
         /// Its rank.
@@ -87,7 +105,10 @@ impl Event<'_> {
     pub fn is_result(&self) -> bool {
         matches!(
             self,
-            Self::Report { .. } | Self::Validation { .. } | Self::Evaluated(_)
+            Self::Report { .. }
+                | Self::Validation { .. }
+                | Self::Evaluated(_)
+                | Self::Translated(_)
         )
     }
 }
@@ -129,6 +150,24 @@ impl fmt::Display for Event<'_> {
                 f,
                 "Data: {train} training, {validation} validation and {test} test rows, {classes} \
                  classes, tokenized in {seconds:.1}s"
+            ),
+            Self::PreparedPairs {
+                train,
+                validation,
+                test,
+                source_words,
+                target_words,
+                seconds,
+            } => write!(
+                f,
+                "Data: {train} training, {validation} validation and {test} test pairs, \
+                 {source_words} source and {target_words} target words, tokenized in {seconds:.1}s"
+            ),
+            Self::Translated(report) => write!(
+                f,
+                "BLEU: {:.4}  (sacreBLEU 13a, lowercased: {:.4}; {} sentences, beam {}, {:.1} \
+                 sentences/s)",
+                report.bleu, report.bleu_13a, report.sentences, report.beam, report.sentences_per_s
             ),
             Self::SkippedRows { path, count } => {
                 write!(f, "{}: skipped {count} bad rows", path.display())

@@ -1,10 +1,12 @@
-//! One training and evaluation loop for the text classifiers, and the BERT fine-tuning workflow.
+//! One training and evaluation loop for the text classifiers and the translator, and the
+//! workflows of BERT fine-tuning, the RNN baseline and the encoder-decoder.
 
 #![forbid(unsafe_code)]
 
 mod adamw;
 mod bench;
 mod bert;
+mod bleu;
 mod checkpoint;
 mod classify;
 mod config;
@@ -19,6 +21,7 @@ mod metrics;
 mod predict;
 mod reports;
 mod rnn;
+mod seq2seq;
 mod step;
 mod train_loop;
 mod workflow;
@@ -29,6 +32,7 @@ pub use bench::{
     synthetic_batches,
 };
 pub use bert::{eval_bert, train_bert};
+pub use bleu::{corpus_bleu, detokenize, tokenize_13a};
 pub use checkpoint::CheckpointState;
 pub use classify::Classify;
 pub use config::TrainConfig;
@@ -43,5 +47,9 @@ pub use metrics::{ClassScores, EvalReport};
 pub use predict::{accuracy, predict};
 pub use reports::Report;
 pub use rnn::{RnnSettings, eval_rnn, load_rnn, train_rnn};
+pub use seq2seq::{
+    BOS, BleuReport, EOS, LoadedSeq2Seq, ParallelFiles, ParallelPair, Seq2SeqSettings,
+    Vocabularies, eval_seq2seq, load_seq2seq, score_bleu, train_seq2seq, translate_ids,
+};
 pub use train_loop::{TrainJob, Trained, batch_at, train};
 pub use workflow::DataFiles;

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::TrainConfig;
-use crate::classify::Classify;
+use crate::classify::{Classify, Objective};
 use crate::error::{Result, io_err};
 use crate::events::{Event, Observer};
 use crate::metrics::EvalReport;
@@ -32,6 +32,33 @@ pub fn accuracy<B: Backend, M: Classify<B>>(
     Ok(hits as f64 / examples.len().max(1) as f64)
 }
 
+/// Share of the predictions the loop scores that `model` gets right on `examples` (a
+/// classifier's accuracy; a translator's next-word accuracy under teacher forcing).
+pub(crate) fn validation_accuracy<B: Backend, M: Objective<B>>(
+    model: &M,
+    examples: &[Example],
+    batch_size: usize,
+    batcher: TextBatcher,
+    device: &B::Device,
+) -> Result<f64> {
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(device);
+    let (mut hits, mut scored) = (0, 0);
+    for chunk in by_length(examples).chunks(batch_size.max(1)) {
+        let items: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
+        let batch = batcher.collate::<B>(&items, device);
+        let result = model.objective(&batch, &loss_fn)?;
+        (hits, scored) = (hits + result.hits, scored + result.scored);
+    }
+    Ok(hits as f64 / scored.max(1) as f64)
+}
+
+/// The indices of `examples`, shortest first (batches with less padding).
+fn by_length(examples: &[Example]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].ids.len());
+    order
+}
+
 /// Predicted class of every example, in batches sorted by length (less padding), with a progress bar.
 pub fn predict<B: Backend, M: Classify<B>>(
     model: &M,
@@ -40,8 +67,7 @@ pub fn predict<B: Backend, M: Classify<B>>(
     batcher: TextBatcher,
     device: &B::Device,
 ) -> Result<Vec<usize>> {
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| examples[i].ids.len());
+    let order = by_length(examples);
     let mut predicted = vec![0usize; examples.len()];
     let bar = ProgressBar::new(examples.len() as u64);
     bar.set_style(

@@ -133,10 +133,10 @@ impl Window {
         self.loss_weight += weight;
     }
 
-    /// Adds `correct` right predictions among `rows` examples.
-    pub fn add_hits(&mut self, correct: f64, rows: usize) {
+    /// Adds `correct` right predictions among `scored` ones.
+    pub fn add_hits(&mut self, correct: f64, scored: usize) {
         self.correct += correct;
-        self.seen += rows;
+        self.seen += scored;
     }
 
     /// The report of the window ending at `iteration` with learning rate `lr`; a new window
@@ -148,7 +148,7 @@ impl Window {
             loss: w.loss_sum / w.loss_weight,
             train_accuracy: w.correct / w.seen as f64,
             lr,
-            samples_per_s: w.seen as f64 / w.started.elapsed().as_secs_f64(),
+            samples_per_s: w.loss_weight / w.started.elapsed().as_secs_f64(),
             rss_bytes: rss_bytes(),
         }
     }

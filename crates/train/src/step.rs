@@ -1,4 +1,4 @@
-//! One optimizer step of a classifier, and the optimizer and loss it uses.
+//! One optimizer step of a model, and the optimizer and loss it uses.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
-use crate::classify::Classify;
+use crate::classify::Objective;
 use crate::error::Result;
 use crate::{FusedAdamW, TrainConfig};
 
@@ -57,6 +57,8 @@ pub(crate) struct Step<M> {
     pub loss: f32,
     /// Correct predictions in the batch.
     pub hits: usize,
+    /// Predictions scored in the batch.
+    pub scored: usize,
     /// Where the step's time went.
     pub times: StepTimes,
 }
@@ -76,7 +78,7 @@ pub(crate) fn train_step<B, M, O>(
 ) -> Result<Step<M>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
+    M: AutodiffModule<B> + Objective<B>,
     O: Optimizer<M, B>,
 {
     let wait = || {
@@ -92,6 +94,7 @@ where
         model,
         loss: gradients.loss,
         hits: gradients.hits,
+        scored: gradients.scored,
         times: StepTimes {
             forward: gradients.forward,
             backward: backward_done - started - gradients.forward,
@@ -114,6 +117,8 @@ pub(crate) struct Gradients {
     pub loss: f32,
     /// Correct predictions in the batch.
     pub hits: usize,
+    /// Predictions scored in the batch.
+    pub scored: usize,
     /// Time of the forward pass, up to reading the loss back.
     pub forward: Duration,
 }
@@ -128,30 +133,21 @@ pub(crate) fn backward<B, M>(
 ) -> Result<Gradients>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
+    M: AutodiffModule<B> + Objective<B>,
 {
     let started = Instant::now();
-    let logits = model.logits(batch)?;
-    let loss = loss_fn.forward(logits.clone(), batch.labels.clone());
-    let loss_value: f32 = loss.clone().into_scalar().elem();
-    let rows = batch.lengths.len();
-    let hits: i64 = logits
-        .argmax(1)
-        .reshape([rows])
-        .equal(batch.labels.clone())
-        .int()
-        .sum()
-        .into_scalar()
-        .elem();
+    let scored = model.objective(batch, loss_fn)?;
+    let loss_value: f32 = scored.loss.clone().into_scalar().elem();
     let forward = started.elapsed();
     let grads = loss_value
         .is_finite()
-        .then(|| GradientsParams::from_grads(loss.backward(), model));
+        .then(|| GradientsParams::from_grads(scored.loss.backward(), model));
     wait();
     Ok(Gradients {
         grads,
         loss: loss_value,
-        hits: hits as usize,
+        hits: scored.hits,
+        scored: scored.scored,
         forward,
     })
 }
@@ -166,7 +162,7 @@ pub(crate) fn update<B, M, O>(
 ) -> M
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
+    M: AutodiffModule<B> + Objective<B>,
     O: Optimizer<M, B>,
 {
     for (depth, grads) in model.grads_by_depth(grads) {

@@ -12,12 +12,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::TrainConfig;
 use crate::checkpoint::{CheckpointState, latest_checkpoint, resume, save_checkpoint};
-use crate::classify::Classify;
+use crate::classify::Objective;
 use crate::distributed::{Cluster, Peer, Reducer, Tally, gather, scatter, train_peers};
 use crate::ema::Ema;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer};
-use crate::predict::accuracy;
+use crate::predict::validation_accuracy;
 use crate::reports::{ReportLog, Window};
 use crate::step::{adamw, backward, cross_entropy, train_step, update};
 
@@ -74,8 +74,8 @@ pub type Trained<M> = (Option<M>, usize);
 pub fn train<B, M>(model: M, job: &TrainJob<'_, B>) -> Result<Trained<M::InnerModule>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
-    M::InnerModule: Classify<B::InnerBackend>,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend>,
 {
     let cfg = job.cfg;
     let empty = [
@@ -119,8 +119,8 @@ fn train_peer<B, M>(
 ) -> Result<Trained<M::InnerModule>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
-    M::InnerModule: Classify<B::InnerBackend>,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend>,
 {
     let TrainJob {
         examples,
@@ -176,7 +176,13 @@ where
                     None,
                 )?;
                 let rows = items.len() as f64;
-                (step.model, step.loss as f64, step.hits as f64, rows)
+                let tally = Tally {
+                    loss: step.loss as f64 * rows,
+                    hits: step.hits as f64,
+                    rows,
+                    scored: step.scored as f64,
+                };
+                (step.model, tally)
             }
             Some(reducer) => {
                 let share = Share {
@@ -195,7 +201,8 @@ where
                 )?
             }
         };
-        let (next, loss_value, hits, rows) = step;
+        let (next, tally) = step;
+        let loss_value = tally.loss / tally.rows;
         if !loss_value.is_finite() {
             if let Some(log) = &log {
                 log.bar.abandon();
@@ -210,8 +217,8 @@ where
         let Some(log) = log.as_mut() else {
             continue;
         };
-        window.add_loss(loss_value, rows);
-        window.add_hits(hits, rows as usize);
+        window.add_loss(loss_value, tally.rows);
+        window.add_hits(tally.hits, tally.scored as usize);
         log.bar.inc(1);
         let done = it + 1;
         if done % cfg.report_every.max(1) == 0 || done == cfg.iterations {
@@ -219,7 +226,7 @@ where
         }
         let eval_now = cfg.eval_every > 0 && done % cfg.eval_every == 0;
         if !validation.is_empty() && (eval_now || done == cfg.iterations) {
-            let accuracy = accuracy(
+            let accuracy = validation_accuracy(
                 &trained(&model, ema.as_ref()),
                 validation,
                 cfg.eval_batch_size,
@@ -260,7 +267,7 @@ struct Share<'a, B: Backend> {
 
 /// One step of a peer: the gradients of its share, weighted by its part of the batch's rows and
 /// summed over the peers (the gradient of the whole batch's mean loss), then the optimizer step.
-/// Returns the model and the whole batch's mean loss, hits and rows.
+/// Returns the model and the whole batch's tally.
 fn reduced_step<B, M, O>(
     model: M,
     optim: &mut O,
@@ -268,25 +275,26 @@ fn reduced_step<B, M, O>(
     loss_fn: &CrossEntropyLoss<B>,
     reducer: &Reducer,
     (lr, layer_decay): (f64, f64),
-) -> Result<(M, f64, f64, f64)>
+) -> Result<(M, Tally)>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B>,
+    M: AutodiffModule<B> + Objective<B>,
     O: Optimizer<M, B>,
 {
     let rows = share.items.len();
-    let (grads, loss, hits) = if rows == 0 {
-        (GradientsParams::new(), 0.0, 0)
+    let (grads, loss, hits, scored) = if rows == 0 {
+        (GradientsParams::new(), 0.0, 0, 0)
     } else {
         let batch = share.batcher.collate::<B>(share.items, share.device);
         let g = backward(&model, &batch, loss_fn, || ())?;
         // A loss that is not finite has no gradients; it reaches every peer through the tally.
-        (g.grads.unwrap_or_default(), g.loss, g.hits)
+        (g.grads.unwrap_or_default(), g.loss, g.hits, g.scored)
     };
     let tally = Tally {
         loss: f64::from(loss) * rows as f64,
         hits: hits as f64,
         rows: rows as f64,
+        scored: scored as f64,
     };
     let weight = rows as f32 / share.of as f32;
     let bucket = gather(&model, grads, weight, tally, share.device);
@@ -296,7 +304,7 @@ where
         true => update(model, optim, grads, lr, layer_decay),
         false => model,
     };
-    Ok((model, mean, total.hits, total.rows))
+    Ok((model, total))
 }
 
 /// The model training has produced so far: the average of its weights, or the weights.

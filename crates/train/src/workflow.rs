@@ -11,7 +11,7 @@ use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::checkpoint::latest_checkpoint;
-use crate::classify::Classify;
+use crate::classify::{Classify, Objective};
 use crate::error::{Result, TrainError, io_err};
 use crate::events::{Event, Observer};
 use crate::memory::peak_rss_bytes;
@@ -158,9 +158,10 @@ pub(crate) fn prepare(
     })
 }
 
-/// Runs `job` (on the prepared data's training and validation rows) for `model`, saves it with
-/// `save`, evaluates it on the test set and writes `run.json`, `labels.json`, `curves.png` and
-/// `eval.json` into the run directory; on rank 0 of several only, the others return `None`.
+/// Runs `job` (on the prepared data's training and validation rows) for a classifier, saves
+/// it with `save`, evaluates it on the test set and writes `run.json`, `labels.json`,
+/// `curves.png` and `eval.json` into the run directory; on rank 0 of several only, the others
+/// return `None`.
 pub(crate) fn fit<B, M>(
     model: M,
     data: &Prepared,
@@ -169,10 +170,42 @@ pub(crate) fn fit<B, M>(
 ) -> Result<Option<EvalReport>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classify<B> + ModuleDisplay + 'static,
-    M::InnerModule: Classify<B::InnerBackend> + ModuleDisplay,
+    M: AutodiffModule<B> + Objective<B> + ModuleDisplay + 'static,
+    M::InnerModule: Classify<B::InnerBackend> + Objective<B::InnerBackend> + ModuleDisplay,
 {
     let (run, pad_id, device) = (job.run, job.pad_id, job.device);
+    let observer = job.observer.clone();
+    let evaluate = |model: &M::InnerModule, cfg: &TrainConfig| {
+        let report = evaluate(model, &data.test, &data.labels, cfg, pad_id, device)?;
+        finish(&report, Some(run), observer.as_ref())?;
+        let summary = serde_json::json!({
+            "inference_samples_per_s": report.samples_per_s,
+            "test_accuracy": report.test_accuracy,
+            "macro_f1": report.macro_f1,
+            "test_rows": report.examples,
+        });
+        Ok((report, summary))
+    };
+    fit_with(model, job, Some(&data.labels), save, evaluate)
+}
+
+/// The run of any model: writes `run.json` (and `labels.json`, given labels), trains `job`
+/// (resuming its checkpoint), then on rank 0 draws `curves.png`, saves the model with `save`,
+/// evaluates it with `evaluate` and writes `summary.json` with the evaluation's fields; the
+/// other ranks return `None`.
+pub(crate) fn fit_with<B, M, R>(
+    model: M,
+    job: TrainJob<'_, B>,
+    labels: Option<&LabelMap>,
+    save: impl FnOnce(&M::InnerModule) -> Result<()>,
+    evaluate: impl FnOnce(&M::InnerModule, &TrainConfig) -> Result<(R, serde_json::Value)>,
+) -> Result<Option<R>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Objective<B> + ModuleDisplay + 'static,
+    M::InnerModule: Objective<B::InnerBackend> + ModuleDisplay,
+{
+    let run = job.run;
     let cfg = &job.cfg.resolve_epochs(job.examples.len());
     let rank = job.cluster.rank;
     if rank == 0 {
@@ -186,7 +219,9 @@ where
                 .expect("serializes")
                 .as_bytes(),
         )?;
-        data.labels.save(&run.join("labels.json"))?;
+        if let Some(labels) = labels {
+            labels.save(&run.join("labels.json"))?;
+        }
     }
     let parameters = burn::module::Module::num_params(&model);
     let started = Instant::now();
@@ -207,18 +242,16 @@ where
         seconds: train_s,
         run,
     });
-    let report = evaluate(&model, &data.test, &data.labels, cfg, pad_id, device)?;
-    finish(&report, Some(run), observer.as_ref())?;
-    let summary = serde_json::json!({
+    let (report, fields) = evaluate(&model, cfg)?;
+    let mut summary = serde_json::json!({
         "parameters": parameters,
         "train_seconds": train_s,
         "train_samples_per_s": (iterations_run * cfg.global_batch()) as f64 / train_s,
-        "inference_samples_per_s": report.samples_per_s,
         "peak_rss_bytes": peak_rss_bytes(),
-        "test_accuracy": report.test_accuracy,
-        "macro_f1": report.macro_f1,
-        "test_rows": report.examples,
     });
+    if let (Some(summary), Some(fields)) = (summary.as_object_mut(), fields.as_object()) {
+        summary.extend(fields.clone());
+    }
     let summary = serde_json::to_string_pretty(&summary).expect("serializes");
     attn_atomic::write(&run.join("summary.json"), summary.as_bytes())?;
     Ok(Some(report))

@@ -18,6 +18,7 @@ macro_rules! kernel {
     };
 }
 
+mod additive;
 mod attention;
 mod dropout;
 mod embedding;
@@ -30,6 +31,7 @@ mod simd;
 mod softmax;
 mod tanh;
 
+pub use additive::{Additive, AdditiveGrads, AdditiveOut, additive, additive_backward};
 pub use attention::{Heads, attention, attention_backward};
 pub use dropout::{DropMask, dropout};
 pub use embedding::embedding_backward;

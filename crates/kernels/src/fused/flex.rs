@@ -666,3 +666,103 @@ pub fn recurrent_autodiff(
         },
     )
 }
+
+/// The sizes of an additive attention call on query [batch, hidden], keys [batch, seq, hidden]
+/// and values [batch, seq, width].
+fn additive_shape(keys: &FlexTensor, values: &FlexTensor) -> kernels::Additive {
+    let [batch, seq, hidden] = keys.shape().dims::<3>();
+    kernels::Additive {
+        batch,
+        seq,
+        hidden,
+        width: values.shape().dims::<3>()[2],
+    }
+}
+
+/// Additive attention on Flex: the context [batch, width] and the weights [batch, seq].
+pub fn additive_attention(
+    [query, keys, v, values]: [Tensor<Flex, 3>; 4],
+    lengths: &[usize],
+) -> (Tensor<Flex, 2>, Tensor<Flex, 2>) {
+    let [q, k, v, h] = [query, keys, v, values].map(|t| contiguous_f32(primitive(t)));
+    let a = additive_shape(&k, &h);
+    let out = kernels::additive(
+        a,
+        [q.storage(), k.storage(), v.storage(), h.storage()],
+        lengths,
+        false,
+    );
+    (
+        tensor(from_vec(out.context, Shape::new([a.batch, a.width]))),
+        tensor(from_vec(out.weights, Shape::new([a.batch, a.seq]))),
+    )
+}
+
+/// [`additive_attention`] on `Autodiff<Flex>`: the context is tracked (its backward step keeps
+/// the energies, the weights, v and the values), the weights are not.
+pub fn additive_attention_autodiff(
+    inputs: [Tensor<Ad, 3>; 4],
+    lengths: &[usize],
+) -> (Tensor<Ad, 2>, Tensor<Ad, 2>) {
+    #[derive(Debug)]
+    struct AdditiveAttention;
+
+    /// The sizes, lengths, and the energies, weights, v and values.
+    type State = (kernels::Additive, Vec<usize>, [FlexTensor; 4]);
+
+    impl Backward<Flex, 4> for AdditiveAttention {
+        type State = State;
+
+        fn backward(self, ops: Ops<State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let (a, lengths, [energy, weights, v, values]) = ops.state;
+            let views = [
+                energy.storage(),
+                weights.storage(),
+                v.storage(),
+                values.storage(),
+                g.storage(),
+            ];
+            let grads_of = kernels::additive_backward(a, views, &lengths);
+            let shapes = [
+                Shape::new([a.batch, 1, a.hidden]),
+                Shape::new([a.batch, a.seq, a.hidden]),
+                v.shape(),
+                values.shape(),
+            ];
+            let values = [grads_of.query, grads_of.keys, grads_of.v, grads_of.values];
+            for ((node, grad), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, from_vec(grad, shape));
+                }
+            }
+        }
+    }
+
+    let tracked = inputs.map(primitive);
+    let [q, k, v, h] = [&tracked[0], &tracked[1], &tracked[2], &tracked[3]]
+        .map(|t| contiguous_f32(t.primitive.clone()));
+    let a = additive_shape(&k, &h);
+    let out = kernels::additive(
+        a,
+        [q.storage(), k.storage(), v.storage(), h.storage()],
+        lengths,
+        true,
+    );
+    let context = from_vec(out.context, Shape::new([a.batch, a.width]));
+    let weights = from_vec(out.weights, Shape::new([a.batch, a.seq]));
+    let energy = from_vec(out.energy, Shape::new([a.batch, a.seq, a.hidden]));
+    let nodes = [&tracked[0], &tracked[1], &tracked[2], &tracked[3]].map(|t| t.node.clone());
+    let context = match AdditiveAttention
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (a, lengths.to_vec(), [energy, weights.clone(), v, h]);
+            prep.finish(state, context)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(context),
+    };
+    (tensor(context), Tensor::from_inner(tensor(weights)))
+}

@@ -42,10 +42,12 @@ pub enum Op {
     Recurrent,
     /// [`tanh`].
     Tanh,
+    /// [`additive_attention`].
+    AdditiveAttention,
 }
 
 /// Calls of each [`Op`] that took a fast path, in this process.
-static TAKEN: [AtomicU64; 11] = [const { AtomicU64::new(0) }; 11];
+static TAKEN: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
 
 /// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
 /// without the `flex` feature).
@@ -365,6 +367,60 @@ pub fn attention<B: Backend>(
     {
         let _ = (heads, prob, keep_probs);
         Err((qkv, bias))
+    }
+}
+
+/// The arguments of [`additive_attention`]: query, projected keys, v and values.
+pub type AdditiveInputs<B> = (Tensor<B, 2>, Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 3>);
+
+/// Bahdanau et al.'s additive attention of one query per row: eᵢ = tanh(`query` + `keys`ᵢ)
+/// ([batch, hidden] and [batch, seq, hidden], the keys already projected), scoreᵢ = eᵢ · `v`
+/// ([hidden, 1]), the weights α = softmax over each row's first `lengths[b]` positions (0
+/// beyond), and the context Σ αᵢ `values`ᵢ ([batch, seq, width]): (context [batch, width],
+/// weights [batch, seq]).
+///
+/// On Flex and `Autodiff<Flex>` (f32) one parallel pass over the rows, and one backward step for
+/// the context (the weights come back without a gradient there); elsewhere the inputs come back
+/// as `Err`, for the caller's own ops.
+pub fn additive_attention<B: Backend>(
+    inputs: AdditiveInputs<B>,
+    lengths: &[usize],
+) -> Result<(Tensor<B, 2>, Tensor<B, 2>), AdditiveInputs<B>> {
+    #[cfg(feature = "flex")]
+    {
+        let (query, keys, v, values) = &inputs;
+        let [batch, seq, hidden] = keys.dims();
+        let fits = query.dims() == [batch, hidden]
+            && v.dims() == [hidden, 1]
+            && values.dims()[..2] == [batch, seq]
+            && lengths.len() == batch
+            && [query.dtype(), keys.dtype(), v.dtype(), values.dtype()]
+                .into_iter()
+                .all(flex::takes);
+        if !fits {
+            return Err(inputs);
+        }
+        let (query, keys, v, values) = inputs;
+        let args = [
+            query.reshape([batch, 1, hidden]),
+            keys,
+            v.reshape([1, 1, hidden]),
+            values,
+        ];
+        ladder(
+            Op::AdditiveAttention,
+            args,
+            |args: [OnAd<3>; 4]| flex::additive_attention_autodiff(args, lengths),
+            |args: [OnFlex<3>; 4]| flex::additive_attention(args, lengths),
+        )
+        .map_err(|[q, k, v, h]: [Tensor<B, 3>; 4]| {
+            (q.reshape([batch, hidden]), k, v.reshape([hidden, 1]), h)
+        })
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = lengths;
+        Err(inputs)
     }
 }
 
@@ -857,6 +913,65 @@ mod tests {
         assert_eq!(average.to_data(), before);
     }
 
+    /// Additive attention in burn's ops, with the padding as a mask.
+    fn additive_reference<B: Backend>(
+        (q, k, v, h): AdditiveInputs<B>,
+        lengths: &[usize],
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let [batch, seq, hidden] = k.dims();
+        let width = h.dims()[2];
+        let energy = (q.unsqueeze_dim::<3>(1) + k).tanh();
+        let scores = energy
+            .reshape([batch * seq, hidden])
+            .matmul(v)
+            .reshape([batch, seq]);
+        let padding: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&n| (0..seq).map(move |t| t >= n))
+            .collect();
+        let padding = Tensor::<B, 2, burn::tensor::Bool>::from_bool(
+            burn::tensor::TensorData::new(padding, [batch, seq]),
+            &Default::default(),
+        );
+        let weights = activation::softmax(scores.mask_fill(padding, f32::MIN), 1);
+        let context = weights
+            .clone()
+            .unsqueeze_dim::<3>(1)
+            .matmul(h)
+            .reshape([batch, width]);
+        (context, weights)
+    }
+
+    #[test]
+    fn additive_attention_matches_burn_forward_and_backward() {
+        let (batch, seq, hidden, width) = (3, 7, 5, 6);
+        let lengths = [7, 2, 4];
+        let scaled = |t: Tensor<Ad, 3>| (t * 0.3).detach().require_grad();
+        let q = scaled(random::<Ad, 3>([batch, 1, hidden], 50)).reshape([batch, hidden]);
+        let q = q.detach().require_grad();
+        let k = scaled(random::<Ad, 3>([batch, seq, hidden], 51));
+        let v = scaled(random::<Ad, 3>([1, hidden, 1], 52)).reshape([hidden, 1]);
+        let v = v.detach().require_grad();
+        let h = scaled(random::<Ad, 3>([batch, seq, width], 53));
+        let inputs = (q.clone(), k.clone(), v.clone(), h.clone());
+        let (context, weights) = additive_attention(inputs, &lengths).expect("fused");
+        let leaves = (leaf(&q), leaf(&k), leaf(&v), leaf(&h));
+        let (reference, reference_weights) = additive_reference(leaves.clone(), &lengths);
+        close(context.clone(), reference.clone(), 1e-5);
+        close(weights.clone(), reference_weights, 1e-6);
+        let row: Vec<f32> = weights.to_data().to_vec().unwrap();
+        assert!(row[seq + 2..2 * seq].iter().all(|&w| w == 0.0), "{row:?}");
+        let grads = backward(context, reference);
+        same_grad(&grads, &q, &leaves.0);
+        same_grad(&grads, &k, &leaves.1);
+        same_grad(&grads, &v, &leaves.2);
+        same_grad(&grads, &h, &leaves.3);
+        // Inference on Flex.
+        let inner = (q.inner(), k.inner(), v.inner(), h.inner());
+        let (fast, _) = additive_attention(inner.clone(), &lengths).expect("fused");
+        close(fast, additive_reference(inner, &lengths).0, 1e-5);
+    }
+
     #[test]
     fn every_op_takes_its_fast_path_on_flex_and_counts_it() {
         let before = ALL_OPS.map(taken);
@@ -883,7 +998,19 @@ mod tests {
             state0: Tensor::zeros([1, 1, 2], &Default::default()),
         };
         let states = recurrent(&shape, inputs, &[3]).expect("a fused recurrence");
-        let loss = dropout(probs, 0.1).sum() + context.sum() + rows.sum() + tanh(states).sum();
+        let keys = y.clone().reshape([1, 4, 8]);
+        let additive = (
+            y.clone().slice([0..1, 0..8]),
+            keys.clone(),
+            w.clone().slice([0..8, 0..1]),
+            keys,
+        );
+        let (aligned, _) = additive_attention(additive, &[3]).expect("fused");
+        let loss = dropout(probs, 0.1).sum()
+            + context.sum()
+            + rows.sum()
+            + tanh(states).sum()
+            + aligned.sum();
         let _ = loss.backward();
         let step = AdamWStep {
             lr: 1e-3,
@@ -906,7 +1033,7 @@ mod tests {
     }
 
     /// Every op.
-    const ALL_OPS: [Op; 11] = [
+    const ALL_OPS: [Op; 12] = [
         Op::Gelu,
         Op::ScaledSoftmax,
         Op::LayerNorm,
@@ -918,6 +1045,7 @@ mod tests {
         Op::MovingAverage,
         Op::Recurrent,
         Op::Tanh,
+        Op::AdditiveAttention,
     ];
 
     /// A [1, 1, 1, keys] bias that keeps every key.

@@ -16,7 +16,12 @@ pub(crate) struct Tally {
     pub hits: f64,
     /// Rows.
     pub rows: f64,
+    /// Predictions scored (rows, or target tokens).
+    pub scored: f64,
 }
+
+/// Elements of a [`Tally`] in a bucket.
+const TALLY: usize = 4;
 
 /// Gathers each trainable parameter's gradient (zeros where it has none), then one presence
 /// flag per parameter: summed over the peers, a flag says whether any of them had a gradient.
@@ -90,7 +95,7 @@ pub(crate) fn gather<B: AutodiffBackend, M: AutodiffModule<B>>(
     };
     model.visit(&mut gather);
     let mut tail = gather.flags;
-    tail.extend([tally.loss, tally.hits, tally.rows].map(|v| v as f32));
+    tail.extend([tally.loss, tally.hits, tally.rows, tally.scored].map(|v| v as f32));
     let mut parts = gather.parts;
     parts.push(Tensor::from_floats(tail.as_slice(), device));
     Tensor::cat(parts, 0)
@@ -105,7 +110,7 @@ pub(crate) fn scatter<B: AutodiffBackend, M: AutodiffModule<B>>(
     let len = flat.dims()[0];
     let tail: Vec<f32> = flat
         .clone()
-        .slice(len - trainable - 3..len)
+        .slice(len - trainable - TALLY..len)
         .into_data()
         .to_vec()
         .expect("f32 gradients");
@@ -121,6 +126,7 @@ pub(crate) fn scatter<B: AutodiffBackend, M: AutodiffModule<B>>(
         loss: tail[trainable] as f64,
         hits: tail[trainable + 1] as f64,
         rows: tail[trainable + 2] as f64,
+        scored: tail[trainable + 3] as f64,
     };
     (scatter.grads, tally)
 }
@@ -135,9 +141,9 @@ pub(crate) struct Sizes {
 }
 
 impl Sizes {
-    /// Elements of the model's bucket: the weights, a flag for each, and the tally's three.
+    /// Elements of the model's bucket: the weights, a flag for each, and the tally.
     pub fn bucket(self) -> usize {
-        self.elements + self.params + 3
+        self.elements + self.params + TALLY
     }
 }
 

@@ -1,0 +1,235 @@
+//! The translator at the command line: `attn train seq2seq`'s flags and data, `attn translate`,
+//! and what `attn eval` and `attn attend` do with a translator's run directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
+use attn_data::translation_tokens;
+use attn_train::{
+    LoadedSeq2Seq, ParallelFiles, ParallelPair, detokenize, load_seq2seq, translate_ids,
+};
+use clap::{Args, ValueEnum};
+
+use crate::heatmap::Heatmap;
+
+/// How the decoder looks at the source.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKind {
+    /// Bahdanau et al. (2015): additive attention over every encoder state at every step.
+    Additive,
+    /// Cho et al. (2014): the encoder's final state only.
+    None,
+}
+
+/// Settings and data of the translator (`attn train seq2seq`).
+#[derive(Args, Debug, Clone)]
+pub struct Seq2SeqArgs {
+    /// seq2seq: source language, a Multi30k file extension (de, en or fr).
+    #[arg(long, default_value = "de")]
+    pub src: String,
+    /// seq2seq: target language, a Multi30k file extension (de, en or fr).
+    #[arg(long, default_value = "en")]
+    pub tgt: String,
+    /// seq2seq: training source sentences, one per line, instead of Multi30k (with
+    /// --train-tgt, --test-src and --test-tgt).
+    #[arg(long, requires_all = ["train_tgt", "test_src", "test_tgt"])]
+    pub train_src: Option<PathBuf>,
+    /// seq2seq: the translations of --train-src, line by line.
+    #[arg(long, requires = "train_src")]
+    pub train_tgt: Option<PathBuf>,
+    /// seq2seq: validation source sentences (with --val-tgt), scored during training.
+    #[arg(long, requires_all = ["val_tgt", "train_src"])]
+    pub val_src: Option<PathBuf>,
+    /// seq2seq: the translations of --val-src.
+    #[arg(long, requires = "val_src")]
+    pub val_tgt: Option<PathBuf>,
+    /// seq2seq: test source sentences (BLEU at the end, and `attn eval`).
+    #[arg(long, requires = "test_tgt")]
+    pub test_src: Option<PathBuf>,
+    /// seq2seq: the reference translations of --test-src.
+    #[arg(long, requires = "test_src")]
+    pub test_tgt: Option<PathBuf>,
+    /// seq2seq: the decoder's view of the source: additive attention, or none (the encoder's
+    /// final state only).
+    #[arg(long, default_value = "additive")]
+    pub attention: AttentionKind,
+    /// seq2seq: hidden width of the decoder [default: --hidden].
+    #[arg(long)]
+    pub decoder_hidden: Option<usize>,
+    /// seq2seq: width of the deep output's maxout layer between the decoder and the word
+    /// scores (0: none) [default: 256].
+    #[arg(long)]
+    pub maxout: Option<usize>,
+    /// seq2seq: share of training steps fed the true previous word (teacher forcing).
+    #[arg(long, default_value_t = 1.0)]
+    pub teacher_forcing: f64,
+    /// seq2seq: beam width of the test translations (1: greedy).
+    #[arg(long, default_value_t = 1, value_parser = crate::train::at_least_one)]
+    pub beam: usize,
+}
+
+impl Seq2SeqArgs {
+    /// The parallel files: the flags' own, else Multi30k's in `data_dir`, $MULTI30K_DIR, the
+    /// cache or a download.
+    pub fn files(&self, data_dir: Option<&Path>) -> Result<ParallelFiles> {
+        let files = match (
+            &self.train_src,
+            &self.train_tgt,
+            &self.test_src,
+            &self.test_tgt,
+        ) {
+            (Some(train_src), Some(train_tgt), Some(test_src), Some(test_tgt)) => ParallelFiles {
+                train: pair(train_src, train_tgt),
+                validation: self
+                    .val_src
+                    .as_ref()
+                    .zip(self.val_tgt.as_ref())
+                    .map(|(s, t)| pair(s, t)),
+                test: pair(test_src, test_tgt),
+            },
+            _ => {
+                let dir = attn_hub::resolve_multi30k(data_dir)?;
+                ParallelFiles::multi30k(&dir, &self.src, &self.tgt)
+            }
+        };
+        let pairs = [
+            Some(&files.train),
+            files.validation.as_ref(),
+            Some(&files.test),
+        ];
+        for pair in pairs.into_iter().flatten() {
+            for file in [&pair.source, &pair.target] {
+                if !file.is_file() {
+                    bail!(
+                        "{}: no such file (check --src/--tgt, --data-dir, or --train-src/--train-tgt/--test-src/--test-tgt)",
+                        file.display()
+                    );
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
+fn pair(source: &Path, target: &Path) -> ParallelPair {
+    ParallelPair {
+        source: source.to_path_buf(),
+        target: target.to_path_buf(),
+    }
+}
+
+/// Arguments of `attn translate`.
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// A run directory of `attn train seq2seq`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Beam width (1: greedy) [default: the run's --beam].
+    #[arg(long, value_parser = crate::train::at_least_one)]
+    pub beam: Option<usize>,
+    /// The sentences to translate.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+}
+
+/// A sentence's translation with what produced it.
+pub struct Translated {
+    /// The source's tokens as the model read them.
+    pub source: Vec<String>,
+    /// The output words.
+    pub words: Vec<String>,
+    /// One row per output word and one for the end, over the source tokens (empty without
+    /// attention).
+    pub alignment: Vec<Vec<f32>>,
+}
+
+/// Translates `texts` with a loaded translator.
+pub fn translate_texts<B: attn_backend::Backend>(
+    loaded: &LoadedSeq2Seq<B>,
+    texts: &[String],
+    beam: Option<usize>,
+    device: &B::Device,
+) -> Vec<Translated> {
+    let vocabs = &loaded.vocabs;
+    let sources: Vec<Vec<u32>> = texts.iter().map(|t| vocabs.source_ids(t)).collect();
+    let beam = beam.unwrap_or(loaded.settings.beam);
+    let out = translate_ids(&loaded.model, vocabs, &sources, beam, 32, device);
+    texts
+        .iter()
+        .zip(out)
+        .map(|(text, t)| {
+            let mut source = translation_tokens(text);
+            source.truncate(vocabs.source.max_len);
+            if source.is_empty() {
+                source.push("<unk>".into());
+            }
+            Translated {
+                source,
+                words: vocabs.target_words(&t.tokens),
+                alignment: t.alignment,
+            }
+        })
+        .collect()
+}
+
+/// Opens a translator's run directory, naming the flag when it is not one.
+fn open<B: attn_backend::Backend>(run: &Path, device: &B::Device) -> Result<LoadedSeq2Seq<B>> {
+    if !run.join("seq2seq.json").is_file() {
+        bail!(
+            "--model {}: not a translator's run directory (no seq2seq.json; train one with `attn train seq2seq`)",
+            run.display()
+        );
+    }
+    load_seq2seq::<B>(run, device).with_context(|| format!("--model {}", run.display()))
+}
+
+struct Translate(TranslateArgs);
+
+impl BackendTask for Translate {
+    type Output = Result<()>;
+    fn run<AD: AutodiffBackend>(self, device: AD::Device) -> Result<()> {
+        let loaded = open::<AD::InnerBackend>(&self.0.model, &device)?;
+        for t in translate_texts(&loaded, &self.0.text, self.0.beam, &device) {
+            let line = serde_json::json!({
+                "translation": detokenize(&t.words),
+                "tokens": t.words,
+                "source_tokens": t.source,
+                "alignment": t.alignment,
+            });
+            println!("{line}");
+        }
+        Ok(())
+    }
+}
+
+/// `attn translate`: one JSON line per text.
+pub fn translate(spec: BackendSpec, args: TranslateArgs) -> Result<()> {
+    dispatch(spec, Translate(args))?
+}
+
+/// The alignment matrix of `text` under the translator in `run`: source words across, output
+/// words (and the end) down, in grey levels.
+pub fn alignment<B: attn_backend::Backend>(
+    run: &Path,
+    text: &str,
+    device: &B::Device,
+) -> Result<Heatmap> {
+    let loaded = open::<B>(run, device)?;
+    let t = translate_texts(&loaded, &[text.to_string()], None, device).remove(0);
+    if t.alignment.is_empty() {
+        bail!(
+            "--model {}: this translator has no attention (trained with --attention none)",
+            run.display()
+        );
+    }
+    let mut rows = t.words;
+    rows.push("<eos>".into());
+    Ok(Heatmap {
+        title: "alignment: output words (down) attend to source words (across)".into(),
+        rows,
+        columns: t.source,
+        values: t.alignment,
+        grey: true,
+    })
+}
