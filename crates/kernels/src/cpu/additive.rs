@@ -77,12 +77,10 @@ kernel! {
         let hidden = q.len();
         for (i, score) in w.iter_mut().enumerate() {
             let e = &mut e[i * hidden..(i + 1) * hidden];
-            let mut dot = 0.0;
-            for (((e, &q), &k), &v) in e.iter_mut().zip(q).zip(&k[i * hidden..]).zip(v) {
+            for ((e, &q), &k) in e.iter_mut().zip(q).zip(&k[i * hidden..]) {
                 *e = simd::tanh(q + k);
-                dot += *e * v;
             }
-            *score = dot;
+            *score = simd::sum_of(e, v, |e, v| e * v);
         }
         normalise(w);
         let width = ctx.len();
@@ -173,9 +171,9 @@ kernel! {
         let (hidden, width) = (r.v.len(), r.dc.len());
         // dα_i = dc · h_i, then the softmax: ds_i = α_i (dα_i - Σ α_j dα_j).
         let dalpha: Vec<f32> = (0..r.w.len())
-            .map(|i| r.h[i * width..(i + 1) * width].iter().zip(r.dc).map(|(h, d)| h * d).sum())
+            .map(|i| simd::sum_of(&r.h[i * width..(i + 1) * width], r.dc, |h, d| h * d))
             .collect();
-        let mean: f32 = r.w.iter().zip(&dalpha).map(|(w, d)| w * d).sum();
+        let mean = simd::sum_of(r.w, &dalpha, |w, d| w * d);
         for (i, (&alpha, &da)) in r.w.iter().zip(&dalpha).enumerate() {
             for (g, &d) in dh[i * width..(i + 1) * width].iter_mut().zip(r.dc) {
                 *g = alpha * d;
