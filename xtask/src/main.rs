@@ -5,6 +5,7 @@
 
 mod compare;
 mod nodes;
+mod seq2seq;
 mod vs_pytorch;
 mod vs_pytorch_rnn;
 
@@ -33,6 +34,24 @@ enum Task {
     TrainRnnAttention {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Train the Bahdanau encoder-decoder on Multi30k, German to English (the lesson's
+    /// translation), then translate the test set and print its BLEU. Extra arguments go to
+    /// `attn train seq2seq`.
+    TrainSeq2seq {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Train (or read finished runs of) the translator with additive attention and without it
+    /// (`--attention none`) on the same data and seed, print BLEU overall and by source length,
+    /// and write the table into docs/results.md.
+    CompareSeq2seq {
+        /// A finished run with attention (default: train one into runs/seq2seq-attention).
+        #[arg(long)]
+        attention: Option<PathBuf>,
+        /// A finished run without attention (default: train one into runs/seq2seq-none).
+        #[arg(long)]
+        none: Option<PathBuf>,
     },
     /// Train on several processes of this machine as a multi-node run would (`attn train
     /// --nodes N`, rank 0 coordinating at 127.0.0.1:29500), into runs/nodes-N; the RNN baseline's
@@ -107,6 +126,11 @@ fn main() -> Result<()> {
             attn(&["train", "rnn"], &with_defaults(RNN_DEFAULTS, &args))
         }
         Task::Compare { bert, rnn } => compare(bert, rnn),
+        Task::TrainSeq2seq { args } => attn(
+            &["train", "seq2seq"],
+            &with_defaults(seq2seq::DEFAULTS, &args),
+        ),
+        Task::CompareSeq2seq { attention, none } => compare_seq2seq(attention, none),
         Task::TrainNodes {
             nodes,
             coordinator,
@@ -227,6 +251,35 @@ fn compare(bert: Option<PathBuf>, rnn: Option<PathBuf>) -> Result<()> {
         rnn.display()
     );
     compare::write_results("compare", "BERT against the RNN baseline", &body)
+}
+
+fn compare_seq2seq(attention: Option<PathBuf>, none: Option<PathBuf>) -> Result<()> {
+    let run = |given: Option<PathBuf>, dir: &str, extra: &[&str]| -> Result<PathBuf> {
+        if let Some(dir) = given {
+            return Ok(dir);
+        }
+        let mut args: Vec<String> = vec!["--output".into(), dir.into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        attn(
+            &["train", "seq2seq"],
+            &with_defaults(seq2seq::DEFAULTS, &args),
+        )?;
+        Ok(PathBuf::from(dir))
+    };
+    let attention = run(attention, "runs/seq2seq-attention", &[])?;
+    let none = run(none, "runs/seq2seq-none", &["--attention", "none"])?;
+    let table = seq2seq::table(&[
+        ("additive attention (Bahdanau et al. 2015)", &attention),
+        ("no attention (Cho et al. 2014)", &none),
+    ])?;
+    println!("{table}");
+    let body = format!(
+        "Measured by `cargo xtask compare-seq2seq` (runs: `{}`, `{}`), Multi30k German to \
+         English, test_2016_flickr, greedy decoding:\n\n{table}",
+        attention.display(),
+        none.display()
+    );
+    compare::write_results("seq2seq", "Translation with and without attention", &body)
 }
 
 fn ci() -> Result<()> {

@@ -48,8 +48,10 @@ pub enum TrainError {
         /// The model's `max_position_embeddings`.
         positions: usize,
     },
-    /// A reduced precision asked of the RNN, which trains in f32.
-    #[error("precision {0} applies to BERT only; the RNN trains in f32")]
+    /// A reduced precision asked of an RNN, which trains in f32.
+    #[error(
+        "precision {0} applies to BERT only; the RNNs (classifier and translator) train in f32"
+    )]
     RnnPrecision(&'static str),
     /// Another peer of a distributed run died, disconnected, failed or went silent.
     #[error(

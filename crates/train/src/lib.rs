@@ -48,8 +48,9 @@ pub use predict::{accuracy, predict};
 pub use reports::Report;
 pub use rnn::{RnnSettings, eval_rnn, load_rnn, train_rnn};
 pub use seq2seq::{
-    BOS, BleuReport, EOS, LoadedSeq2Seq, ParallelFiles, ParallelPair, Seq2SeqSettings,
-    Vocabularies, eval_seq2seq, load_seq2seq, score_bleu, train_seq2seq, translate_ids,
+    BOS, BleuReport, EOS, LengthBucket, LoadedSeq2Seq, ParallelFiles, ParallelPair,
+    Seq2SeqSettings, Vocabularies, eval_seq2seq, load_seq2seq, score_bleu, train_seq2seq,
+    translate_ids,
 };
 pub use train_loop::{TrainJob, Trained, batch_at, train};
 pub use workflow::DataFiles;

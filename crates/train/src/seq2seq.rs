@@ -231,6 +231,51 @@ pub struct BleuReport {
     pub beam: usize,
     /// Sentences translated per second.
     pub sentences_per_s: f64,
+    /// BLEU of the sentences grouped by source length (the paper's Fig. 2: without attention,
+    /// long sentences degrade).
+    #[serde(default)]
+    pub by_source_length: Vec<LengthBucket>,
+}
+
+/// The BLEU of the sentences whose source has `from..to` tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LengthBucket {
+    /// Fewest source tokens.
+    pub from: usize,
+    /// One past the most (`usize::MAX`: no limit).
+    pub to: usize,
+    /// Sentences in the bucket.
+    pub sentences: usize,
+    /// Their corpus BLEU.
+    pub bleu: f64,
+}
+
+/// Source-length edges of [`BleuReport::by_source_length`].
+const LENGTH_EDGES: [usize; 6] = [0, 10, 15, 20, 25, usize::MAX];
+
+/// BLEU by source length: `lengths[i]` tokens for hypothesis and reference i.
+fn by_length(
+    lengths: &[usize],
+    hypotheses: &[Vec<String>],
+    references: &[Vec<String>],
+) -> Vec<LengthBucket> {
+    LENGTH_EDGES
+        .windows(2)
+        .filter_map(|edge| {
+            let (from, to) = (edge[0], edge[1]);
+            let inside: Vec<usize> = (0..lengths.len())
+                .filter(|&i| (from..to).contains(&lengths[i]))
+                .collect();
+            let pick =
+                |all: &[Vec<String>]| inside.iter().map(|&i| all[i].clone()).collect::<Vec<_>>();
+            (!inside.is_empty()).then(|| LengthBucket {
+                from,
+                to,
+                sentences: inside.len(),
+                bleu: corpus_bleu(&pick(hypotheses), &pick(references)),
+            })
+        })
+        .collect()
 }
 
 /// Translates `sources` (each as ids) in batches of `batch_size` sorted by length: greedy
@@ -293,12 +338,17 @@ pub fn score_bleu<B: Backend>(
         .map(|h| tokenize_13a(&detokenize(h)))
         .collect();
     let ref_13a: Vec<Vec<String>> = pairs.iter().map(|p| tokenize_13a(&p.1)).collect();
+    let lengths: Vec<usize> = pairs
+        .iter()
+        .map(|p| translation_tokens(&p.0).len())
+        .collect();
     let report = BleuReport {
         bleu: corpus_bleu(&hypotheses, &references),
         bleu_13a: corpus_bleu(&hyp_13a, &ref_13a),
         sentences: pairs.len(),
         beam,
         sentences_per_s: pairs.len() as f64 / seconds,
+        by_source_length: by_length(&lengths, &hypotheses, &references),
     };
     (report, hypotheses)
 }
@@ -505,4 +555,53 @@ pub fn eval_seq2seq<B: Backend>(
         None => observer.event(Event::Translated(&report)),
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs() -> Vec<(String, String)> {
+        vec![
+            ("Ein Hund läuft.".into(), "A dog runs.".into()),
+            ("Ein Mann.".into(), "A man.".into()),
+        ]
+    }
+
+    #[test]
+    fn a_pair_becomes_source_ids_and_a_target_between_start_and_end() {
+        let settings = Seq2SeqSettings {
+            min_freq: 1,
+            ..Seq2SeqSettings::default()
+        };
+        let vocabs = Vocabularies::build(&pairs(), &settings, 64);
+        assert_eq!(vocabs.target.id(BOS), Some(2));
+        assert_eq!(vocabs.target.id(EOS), Some(3));
+        let example = vocabs.example("Ein Hund.", "A dog.");
+        assert_eq!(example.ids.len(), 3);
+        assert_eq!(example.target.first(), Some(&2));
+        assert_eq!(example.target.last(), Some(&3));
+        let words = vocabs.target_words(&example.target[1..example.target.len() - 1]);
+        assert_eq!(words, ["a", "dog", "."]);
+        assert_eq!(vocabs.source_ids("   "), [WordVocab::UNK]);
+        assert_eq!(vocabs.decoding(3).max_words, 16);
+    }
+
+    #[test]
+    fn bleu_by_source_length_groups_the_sentences() {
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let refs = [words("a b c d"), words("e f g h"), words("i j k l")];
+        let hyps = [words("a b c d"), words("x y z w"), words("i j k l")];
+        let buckets = by_length(&[3, 12, 4], &hyps, &refs);
+        assert_eq!(buckets.len(), 2);
+        assert_eq!(
+            (buckets[0].from, buckets[0].to, buckets[0].sentences),
+            (0, 10, 2)
+        );
+        assert!((buckets[0].bleu - 1.0).abs() < 1e-12);
+        assert_eq!(
+            (buckets[1].from, buckets[1].sentences, buckets[1].bleu),
+            (10, 1, 0.0)
+        );
+    }
 }

@@ -281,7 +281,7 @@ fn settings_hash(cfg: &TrainConfig) -> u64 {
     hasher.finish()
 }
 
-/// The ids and labels of the training and validation examples.
+/// The ids, labels and targets of the training and validation examples.
 fn data_hash(train: &[Example], validation: &[Example]) -> u64 {
     let mut hasher = stable_hasher();
     for set in [train, validation] {
@@ -289,6 +289,7 @@ fn data_hash(train: &[Example], validation: &[Example]) -> u64 {
         for example in set {
             example.ids.hash(&mut hasher);
             example.label.hash(&mut hasher);
+            example.target.hash(&mut hasher);
         }
     }
     hasher.finish()
