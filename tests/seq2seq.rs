@@ -74,6 +74,8 @@ fn tiny(
         "1e-2",
         "--warmup",
         "0.05",
+        "--beam",
+        "1",
     ])
     .args(extra)
     .arg(how)

@@ -71,7 +71,7 @@ impl Default for Seq2SeqSettings {
             maxout: 256,
             min_freq: 2,
             max_vocab: 50_000,
-            beam: 1,
+            beam: 4,
         }
     }
 }
