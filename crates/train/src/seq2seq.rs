@@ -29,6 +29,9 @@ use crate::workflow::fit_with;
 pub const BOS: &str = "<bos>";
 /// The end token of every target sentence.
 pub const EOS: &str = "<eos>";
+/// The target ids of [`BOS`] and [`EOS`]: the first specials, after `<pad>` and `<unk>`.
+const BOS_ID: u32 = 2;
+const EOS_ID: u32 = 3;
 
 /// The encoder-decoder's sizes and vocabulary settings (saved as `seq2seq.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,8 +146,8 @@ impl Vocabularies {
     /// The start and end ids, and the longest translation of a source of `source_len` tokens.
     pub fn decoding(&self, source_len: usize) -> Decoding {
         Decoding {
-            bos: 2,
-            eos: 3,
+            bos: BOS_ID,
+            eos: EOS_ID,
             max_words: (2 * source_len + 10).min(self.target.max_len),
         }
     }
@@ -152,9 +155,9 @@ impl Vocabularies {
     /// A pair as the loop trains on it: source ids, and `<bos>` target ids `<eos>`.
     pub fn example(&self, source: &str, target: &str) -> Example {
         let tokens = translation_tokens(target);
-        let mut ids = vec![2];
+        let mut ids = vec![BOS_ID];
         ids.extend(self.target.encode_tokens(&tokens));
-        ids.push(3);
+        ids.push(EOS_ID);
         Example {
             ids: self.source_ids(source),
             label: 0,
