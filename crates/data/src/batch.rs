@@ -30,9 +30,8 @@ pub struct TargetBatch<B: Backend> {
     pub inputs: Tensor<B, 2, Int>,
     /// Decoder steps of each row (its target's length - 1).
     pub steps: Vec<usize>,
-    /// The real positions row * longest + step, in order: [tokens].
-    pub positions: Tensor<B, 1, Int>,
-    /// The token to predict at each of those positions (the target without its first): [tokens].
+    /// The token to predict at each real position, row by row (each target without its first):
+    /// [tokens].
     pub labels: Tensor<B, 1, Int>,
 }
 
@@ -90,13 +89,12 @@ impl TextBatcher {
             .collect();
         let longest = steps.iter().copied().max().unwrap_or(1);
         let mut inputs = vec![self.pad_id as i64; items.len() * longest];
-        let (mut positions, mut labels) = (Vec::new(), Vec::new());
+        let mut labels = Vec::new();
         for (row, (item, &n)) in items.iter().zip(&steps).enumerate() {
             let target = &item.target;
             for t in 0..n {
                 let input = target.get(t).copied().unwrap_or(self.pad_id);
                 inputs[row * longest + t] = input as i64;
-                positions.push((row * longest + t) as i64);
                 labels.push(target.get(t + 1).copied().unwrap_or(self.pad_id) as i64);
             }
         }
@@ -104,7 +102,6 @@ impl TextBatcher {
         TargetBatch {
             inputs: Tensor::from_data(TensorData::new(inputs, [items.len(), longest]), device),
             steps,
-            positions: Tensor::from_data(TensorData::new(positions, [tokens]), device),
             labels: Tensor::from_data(TensorData::new(labels, [tokens]), device),
         }
     }
@@ -186,7 +183,6 @@ mod tests {
         let inputs: Vec<i64> = t.inputs.into_data().convert::<i64>().to_vec().unwrap();
         assert_eq!(inputs, [2, 7, 8, 2, 9, 0]);
         assert_eq!(t.steps, [3, 2]);
-        assert_eq!(ints(t.positions), [0, 1, 2, 3, 4]);
         assert_eq!(ints(t.labels), [7, 8, 3, 9, 3]);
     }
 

@@ -1,13 +1,16 @@
-//! `Recurrent`: one direction of the encoder (burn's GRU or LSTM), and [`bidirectional`], which
-//! runs both directions as one fused layer where attn-kernels has one for the backend.
+//! `Recurrent`: one direction of the encoder (burn's GRU or LSTM); [`bidirectional`], which runs
+//! both directions as one fused layer where attn-kernels has one for the backend; and
+//! [`StepWeights`], a decoder's single steps.
 
 use attn_kernels::fused::{self, CellKind, Recurrence, RecurrentInputs};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::nn::activation::Activation;
 use burn::nn::gru::Gru;
-use burn::nn::lstm::{Lstm, LstmState};
+use burn::nn::lstm::Lstm;
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use std::ops::Range;
 
 /// One direction of the encoder: a GRU or an LSTM over [batch, seq, d] -> [batch, seq, hidden].
 // Built once per model: the variants' sizes do not matter (and burn modules cannot be boxed).
@@ -29,20 +32,20 @@ impl<B: Backend> Recurrent<B> {
         }
     }
 
-    /// One step of the cell from `state` [batch, s] with input `x` [batch, d]: the next state
-    /// [batch, s], where s is the hidden width for a GRU and [h; c] (twice it) for an LSTM (a
-    /// decoder's step). Through attn-kernels' fused layer where it runs, burn's layer elsewhere.
-    pub fn step(&self, x: Tensor<B, 2>, state: Tensor<B, 2>) -> Tensor<B, 2> {
-        let [batch, d] = x.dims();
-        let x = x.reshape([batch, 1, d]);
-        let args = match (fused::fuses_recurrent::<B>(), self.fused_gates()) {
-            (true, Some((cell, gates))) => match fused_step(cell, gates, x, state) {
-                Ok(next) => return next,
-                Err(args) => args,
-            },
-            _ => (x, state),
-        };
-        unfused_step(self, args)
+    /// The layer's weights laid out for single steps from a given state (a decoder's), where
+    /// the cell is one attn-kernels computes (the default activations, no clipping, a GRU's
+    /// reset gate after the product).
+    pub fn step_weights(&self) -> Option<StepWeights<B>> {
+        let (cell, gates) = self.fused_gates()?;
+        let (input, input_bias) = side_by_side(&gates.iter().map(|g| g[0]).collect::<Vec<_>>());
+        let (wh, bh) = side_by_side(&gates.iter().map(|g| g[1]).collect::<Vec<_>>());
+        Some(StepWeights {
+            cell,
+            input,
+            input_bias,
+            recurrent: wh.unsqueeze_dim(0),
+            recurrent_bias: bh.unsqueeze_dim(0),
+        })
     }
 
     /// The cell and the (input, recurrent) transforms of its gates in the fused kernel's order,
@@ -95,6 +98,89 @@ fn side_by_side<B: Backend>(linears: &[&Linear<B>]) -> (Tensor<B, 2>, Tensor<B, 
     (Tensor::cat(weights, 1), Tensor::cat(biases, 0))
 }
 
+/// A cell's weights laid side by side once for a run of single steps (a decoder's): every step's
+/// products read the same tensors, so their gradients add up there instead of each step copying
+/// the weights and splitting its gradient again.
+#[derive(Debug, Clone)]
+pub struct StepWeights<B: Backend> {
+    cell: CellKind,
+    /// The input transforms [d_in, g].
+    input: Tensor<B, 2>,
+    /// Their biases [g].
+    input_bias: Tensor<B, 1>,
+    /// The recurrent transforms [1, hidden, g].
+    recurrent: Tensor<B, 3>,
+    /// Their biases [1, g].
+    recurrent_bias: Tensor<B, 2>,
+}
+
+impl<B: Backend> StepWeights<B> {
+    /// `x` [rows, columns.len()] times the input transforms' rows `columns`: the share of a step's
+    /// input projection that those input columns make (no bias).
+    pub fn project(&self, x: Tensor<B, 2>, columns: Range<usize>) -> Tensor<B, 2> {
+        let g = self.input.dims()[1];
+        fused::linear(x, self.input.clone().slice([columns, 0..g]), None)
+    }
+
+    /// The input bias [g], added once to a step's input projection.
+    pub fn input_bias(&self) -> Tensor<B, 1> {
+        self.input_bias.clone()
+    }
+
+    /// One step from `state` [batch, s] given the step's input projection `xw` [batch, g]
+    /// (x·W_x + b_x): the next state. Through attn-kernels' fused layer where it runs, the cell's
+    /// equations in burn's ops elsewhere.
+    pub fn step(&self, xw: Tensor<B, 2>, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [batch, g] = xw.dims();
+        let s = state.dims()[1];
+        let shape = Recurrence {
+            cell: self.cell,
+            batch,
+            seq: 1,
+            hidden: self.recurrent.dims()[1],
+            dirs: 1,
+        };
+        let inputs = RecurrentInputs {
+            xw: xw.reshape([batch, 1, g]),
+            wh: self.recurrent.clone(),
+            bh: self.recurrent_bias.clone(),
+            state0: state.reshape([1, batch, s]),
+        };
+        match fused::recurrent(&shape, inputs, &vec![1; batch]) {
+            Ok(next) => next.reshape([batch, s]),
+            Err(inputs) => self.cell_step(
+                inputs.xw.reshape([batch, g]),
+                inputs.state0.reshape([batch, s]),
+            ),
+        }
+    }
+
+    /// [`StepWeights::step`] in burn's ops: burn's GRU (reset gate after the product) or LSTM.
+    fn cell_step(&self, xw: Tensor<B, 2>, state: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [batch, g] = xw.dims();
+        let hidden = self.recurrent.dims()[1];
+        let gate =
+            |t: &Tensor<B, 2>, i: usize| t.clone().slice([0..batch, i * hidden..(i + 1) * hidden]);
+        let h = gate(&state, 0);
+        let recurrent = self.recurrent.clone().reshape([hidden, g]);
+        let hw = h.clone().matmul(recurrent) + self.recurrent_bias.clone();
+        match self.cell {
+            CellKind::Gru => {
+                let r = sigmoid(gate(&xw, 0) + gate(&hw, 0));
+                let z = sigmoid(gate(&xw, 1) + gate(&hw, 1));
+                let n = (gate(&xw, 2) + r * gate(&hw, 2)).tanh();
+                n.clone() - z.clone() * n + z * h
+            }
+            CellKind::Lstm => {
+                let [i, f, c, o] = [0, 1, 2, 3].map(|k| gate(&xw, k) + gate(&hw, k));
+                let cell = sigmoid(f) * gate(&state, 1) + sigmoid(i) * c.tanh();
+                let h = sigmoid(o) * cell.clone().tanh();
+                Tensor::cat(vec![h, cell], 1)
+            }
+        }
+    }
+}
+
 /// Both directions over `x` [batch, seq, d] whose rows hold `lengths` real positions: the states
 /// [batch, seq, 2 × hidden] (at position p, the forward state after 0..=p beside the backward
 /// state after len-1 down to p) and the final states [batch, 2 × hidden] (the forward one at
@@ -143,42 +229,6 @@ fn unfused<B: Backend>(
     );
     let states = Tensor::cat(vec![states, reverse_within_lengths(reversed, lengths)], 2);
     (states, last)
-}
-
-/// [`Recurrent::step`] through burn's layer, from `x` [batch, 1, d] and the state.
-fn unfused_step<B: Backend>(
-    layer: &Recurrent<B>,
-    (x, state): (Tensor<B, 3>, Tensor<B, 2>),
-) -> Tensor<B, 2> {
-    let batch = x.dims()[0];
-    match layer {
-        Recurrent::Gru(gru) => gru.forward(x, Some(state)).reshape([batch, gru.d_hidden]),
-        Recurrent::Lstm(lstm) => {
-            let h = lstm.d_hidden;
-            let (hidden, cell) = (
-                state.clone().slice([0..batch, 0..h]),
-                state.slice([0..batch, h..2 * h]),
-            );
-            let (_, next) = lstm.forward(x, Some(LstmState::new(cell, hidden)));
-            Tensor::cat(vec![next.hidden, next.cell], 1)
-        }
-    }
-}
-
-/// [`Recurrent::step`] through the fused layer (one direction, one position); the arguments back
-/// where the op does not take them.
-fn fused_step<B: Backend>(
-    cell: CellKind,
-    gates: Vec<[&Linear<B>; 2]>,
-    x: Tensor<B, 3>,
-    state: Tensor<B, 2>,
-) -> Result<Tensor<B, 2>, (Tensor<B, 3>, Tensor<B, 2>)> {
-    let [batch, s] = state.dims();
-    let state0 = state.clone().reshape([1, batch, s]);
-    match fused_layer(cell, &[gates], x.clone(), state0, &vec![1; batch]) {
-        Ok(next) => Ok(next.reshape([batch, s])),
-        Err(_) => Err((x, state)),
-    }
 }
 
 /// The fused op over `x` [batch, seq, d] for one direction per entry of `gates`, from `state0`
@@ -283,7 +333,7 @@ mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
     use burn::nn::gru::GruConfig;
-    use burn::nn::lstm::LstmConfig;
+    use burn::nn::lstm::{LstmConfig, LstmState};
     use burn::tensor::{Distribution, Tolerance};
 
     type Ad = Autodiff<Flex>;
@@ -311,29 +361,30 @@ mod tests {
         }
     }
 
-    /// One step from a given state, fused and through burn's layer: the next state and the
-    /// gradients of the input and the state.
+    /// One step from a given state, through the fused op, the cell's equations in burn's ops
+    /// and burn's layer: the next state and the gradients of the input and the state.
     #[test]
-    fn a_fused_step_equals_burns_step_forward_and_backward() {
+    fn a_step_equals_burns_layer_forward_and_backward() {
         let device = Default::default();
         let (batch, d, hidden) = (4, 5, 6);
         for cell in [CellKind::Gru, CellKind::Lstm] {
             let layer = layer(cell, d, hidden);
+            let weights = layer.step_weights().expect("a standard cell");
             let s = cell.state() * hidden;
             let x = Tensor::<Ad, 2>::random([batch, d], Distribution::Normal(0.0, 1.0), &device);
             let state =
                 Tensor::<Ad, 2>::random([batch, s], Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<Ad, 2>::random([batch, s], Distribution::Normal(0.0, 1.0), &device);
-            let run = |fused_path: bool| {
+            let run = |path: usize| {
                 let (x, state) = (
                     x.clone().detach().require_grad(),
                     state.clone().detach().require_grad(),
                 );
-                let next = match fused_path {
-                    true => layer.step(x.clone(), state.clone()),
-                    false => {
-                        unfused_step(&layer, (x.clone().reshape([batch, 1, d]), state.clone()))
-                    }
+                let xw = || weights.project(x.clone(), 0..d) + weights.input_bias().unsqueeze();
+                let next = match path {
+                    0 => weights.step(xw(), state.clone()),
+                    1 => weights.cell_step(xw(), state.clone()),
+                    _ => burns_step(&layer, x.clone(), state.clone()),
                 };
                 let grads = (next.clone() * w.clone()).sum().backward();
                 (
@@ -343,15 +394,47 @@ mod tests {
                 )
             };
             let before = fused::taken(fused::Op::Recurrent);
-            let (next, dx, ds) = run(true);
+            let fused_step = run(0);
             assert!(
                 fused::taken(fused::Op::Recurrent) > before,
                 "the fused op ran"
             );
-            let (ref_next, ref_dx, ref_ds) = run(false);
-            close(next, ref_next, "next state");
-            close(dx, ref_dx, "input gradient");
-            close(ds, ref_ds, "state gradient");
+            let (ref_next, ref_dx, ref_ds) = run(2);
+            for (path, (next, dx, ds)) in [(0, fused_step), (1, run(1))] {
+                close(
+                    next,
+                    ref_next.clone(),
+                    &format!("{cell:?} {path}: next state"),
+                );
+                close(
+                    dx,
+                    ref_dx.clone(),
+                    &format!("{cell:?} {path}: input gradient"),
+                );
+                close(
+                    ds,
+                    ref_ds.clone(),
+                    &format!("{cell:?} {path}: state gradient"),
+                );
+            }
+        }
+    }
+
+    /// burn's layer over one position from `state` ([h; c] for an LSTM).
+    fn burns_step(layer: &Recurrent<Ad>, x: Tensor<Ad, 2>, state: Tensor<Ad, 2>) -> Tensor<Ad, 2> {
+        let [batch, d] = x.dims();
+        let x = x.reshape([batch, 1, d]);
+        match layer {
+            Recurrent::Gru(gru) => gru.forward(x, Some(state)).reshape([batch, gru.d_hidden]),
+            Recurrent::Lstm(lstm) => {
+                let h = lstm.d_hidden;
+                let (hidden, cell) = (
+                    state.clone().slice([0..batch, 0..h]),
+                    state.slice([0..batch, h..2 * h]),
+                );
+                let (_, next) = lstm.forward(x, Some(LstmState::new(cell, hidden)));
+                Tensor::cat(vec![next.hidden, next.cell], 1)
+            }
         }
     }
 

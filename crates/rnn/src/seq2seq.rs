@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::AdditiveAttention;
-use crate::recurrent::{Recurrent, bidirectional};
+use crate::recurrent::{Recurrent, StepWeights, bidirectional};
 
 /// Sizes of an encoder-decoder; saved with a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,15 +85,16 @@ pub struct Encoded<B: Backend> {
     pub initial: Tensor<B, 2>,
 }
 
-/// One decoder step: the new state, the context it read, and the features words are scored on.
+/// One decoder step: the new state and the context it read.
 #[derive(Debug, Clone)]
 pub struct DecoderStep<B: Backend> {
     /// The decoder state after the step [batch, decoder_hidden].
     pub state: Tensor<B, 2>,
     /// The attention weights over the source [batch, seq] (none without attention).
     pub weights: Option<Tensor<B, 2>>,
-    /// [state; context; previous word] [batch, features].
-    pub features: Tensor<B, 2>,
+    /// What the step read of the source [batch, 2 × encoder_hidden]: the attention's context,
+    /// or the encoder's final states.
+    pub context: Tensor<B, 2>,
 }
 
 /// A decoded sentence: its words (without start and end tokens) and, with attention, the
@@ -179,12 +180,29 @@ impl<B: Backend> Seq2Seq<B> {
         self.dropout.forward(x)
     }
 
-    /// One decoder step from `state` having read the previous word's embedding `word`
-    /// [batch, embed_dim]: attend with the state, then advance it on [word; context].
+    /// The decoder's weights laid out for a run of steps (once per batch or sentence).
+    pub fn decoder_weights(&self) -> StepWeights<B> {
+        self.decoder
+            .step_weights()
+            .expect("Seq2SeqConfig::init makes the decoder a standard GRU")
+    }
+
+    /// The previous words' share of the decoder's input projection, its bias included: `words`
+    /// [rows, embed_dim] -> [rows, 3 × decoder_hidden] (for all steps at once where they are
+    /// known: teacher forcing).
+    pub fn word_inputs(&self, decoder: &StepWeights<B>, words: Tensor<B, 2>) -> Tensor<B, 2> {
+        let d = words.dims()[1];
+        decoder.project(words, 0..d) + decoder.input_bias().unsqueeze()
+    }
+
+    /// One decoder step from `state` having read the previous word, given as its
+    /// [`Seq2Seq::word_inputs`] [batch, 3 × decoder_hidden]: attend with the state, then advance
+    /// it on [word; context].
     pub fn step(
         &self,
         encoded: &Encoded<B>,
-        word: Tensor<B, 2>,
+        decoder: &StepWeights<B>,
+        word_inputs: Tensor<B, 2>,
         state: Tensor<B, 2>,
     ) -> DecoderStep<B> {
         let (context, weights) = match (&self.attention, &encoded.keys) {
@@ -199,44 +217,113 @@ impl<B: Backend> Seq2Seq<B> {
             }
             _ => (encoded.summary.clone(), None),
         };
-        let input = Tensor::cat(vec![word.clone(), context.clone()], 1);
-        let state = self.decoder.step(input, state);
-        let features = Tensor::cat(vec![state.clone(), context, word], 1);
+        let d = self.target_embedding.weight.dims()[1];
+        let inputs = word_inputs + decoder.project(context.clone(), d..d + context.dims()[1]);
         DecoderStep {
-            state,
+            state: decoder.step(inputs, state),
             weights,
-            features,
+            context,
         }
     }
 
-    /// The decoder's features at every step of `inputs` [batch, steps] (teacher forcing: the
-    /// true previous word at each step), [batch, steps, features]. Where `forced[t]` is false,
-    /// step t reads the model's own best word of step t - 1 instead (scheduled sampling).
+    /// What words are scored on: [state; context; previous word], each [rows, ·] -> [rows,
+    /// features].
+    pub fn features(
+        &self,
+        state: Tensor<B, 2>,
+        context: Tensor<B, 2>,
+        word: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        Tensor::cat(vec![state, context, word], 1)
+    }
+
+    /// The decoder's features at the real positions of `inputs` [batch, longest] (teacher
+    /// forcing: the true previous word at each step), row `r` reading its first `steps[r]`
+    /// words: [Σ steps, features], row by row. Where `forced[t]` is false, step t reads the
+    /// model's own best word of step t - 1 instead (scheduled sampling).
+    ///
+    /// The rows are taken longest target first, so that at each step the rows still decoding
+    /// are a prefix: a step computes those rows only, not the padding of finished ones.
     pub fn teacher_forced(
         &self,
         encoded: &Encoded<B>,
         inputs: Tensor<B, 2, Int>,
+        steps: &[usize],
         forced: &[bool],
-    ) -> Tensor<B, 3> {
-        let [batch, steps] = inputs.dims();
-        let embedded = self.embed_targets(inputs);
+    ) -> Tensor<B, 2> {
+        let [batch, longest] = inputs.dims();
+        let device = inputs.device();
+        let mut order: Vec<usize> = (0..batch).collect();
+        order.sort_by_key(|&r| std::cmp::Reverse(steps[r]));
+        let index = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(order.iter().map(|&r| r as i64).collect(), [batch]),
+            &device,
+        );
+        let mut encoded = rows(encoded, index.clone(), &order);
+        let embedded = self.embed_targets(inputs.select(0, index));
         let d = embedded.dims()[2];
+        let decoder = self.decoder_weights();
+        let forced_inputs =
+            self.word_inputs(&decoder, embedded.clone().reshape([batch * longest, d]));
+        let g = forced_inputs.dims()[1];
+        let forced_inputs = forced_inputs.reshape([batch, longest, g]);
         let mut state = encoded.initial.clone();
-        let mut features = Vec::with_capacity(steps);
-        for t in 0..steps {
+        // Each step's rows; `starts[t]`: where step t's rows begin among all steps' rows.
+        let (mut states, mut contexts, mut words) = (vec![], vec![], vec![]);
+        let mut starts = vec![0];
+        for t in 0..longest {
+            let active = order.iter().take_while(|&&r| steps[r] > t).count();
+            if active == 0 {
+                break;
+            }
+            if active < state.dims()[0] {
+                encoded = narrow(&encoded, active);
+                state = state.narrow(0, 0, active);
+            }
             let own = t > 0 && !forced.get(t).copied().unwrap_or(true);
-            let word = match (own, features.last()) {
-                (true, Some(previous)) => {
-                    let best = self.logits(Tensor::clone(previous)).argmax(1);
-                    self.embed_targets(best).reshape([batch, d])
+            let (word, word_inputs) = match (own, states.last(), contexts.last(), words.last()) {
+                (true, Some(state), Some(context), Some(word)) => {
+                    let previous = self
+                        .features(
+                            Tensor::clone(state),
+                            Tensor::clone(context),
+                            Tensor::clone(word),
+                        )
+                        .narrow(0, 0, active);
+                    let best = self.logits(previous).argmax(1);
+                    let word = self.embed_targets(best).reshape([active, d]);
+                    (word.clone(), self.word_inputs(&decoder, word))
                 }
-                _ => embedded.clone().narrow(1, t, 1).reshape([batch, d]),
+                _ => {
+                    let at = |x: &Tensor<B, 3>, width| {
+                        x.clone()
+                            .narrow(1, t, 1)
+                            .narrow(0, 0, active)
+                            .reshape([active, width])
+                    };
+                    (at(&embedded, d), at(&forced_inputs, g))
+                }
             };
-            let step = self.step(encoded, word, state);
-            state = step.state;
-            features.push(step.features);
+            let step = self.step(&encoded, &decoder, word_inputs, state);
+            state = step.state.clone();
+            starts.push(starts[t] + active);
+            states.push(step.state);
+            contexts.push(step.context);
+            words.push(word);
         }
-        Tensor::stack(features, 1)
+        // Back from step by step to row by row.
+        let mut position = vec![0; batch];
+        for (sorted, &r) in order.iter().enumerate() {
+            position[r] = sorted;
+        }
+        let real: Vec<i64> = (0..batch)
+            .flat_map(|r| (0..steps[r]).map(move |t| (t, r)))
+            .map(|(t, r)| (starts[t] + position[r]) as i64)
+            .collect();
+        let count = real.len();
+        let real = Tensor::from_data(TensorData::new(real, [count]), &device);
+        let [states, contexts, words] = [states, contexts, words].map(|t| Tensor::cat(t, 0));
+        self.features(states, contexts, words).select(0, real)
     }
 
     /// Word scores [rows, target_vocab] of decoder features [rows, features].
@@ -263,15 +350,14 @@ impl<B: Backend> Seq2Seq<B> {
         decoding: Decoding,
     ) -> Vec<Translation> {
         let batch = lengths.len();
-        let device = source_ids.device();
         let encoded = self.encode(source_ids, lengths);
+        let decoder = self.decoder_weights();
         let mut state = encoded.initial.clone();
         let mut previous = vec![decoding.bos; batch];
         let mut out: Vec<Translation> = (0..batch).map(|_| Translation::default()).collect();
         let mut done = vec![false; batch];
         for at in 0..=decoding.max_words {
-            let step = self.step(&encoded, self.embed_words(&previous, &device), state);
-            let log_probs = host(log_softmax(self.logits(step.features.clone()), 1));
+            let (step, log_probs) = self.decode_step(&encoded, &decoder, &previous, state);
             let weights = step.weights.clone().map(host);
             let vocab = log_probs.len() / batch;
             for row in 0..batch {
@@ -315,6 +401,7 @@ impl<B: Backend> Seq2Seq<B> {
         let device = source_ids.device();
         let one = self.encode(source_ids, &[length]);
         let encoded = repeat(&one, beam);
+        let decoder = self.decoder_weights();
         let mut alive = vec![Translation::default()];
         let mut finished: Vec<Translation> = Vec::new();
         let mut state = one.initial.clone();
@@ -322,12 +409,8 @@ impl<B: Backend> Seq2Seq<B> {
         let lengths = vec![length; beam];
         for at in 0..=decoding.max_words {
             let rows = alive.len();
-            let step = self.step(
-                &narrow(&encoded, rows),
-                self.embed_words(&previous, &device),
-                state,
-            );
-            let log_probs = host(log_softmax(self.logits(step.features.clone()), 1));
+            let (step, log_probs) =
+                self.decode_step(&narrow(&encoded, rows), &decoder, &previous, state);
             let weights = step.weights.clone().map(host);
             let vocab = log_probs.len() / rows;
             let mut candidates: Vec<(f32, usize, usize)> = Vec::with_capacity(rows * beam);
@@ -378,6 +461,27 @@ impl<B: Backend> Seq2Seq<B> {
             .expect("a hypothesis")
     }
 
+    /// One step of decoding from the `previous` word of each row: the step, and the next word's
+    /// log-probabilities on the host [rows × target_vocab].
+    fn decode_step(
+        &self,
+        encoded: &Encoded<B>,
+        decoder: &StepWeights<B>,
+        previous: &[u32],
+        state: Tensor<B, 2>,
+    ) -> (DecoderStep<B>, Vec<f32>) {
+        let word = self.embed_words(previous, &state.device());
+        let step = self.step(
+            encoded,
+            decoder,
+            self.word_inputs(decoder, word.clone()),
+            state,
+        );
+        let features = self.features(step.state.clone(), step.context.clone(), word);
+        let log_probs = host(log_softmax(self.logits(features), 1));
+        (step, log_probs)
+    }
+
     /// The embeddings of one word per row [rows, embed_dim].
     fn embed_words(&self, words: &[u32], device: &B::Device) -> Tensor<B, 2> {
         let ids: Vec<i64> = words.iter().map(|&w| w as i64).collect();
@@ -395,6 +499,17 @@ fn repeat<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
         lengths: vec![encoded.lengths[0]; rows],
         summary: encoded.summary.clone().repeat_dim(0, rows),
         initial: encoded.initial.clone().repeat_dim(0, rows),
+    }
+}
+
+/// The rows `index` of `encoded` (`order` on the host).
+fn rows<B: Backend>(encoded: &Encoded<B>, index: Tensor<B, 1, Int>, order: &[usize]) -> Encoded<B> {
+    Encoded {
+        states: encoded.states.clone().select(0, index.clone()),
+        keys: encoded.keys.clone().map(|k| k.select(0, index.clone())),
+        lengths: order.iter().map(|&r| encoded.lengths[r]).collect(),
+        summary: encoded.summary.clone().select(0, index.clone()),
+        initial: encoded.initial.clone().select(0, index),
     }
 }
 
@@ -482,9 +597,10 @@ mod tests {
             }
         }
         let encoded = m.encode(ids(vec![4, 5, 6, 0, 0, 0], [1, 6]), &[3]);
-        let step = m.step(
+        let (step, _) = m.decode_step(
             &encoded,
-            m.embed_words(&[2], &Default::default()),
+            &m.decoder_weights(),
+            &[2],
             encoded.initial.clone(),
         );
         let w = host(step.weights.expect("attention"));

@@ -197,7 +197,7 @@ impl<B: Backend> Objective<B> for Seq2Seq<B> {
         let targets = batch.targets.as_ref().ok_or_else(|| {
             TrainError::Settings("a translation batch needs target sentences".into())
         })?;
-        let [rows, steps] = targets.inputs.dims();
+        let steps = targets.inputs.dims()[1];
         let device = targets.inputs.device();
         let forced = match B::ad_enabled(&device) && self.teacher_forcing < 1.0 {
             true => {
@@ -212,11 +212,7 @@ impl<B: Backend> Objective<B> for Seq2Seq<B> {
             false => vec![true; steps],
         };
         let encoded = self.encode(batch.input_ids.clone(), &batch.lengths);
-        let features = self.teacher_forced(&encoded, targets.inputs.clone(), &forced);
-        let width = features.dims()[2];
-        let real = features
-            .reshape([rows * steps, width])
-            .select(0, targets.positions.clone());
+        let real = self.teacher_forced(&encoded, targets.inputs.clone(), &targets.steps, &forced);
         Ok(scored(self.logits(real), targets.labels.clone(), loss_fn))
     }
 }
