@@ -3,7 +3,7 @@
 
 Usage: python3 scripts/pytorch_seq2seq.py --run DIR [--data-dir DIR] [--src de] [--tgt en]
            [--iterations 100] [--batch 64] [--lr 2e-3] [--warmup 0.1] [--grad-clip 1]
-           [--threads N] [--seed 42]
+           [--threads N] [--seed 42] [--all-rows]
 Needs torch (not needed by CI). DIR is a finished (or started) `attn train seq2seq` run: its
 source_vocab.json and target_vocab.json (the same words and ids, the same cut at max_len) and
 seq2seq.json (the same sizes) are used, so both sides train the same model on the same ids. The
@@ -15,7 +15,9 @@ over the packed source, the decoder's first state tanh(W [final forward; final b
 attention keys U h_i + b computed once per sentence, and at each decoder step e_i = tanh(W s + U
 h_i), score_i = v . e_i masked on padding, the context, a GRU step on [previous word; context],
 then (with a maxout width) a maxout layer over [state; context; previous word] and the word
-scores, on the real target positions only. Teacher forcing 1, AdamW (eps 1e-8, weight decay
+scores, on the real target positions only. The rows are sorted longest target first and each
+decoder step runs only the rows still decoding, as attn does (`--all-rows`: every row at every
+step, the way most PyTorch decoders are written). Teacher forcing 1, AdamW (eps 1e-8, weight decay
 0.01), linear warmup then linear decay to 0 over --iterations, gradient norm clipped.
 Prints one JSON line: {"train_s", "samples_per_s", "iterations", "loss"}.
 """
@@ -73,7 +75,7 @@ class Seq2Seq(nn.Module):
         self.dropout = nn.Dropout(c["dropout"])
         self.attention = c["attention"]
 
-    def forward(self, src, lengths, inputs, positions):
+    def forward(self, src, lengths, inputs, active, shrink):
         x = self.dropout(self.src_emb(src))
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         states, final = self.encoder(packed)
@@ -84,7 +86,10 @@ class Seq2Seq(nn.Module):
         pad = torch.arange(states.shape[1])[None, :] >= lengths[:, None]
         words = self.dropout(self.tgt_emb(inputs))
         features = []
-        for t in range(inputs.shape[1]):
+        for t, n in enumerate(active):
+            if shrink and n < s.shape[0]:
+                # The rows still decoding (a prefix: longest target first), as attn steps them.
+                s, keys, states, pad, summary = s[:n], keys[:n], states[:n], pad[:n], summary[:n]
             if self.attention:
                 energy = torch.tanh(self.query(s)[:, None, :] + keys)
                 scores = self.score(energy).squeeze(2).masked_fill(pad, float("-inf"))
@@ -92,27 +97,28 @@ class Seq2Seq(nn.Module):
                 context = torch.bmm(alpha[:, None, :], states).squeeze(1)
             else:
                 context = summary
-            w = words[:, t]
+            w = words[: s.shape[0], t]
             s = self.decoder(torch.cat([w, context], 1), s)
-            features.append(torch.cat([s, context, w], 1))
-        f = torch.stack(features, 1).reshape(-1, features[0].shape[1])[positions]
+            features.append(torch.cat([s, context, w], 1)[:n])
+        f = torch.cat(features, 0)
         if self.readout is not None:
             f = self.readout(f).view(f.shape[0], -1, 2).max(2).values
         return self.output(f)
 
 
 def collate(pairs):
+    """Rows longest target first; the labels step by step, each step's rows still decoding."""
+    pairs = sorted(pairs, key=lambda p: -len(p[1]))
     lengths = torch.tensor([len(s) for s, _ in pairs])
     src = torch.zeros(len(pairs), int(lengths.max()), dtype=torch.long)
     steps = [max(len(t) - 1, 1) for _, t in pairs]
     inputs = torch.zeros(len(pairs), max(steps), dtype=torch.long)
-    positions, labels = [], []
     for r, (s, t) in enumerate(pairs):
         src[r, : len(s)] = torch.tensor(s)
         inputs[r, : len(t) - 1] = torch.tensor(t[:-1])
-        positions += [r * inputs.shape[1] + i for i in range(len(t) - 1)]
-        labels += t[1:]
-    return src, lengths, inputs, torch.tensor(positions), torch.tensor(labels)
+    active = [sum(1 for n in steps if n > t) for t in range(max(steps))]
+    labels = [pairs[r][1][t + 1] for t, n in enumerate(active) for r in range(n)]
+    return src, lengths, inputs, active, torch.tensor(labels)
 
 
 def main():
@@ -128,6 +134,8 @@ def main():
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--all-rows", action="store_true",
+                   help="step every row at every decoder step (the finished ones' padding too)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -158,8 +166,8 @@ def main():
     started = time.perf_counter()
     for it in range(a.iterations):
         rows = [pairs[order[(it * a.batch + j) % len(pairs)]] for j in range(a.batch)]
-        src, lengths, inputs, positions, labels = collate(rows)
-        loss = loss_fn(model(src, lengths, inputs, positions), labels)
+        src, lengths, inputs, active, labels = collate(rows)
+        loss = loss_fn(model(src, lengths, inputs, active, not a.all_rows), labels)
         optim.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
