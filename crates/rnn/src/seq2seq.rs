@@ -255,30 +255,44 @@ impl<B: Backend> Seq2Seq<B> {
         let device = inputs.device();
         let mut order: Vec<usize> = (0..batch).collect();
         order.sort_by_key(|&r| std::cmp::Reverse(steps[r]));
-        let index = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(order.iter().map(|&r| r as i64).collect(), [batch]),
-            &device,
-        );
-        let mut encoded = rows(encoded, index.clone(), &order);
-        let embedded = self.embed_targets(inputs.select(0, index));
-        let d = embedded.dims()[2];
-        let decoder = self.decoder_weights();
-        let forced_inputs =
-            self.word_inputs(&decoder, embedded.clone().reshape([batch * longest, d]));
-        let g = forced_inputs.dims()[1];
-        let forced_inputs = forced_inputs.reshape([batch, longest, g]);
-        let mut state = encoded.initial.clone();
-        // Each step's rows; `starts[t]`: where step t's rows begin among all steps' rows.
-        let (mut states, mut contexts, mut words) = (vec![], vec![], vec![]);
+        // Step t decodes the first `active[t]` rows of `order`, found from `starts[t]` on among
+        // all steps' rows (step by step).
+        let active: Vec<usize> = (0..longest)
+            .map(|t| order.iter().take_while(|&&r| steps[r] > t).count())
+            .take_while(|&n| n > 0)
+            .collect();
         let mut starts = vec![0];
-        for t in 0..longest {
-            let active = order.iter().take_while(|&&r| steps[r] > t).count();
-            if active == 0 {
-                break;
-            }
-            if active < state.dims()[0] {
-                encoded = narrow(&encoded, active);
-                state = state.narrow(0, 0, active);
+        for n in &active {
+            starts.push(starts[starts.len() - 1] + n);
+        }
+        let ids = |rows: Vec<usize>| {
+            let count = rows.len();
+            let rows = rows.into_iter().map(|r| r as i64).collect();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [count]), &device)
+        };
+        let mut encoded = rows(encoded, ids(order.clone()), &order);
+        // The previous words of every step at once: one embedding and one product.
+        let step_by_step: Vec<usize> = active
+            .iter()
+            .enumerate()
+            .flat_map(|(t, &n)| order[..n].iter().map(move |&r| r * longest + t))
+            .collect();
+        let words_in = self.embed_targets(
+            inputs
+                .reshape([batch * longest])
+                .select(0, ids(step_by_step))
+                .unsqueeze_dim(0),
+        );
+        let d = words_in.dims()[2];
+        let words_in = words_in.reshape([starts[active.len()], d]);
+        let decoder = self.decoder_weights();
+        let forced_inputs = self.word_inputs(&decoder, words_in.clone());
+        let mut state = encoded.initial.clone();
+        let (mut states, mut contexts, mut words) = (vec![], vec![], vec![]);
+        for (t, &n) in active.iter().enumerate() {
+            if n < state.dims()[0] {
+                encoded = narrow(&encoded, n);
+                state = state.narrow(0, 0, n);
             }
             let own = t > 0 && !forced.get(t).copied().unwrap_or(true);
             let (word, word_inputs) = match (own, states.last(), contexts.last(), words.last()) {
@@ -289,41 +303,34 @@ impl<B: Backend> Seq2Seq<B> {
                             Tensor::clone(context),
                             Tensor::clone(word),
                         )
-                        .narrow(0, 0, active);
+                        .narrow(0, 0, n);
                     let best = self.logits(previous).argmax(1);
-                    let word = self.embed_targets(best).reshape([active, d]);
+                    let word = self.embed_targets(best).reshape([n, d]);
                     (word.clone(), self.word_inputs(&decoder, word))
                 }
-                _ => {
-                    let at = |x: &Tensor<B, 3>, width| {
-                        x.clone()
-                            .narrow(1, t, 1)
-                            .narrow(0, 0, active)
-                            .reshape([active, width])
-                    };
-                    (at(&embedded, d), at(&forced_inputs, g))
-                }
+                _ => (
+                    words_in.clone().narrow(0, starts[t], n),
+                    forced_inputs.clone().narrow(0, starts[t], n),
+                ),
             };
             let step = self.step(&encoded, &decoder, word_inputs, state);
             state = step.state.clone();
-            starts.push(starts[t] + active);
             states.push(step.state);
             contexts.push(step.context);
             words.push(word);
         }
         // Back from step by step to row by row.
-        let mut position = vec![0; batch];
-        for (sorted, &r) in order.iter().enumerate() {
-            position[r] = sorted;
+        let mut sorted = vec![0; batch];
+        for (at, &r) in order.iter().enumerate() {
+            sorted[r] = at;
         }
-        let real: Vec<i64> = (0..batch)
+        let row_by_row: Vec<usize> = (0..batch)
             .flat_map(|r| (0..steps[r]).map(move |t| (t, r)))
-            .map(|(t, r)| (starts[t] + position[r]) as i64)
+            .map(|(t, r)| starts[t] + sorted[r])
             .collect();
-        let count = real.len();
-        let real = Tensor::from_data(TensorData::new(real, [count]), &device);
         let [states, contexts, words] = [states, contexts, words].map(|t| Tensor::cat(t, 0));
-        self.features(states, contexts, words).select(0, real)
+        self.features(states, contexts, words)
+            .select(0, ids(row_by_row))
     }
 
     /// Word scores [rows, target_vocab] of decoder features [rows, features].
