@@ -275,7 +275,7 @@ fn compare_seq2seq(attention: Option<PathBuf>, none: Option<PathBuf>) -> Result<
     println!("{table}");
     let body = format!(
         "Measured by `cargo xtask compare-seq2seq` (runs: `{}`, `{}`), Multi30k German to \
-         English, test_2016_flickr, greedy decoding:\n\n{table}",
+         English, test_2016_flickr:\n\n{table}",
         attention.display(),
         none.display()
     );

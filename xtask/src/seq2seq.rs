@@ -39,7 +39,13 @@ pub fn table(runs: &[(&str, &Path)]) -> Result<String> {
     out += &"---|".repeat(columns.len());
     let number = |v: &serde_json::Value, key: &str| v[key].as_f64();
     type Cell = fn(&serde_json::Value, &serde_json::Value) -> Option<String>;
-    let rows: [(&str, Cell); 6] = [
+    let rows: [(&str, Cell); 7] = [
+        ("decoding", |e, _| {
+            e["beam"].as_u64().map(|beam| match beam {
+                1 => "greedy".into(),
+                _ => format!("beam {beam}"),
+            })
+        }),
         ("test BLEU (lowercased tokens)", |e, _| {
             e["bleu"].as_f64().map(|v| format!("{v:.4}"))
         }),
