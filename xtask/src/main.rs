@@ -114,8 +114,8 @@ enum Task {
         /// Targets to run (default: all).
         targets: Vec<String>,
     },
-    /// Formatting, lints, the GPU backends' build, every test, and a short run of each fuzz
-    /// target: what CI runs.
+    /// Formatting, lints, the GPU backends' build, every test, the GPU test group on a wgpu
+    /// adapter, and a short run of each fuzz target: what CI runs.
     Ci,
 }
 
@@ -292,8 +292,21 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["check", "-p", "attn-cli", "--features", "wgpu,cuda"])?;
+    // The GPU backends' build, linted with the GPU test group (built only with `wgpu`).
+    cargo(&[
+        "clippy",
+        "-p",
+        "attn-cli",
+        "--features",
+        "wgpu,cuda",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace"])?;
+    // The GPU code path on a wgpu adapter (lavapipe, the CPU's software Vulkan, without a GPU).
+    cargo(&["test", "-p", "attn-cli", "--features", "wgpu", "--test", "gpu"])?;
     fuzz(10, &[])
 }
 

@@ -1,6 +1,6 @@
 //! Run-time selection of the burn tensor backend.
 //!
-//! Model code is generic over `B: Backend`; this crate turns a `--backend NAME --device N` choice into
+//! Model code is generic over `B: Backend`; this crate turns a `--backend NAME --device D` choice into
 //! a call of that generic code with a concrete backend type (wrapped in [`Autodiff`] so that the same
 //! task can train or infer). Backends are cargo features: `flex` (default, CPU), `ndarray`, `wgpu`,
 //! `cuda`. Asking for one that this build lacks is an error naming the feature to enable. The
@@ -8,8 +8,18 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "wgpu")]
+pub mod adapters;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod caches;
+mod device;
+
 use std::fmt;
 use std::str::FromStr;
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub use caches::use_kernel_caches;
+pub use device::DeviceChoice;
 
 pub use burn::backend::Autodiff;
 pub use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -75,13 +85,26 @@ pub enum BackendError {
         /// The cargo feature that enables it.
         feature: &'static str,
     },
-    /// The backend has a single device and another index was asked for.
-    #[error("backend `{kind}` has only device 0, not device {index}")]
+    /// The backend has no device of the kind asked for.
+    #[error("backend `{kind}` has no device `{asked}`: {has}")]
     NoSuchDevice {
         /// The backend asked for.
         kind: BackendKind,
-        /// The device index asked for.
-        index: usize,
+        /// The device asked for.
+        asked: DeviceChoice,
+        /// What it has instead.
+        has: &'static str,
+    },
+    /// `--device` is not one of the forms this project knows.
+    #[error("unknown device `{0}`: expected auto, N, discrete:N, integrated:N, virtual:N or cpu")]
+    BadDevice(String),
+    /// No wgpu adapter matches `--device`.
+    #[error("no wgpu adapter `{asked}` on this machine; adapters found: {found}")]
+    NoAdapter {
+        /// The device asked for.
+        asked: DeviceChoice,
+        /// The adapters found, with their indices and kinds.
+        found: String,
     },
 }
 
@@ -134,13 +157,13 @@ impl FromStr for BackendKind {
     }
 }
 
-/// A backend and the index of the device to run on.
+/// A backend and the device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BackendSpec {
     /// Which backend.
     pub kind: BackendKind,
-    /// Which of its devices (0 for the CPU backends).
-    pub device: usize,
+    /// Which of its devices.
+    pub device: DeviceChoice,
 }
 
 /// Work that is generic over the backend; [`dispatch`] runs it on the chosen one.
@@ -159,11 +182,17 @@ pub fn dispatch<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output,
         kind: spec.kind,
         feature: spec.kind.feature(),
     };
-    if spec.kind.is_cpu() && spec.device != 0 {
-        return Err(BackendError::NoSuchDevice {
-            kind: spec.kind,
-            index: spec.device,
-        });
+    let no_such = |has| BackendError::NoSuchDevice {
+        kind: spec.kind,
+        asked: spec.device,
+        has,
+    };
+    let cpu_device = matches!(
+        spec.device,
+        DeviceChoice::Auto | DeviceChoice::Index(0) | DeviceChoice::Cpu
+    );
+    if spec.kind.is_cpu() && !cpu_device {
+        return Err(no_such("a CPU backend has one device: auto, 0 or cpu"));
     }
     match spec.kind {
         BackendKind::Flex => {
@@ -176,20 +205,28 @@ pub fn dispatch<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output,
         }
         BackendKind::Wgpu => {
             #[cfg(feature = "wgpu")]
-            return Ok(task.run::<Autodiff<burn::backend::Wgpu>>(
-                burn::backend::wgpu::WgpuDevice::DiscreteGpu(spec.device),
-            ));
+            {
+                let device = adapters::wgpu_device(spec.device, &adapters::adapters())?;
+                return Ok(task.run::<Autodiff<burn::backend::Wgpu>>(device));
+            }
         }
         BackendKind::Cuda => {
             #[cfg(feature = "cuda")]
-            return Ok(task.run::<Autodiff<burn::backend::Cuda>>(
-                burn::backend::cuda::CudaDevice::new(spec.device),
-            ));
+            {
+                let index = match spec.device {
+                    DeviceChoice::Auto => 0,
+                    DeviceChoice::Index(n) | DeviceChoice::Discrete(n) => n,
+                    _ => return Err(no_such("CUDA devices are numbered: auto or N")),
+                };
+                return Ok(task.run::<Autodiff<burn::backend::Cuda>>(
+                    burn::backend::cuda::CudaDevice::new(index),
+                ));
+            }
         }
     }
     #[allow(unreachable_code)]
     {
-        drop(task);
+        drop((task, no_such));
         Err(not_compiled)
     }
 }
@@ -233,7 +270,10 @@ mod tests {
             assert!(err.contains(&format!("--features {feature}")), "{err}");
             // The builds without it answer with that error (`--all-features` has none).
             if !kind.is_compiled() {
-                let spec = BackendSpec { kind, device: 0 };
+                let spec = BackendSpec {
+                    kind,
+                    device: DeviceChoice::Auto,
+                };
                 let dispatched = dispatch(spec, SumTask).unwrap_err().to_string();
                 assert_eq!(dispatched, err);
             }
@@ -252,13 +292,20 @@ mod tests {
 
     #[test]
     fn cpu_backends_have_one_device() {
-        let spec = BackendSpec {
-            kind: BackendKind::Flex,
-            device: 1,
-        };
-        assert!(matches!(
-            dispatch(spec, SumTask),
-            Err(BackendError::NoSuchDevice { .. })
-        ));
+        for device in [DeviceChoice::Index(1), DeviceChoice::Discrete(0)] {
+            let spec = BackendSpec {
+                kind: BackendKind::Flex,
+                device,
+            };
+            let err = dispatch(spec, SumTask).unwrap_err().to_string();
+            assert!(err.contains(&format!("no device `{device}`")), "{err}");
+        }
+        for device in [DeviceChoice::Auto, DeviceChoice::Index(0), DeviceChoice::Cpu] {
+            let spec = BackendSpec {
+                kind: BackendKind::Flex,
+                device,
+            };
+            assert_eq!(dispatch(spec, SumTask).unwrap(), 6.5);
+        }
     }
 }

@@ -57,10 +57,7 @@ impl BackendTask for Attend {
                 ids,
                 ..Default::default()
             };
-            let batcher = TextBatcher {
-                pad_id: WordVocab::PAD,
-                max_len: vocab.max_len,
-            };
+            let batcher = TextBatcher::longest(WordVocab::PAD, vocab.max_len);
             let batch = batcher.collate::<B<AD>>(&[&example], &device);
             let weights = model.forward(batch.input_ids, &batch.lengths).weights;
             let values: Vec<f32> = weights.into_data().convert::<f32>().to_vec().expect("f32");

@@ -182,10 +182,7 @@ impl BackendTask for Predict {
         type B<AD> = <AD as AutodiffBackend>::InnerBackend;
         if let Some(run) = self.0.inputs.rnn_run() {
             let (model, vocab, labels) = load_rnn::<B<AD>>(&run, &device)?;
-            let batcher = TextBatcher {
-                pad_id: WordVocab::PAD,
-                max_len: vocab.max_len,
-            };
+            let batcher = TextBatcher::longest(WordVocab::PAD, vocab.max_len);
             for chunk in self.0.inputs.texts()?.chunks(CHUNK) {
                 let examples: Vec<Example> = chunk
                     .iter()

@@ -17,7 +17,7 @@ mod train;
 mod translate;
 
 use anyhow::Result;
-use attn_backend::{BackendKind, BackendSpec};
+use attn_backend::{BackendKind, BackendSpec, DeviceChoice};
 use clap::{Parser, Subcommand};
 
 /// Training allocates and frees tensors of tens of MB every step; glibc's malloc hands those
@@ -33,9 +33,10 @@ struct Cli {
     /// Tensor backend: flex (CPU, default), ndarray, wgpu or cuda.
     #[arg(long, global = true, default_value = "flex", env = "ATTN_BACKEND")]
     backend: BackendKind,
-    /// Device index of the backend (GPUs).
-    #[arg(long, global = true, default_value_t = 0)]
-    device: usize,
+    /// Device of the backend: auto (the backend's default), N (as `attn backends` lists them),
+    /// discrete:N, integrated:N, virtual:N or cpu.
+    #[arg(long, global = true, default_value = "auto", env = "ATTN_DEVICE")]
+    device: DeviceChoice,
     /// More logging (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -45,7 +46,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// List the backends of this build and what their devices report.
+    /// List the backends of this build, the devices they see, and what `--device` reports.
     Backends,
     /// Find or download a model into the cache and verify it.
     FetchModel(fetch::FetchModelArgs),
@@ -103,8 +104,9 @@ fn run(cli: Cli) -> Result<()> {
         kind: cli.backend,
         device: cli.device,
     };
+    backends::use_kernel_caches(spec.kind);
     match cli.command {
-        Command::Backends => backends::run(),
+        Command::Backends => backends::run(spec),
         Command::FetchModel(args) => fetch::model(args),
         Command::FetchData(args) => fetch::data(args),
         Command::Tokenize(args) => infer::tokenize(args),

@@ -186,6 +186,11 @@ pub struct TrainArgs {
     /// 0.99 for BERT (with label smoothing, the best of the sweep in docs/results.md), else 0].
     #[arg(long)]
     pub ema: Option<f64>,
+    /// GPU backends: pad each batch up to the next of these lengths (comma-separated, at most 8;
+    /// past the longest, to a multiple of 16), so that a run meets few tensor shapes and compiles
+    /// few kernels; `longest`: to each batch's longest row, as the CPU backends always pad.
+    #[arg(long, default_value = "32,64,96,128", value_parser = pad_lengths)]
+    pub pad_to: PadTo,
     /// Run directory (default: runs/<kind>-<unix time>).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -343,6 +348,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         eval_every: args.eval_every,
         devices: args.devices as usize,
         nodes: args.nodes,
+        pad_to: args.pad_to.0.clone(),
         ema: args.ema.unwrap_or(match kind {
             ModelKind::Bert => bert.ema,
             _ => 0.0,
@@ -497,6 +503,24 @@ fn check_ranges(cfg: &TrainConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--pad-to`'s lengths (empty: pad to the longest row).
+#[derive(Debug, Clone)]
+pub struct PadTo(Vec<usize>);
+
+/// Parses `--pad-to`: `longest`, or comma-separated lengths.
+fn pad_lengths(s: &str) -> Result<PadTo, String> {
+    if s.trim() == "longest" {
+        return Ok(PadTo(Vec::new()));
+    }
+    let lengths = s
+        .split(',')
+        .map(|l| l.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("`{s}`: expected `longest` or lengths such as 32,64,96,128"))?;
+    attn_data::PadLengths::new(&lengths).map_err(|e| e.to_string())?;
+    Ok(PadTo(lengths))
 }
 
 /// Arguments of `attn eval`.

@@ -1,9 +1,10 @@
-//! `pad_bert`-style collation: each mini-batch padded to its own longest sequence.
+//! `pad_bert`-style collation: each mini-batch padded to its own longest sequence (on the GPU
+//! backends: up to the next of a few fixed lengths).
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
-use crate::Example;
+use crate::{Example, PadLengths};
 
 /// A padded mini-batch, every tensor [batch, longest] except `labels` [batch].
 #[derive(Debug, Clone)]
@@ -35,23 +36,45 @@ pub struct TargetBatch<B: Backend> {
     pub labels: Tensor<B, 1, Int>,
 }
 
-/// Pads each batch to its longest sequence (at most `max_len`), like the reference's `pad_bert`.
+/// Pads each batch to its longest sequence (at most `max_len`), like the reference's `pad_bert`,
+/// or further, to the next of `pad_to`'s lengths.
 #[derive(Debug, Clone, Copy)]
 pub struct TextBatcher {
     /// Id written into padding positions.
     pub pad_id: u32,
     /// Sequences longer than this are cut (tokenizers already truncate; this is a guard).
     pub max_len: usize,
+    /// Lengths the source side is padded up to (none: to the longest row). The attention mask
+    /// and `lengths` still name the real tokens.
+    pub pad_to: Option<PadLengths>,
 }
 
 impl TextBatcher {
+    /// A batcher padding to each batch's longest row.
+    pub fn longest(pad_id: u32, max_len: usize) -> Self {
+        Self {
+            pad_id,
+            max_len,
+            pad_to: None,
+        }
+    }
+
+    /// The real token count of `item` in a batch.
+    fn length(&self, item: &Example) -> usize {
+        item.ids.len().min(self.max_len).max(1)
+    }
+
+    /// The width `items` are padded to.
+    pub fn width(&self, items: &[&Example]) -> usize {
+        let longest = items.iter().map(|e| self.length(e)).max().unwrap_or(1);
+        self.pad_to
+            .map_or(longest, |pad| pad.padded(longest, self.max_len))
+    }
+
     /// Collates `items` on `device`.
     pub fn collate<B: Backend>(&self, items: &[&Example], device: &B::Device) -> TextBatch<B> {
-        let lengths: Vec<usize> = items
-            .iter()
-            .map(|e| e.ids.len().min(self.max_len).max(1))
-            .collect();
-        let longest = lengths.iter().copied().max().unwrap_or(1);
+        let lengths: Vec<usize> = items.iter().map(|e| self.length(e)).collect();
+        let longest = self.width(items);
         let batch = items.len();
         let mut ids = vec![self.pad_id as i64; batch * longest];
         let mut mask = vec![0i64; batch * longest];
@@ -133,10 +156,7 @@ mod tests {
                 ..Example::default()
             },
         ];
-        let b: TextBatch<Flex> = TextBatcher {
-            pad_id: 0,
-            max_len: 128,
-        }
+        let b: TextBatch<Flex> = TextBatcher::longest(0, 128)
         .batch(items, &Default::default());
         assert_eq!(b.input_ids.dims(), [2, 4]);
         let ids: Vec<i64> = b.input_ids.into_data().convert::<i64>().to_vec().unwrap();
@@ -172,10 +192,7 @@ mod tests {
             pair(vec![5, 6], vec![2, 7, 8, 3]),
             pair(vec![5], vec![2, 9, 3]),
         ];
-        let batcher = TextBatcher {
-            pad_id: 0,
-            max_len: 128,
-        };
+        let batcher = TextBatcher::longest(0, 128);
         let b: TextBatch<Flex> = batcher.batch(items, &Default::default());
         let t = b.targets.expect("pairs have targets");
         let ints =
@@ -193,11 +210,25 @@ mod tests {
             label: 1,
             ..Example::default()
         }];
-        let b: TextBatch<Flex> = TextBatcher {
-            pad_id: 0,
-            max_len: 128,
-        }
+        let b: TextBatch<Flex> = TextBatcher::longest(0, 128)
         .batch(items, &Default::default());
         assert_eq!(b.input_ids.dims(), [1, 128]);
+    }
+
+    #[test]
+    fn pad_lengths_widen_the_batch_and_the_mask_keeps_the_real_tokens() {
+        let items = vec![Example {
+            ids: vec![101, 7, 102],
+            ..Example::default()
+        }];
+        let batcher = TextBatcher {
+            pad_to: Some(PadLengths::new(&[8, 16]).unwrap()),
+            ..TextBatcher::longest(0, 128)
+        };
+        let b: TextBatch<Flex> = batcher.batch(items, &Default::default());
+        assert_eq!(b.input_ids.dims(), [1, 8]);
+        let mask: Vec<i64> = b.attention_mask.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(mask, [1, 1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(b.lengths, [3]);
     }
 }

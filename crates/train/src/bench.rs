@@ -158,10 +158,7 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Objective<B>,
 {
-    let batcher = TextBatcher {
-        pad_id,
-        max_len: cfg.max_len,
-    };
+    let batcher = cfg.batcher::<B>(pad_id)?;
     let mut optim = adamw::<B, M>(cfg);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut step_s, mut phases, mut used) = (Vec::new(), Vec::new(), Vec::new());
@@ -209,7 +206,7 @@ pub fn bench_infer<B: Backend, M: Classify<B>>(
     steps: usize,
     device: &B::Device,
 ) -> Result<BenchReport> {
-    let batcher = TextBatcher { pad_id, max_len };
+    let batcher = TextBatcher::longest(pad_id, max_len);
     let (mut step_s, mut used) = (Vec::new(), Vec::new());
     let progress = bar(warmup + steps, "inference batches");
     for i in 0..warmup + steps {

@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use attn_data::{PadLengths, TextBatcher};
 use attn_transformer::{Pooling, Precision};
+use burn::tensor::backend::Backend;
+
+use crate::error::{Result, TrainError};
 use serde::{Deserialize, Serialize};
 
 /// The settings of one training run.
@@ -86,6 +90,14 @@ pub struct TrainConfig {
     /// and used as the trained model (0: none; the last weights are the model).
     #[serde(default)]
     pub ema: f64,
+    /// GPU backends: lengths batches are padded up to (`--pad-to`), so that a run meets few
+    /// tensor shapes (empty: to the longest row, as the CPU backends always pad).
+    #[serde(default = "standard_pad")]
+    pub pad_to: Vec<usize>,
+}
+
+fn standard_pad() -> Vec<usize> {
+    PadLengths::standard().lengths().to_vec()
 }
 
 fn one_device() -> usize {
@@ -128,6 +140,7 @@ impl Default for TrainConfig {
             devices: 1,
             nodes: 1,
             ema: 0.99,
+            pad_to: standard_pad(),
         }
     }
 }
@@ -136,6 +149,22 @@ impl TrainConfig {
     /// Rows of one iteration's batch over all peers: `batch_size` on each device of each node.
     pub fn global_batch(&self) -> usize {
         (self.batch_size * self.devices * self.nodes).max(1)
+    }
+
+    /// How batches on backend `B` are padded: to their longest row on the CPU backends, up to
+    /// the next of `pad_to`'s lengths on the others.
+    pub fn batcher<B: Backend>(&self, pad_id: u32) -> Result<TextBatcher> {
+        let pad_to = match attn_backend::is_cpu::<B>() || self.pad_to.is_empty() {
+            true => None,
+            false => Some(
+                PadLengths::new(&self.pad_to)
+                    .map_err(|e| TrainError::Settings(format!("--pad-to: {e}")))?,
+            ),
+        };
+        Ok(TextBatcher {
+            pad_to,
+            ..TextBatcher::longest(pad_id, self.max_len)
+        })
     }
 
     /// This config with `iterations` set from `epochs` over `train_rows` rows, when epochs are set

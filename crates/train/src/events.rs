@@ -91,6 +91,13 @@ pub enum Event<'a> {
         /// Bytes each peer all-reduces per step (gradients, flags and tally).
         bucket_bytes: usize,
     },
+    /// The batch shapes a run on a GPU backend met (each compiles and tunes kernels).
+    BatchShapes {
+        /// Distinct (rows, padded length) pairs of the training batches.
+        distinct: usize,
+        /// The lengths batches were padded up to.
+        pad_to: &'a [usize],
+    },
     /// This rank's share of the training is done; rank 0 saves and evaluates the model.
     TrainedShare {
         /// Its rank.
@@ -187,6 +194,15 @@ impl fmt::Display for Event<'_> {
                 "Rank {rank} of {nodes} joined the run coordinated at {coordinator}; each step \
                  all-reduces {:.2} MB per device",
                 bucket_bytes as f64 / 1e6
+            ),
+            Self::BatchShapes { distinct, pad_to } => write!(
+                f,
+                "Batch shapes: {distinct} distinct (rows x padded length; --pad-to {})",
+                pad_to
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             Self::TrainedShare { rank, seconds } => write!(
                 f,

@@ -107,10 +107,7 @@ pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
         cfg.eval_limit.min(test.len())
     };
     let test = &test[..limit];
-    let batcher = TextBatcher {
-        pad_id,
-        max_len: cfg.max_len,
-    };
+    let batcher = cfg.batcher::<B>(pad_id)?;
     let started = Instant::now();
     let predicted = predict(model, test, cfg.eval_batch_size, batcher, device)?;
     let rate = test.len() as f64 / started.elapsed().as_secs_f64();

@@ -1,6 +1,7 @@
 //! The training loop every model shares: seeded batch order, steps, reports, validation,
 //! checkpoints and the resume from them.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -148,20 +149,19 @@ where
     }
 
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
-    let batcher = TextBatcher {
-        pad_id,
-        max_len: cfg.max_len,
-    };
+    let batcher = cfg.batcher::<B>(pad_id)?;
     let loss_fn = cross_entropy(cfg, device);
     let mut log = match leads {
         true => Some(ReportLog::open(run, cfg, start, job.observer.clone())?),
         false => None,
     };
     let mut window = Window::new();
+    let mut shapes = HashSet::new();
     for it in start..cfg.iterations {
         B::seed(device, dropout_seed(cfg.seed, it, peer.index));
         let batch = batch_at(it, &lengths, cfg);
         let items: Vec<&Example> = peer.share(&batch).iter().map(|&i| &examples[i]).collect();
+        shapes.insert((items.len(), batcher.width(&items)));
         let lr = cfg.lr_at(it);
         let step = match peer.reducer {
             None => {
@@ -252,6 +252,12 @@ where
         return Ok((None, cfg.iterations - start));
     };
     log.bar.finish_and_clear();
+    if let Some(pad) = batcher.pad_to {
+        job.observer.event(Event::BatchShapes {
+            distinct: shapes.len(),
+            pad_to: pad.lengths(),
+        });
+    }
     Ok((Some(trained(&model, ema.as_ref())), cfg.iterations - start))
 }
 
