@@ -700,6 +700,49 @@ fn two_devices_with_half_batches_train_as_one_device_with_the_whole_batch() {
 }
 
 #[test]
+fn two_devices_train_in_the_precision_asked_for() {
+    let (home, csv, _) = separable_setup();
+    // Each device's thread runs the products in --precision (autocast is thread-local).
+    let run = |name: &str, devices: &str, precision: &str| {
+        let dir = home.path().join(name);
+        let batch = if devices == "2" { "8" } else { "16" };
+        attn(home.path())
+            .args(tiny_bert_on(&csv))
+            .args(TINY_SETTINGS.map(|a| if a == "16" { batch } else { a }))
+            .args([
+                "--iterations",
+                "10",
+                "--report-every",
+                "5",
+                "--checkpoint-every",
+                "0",
+            ])
+            .args(["--devices", devices, "--precision", precision, "--output"])
+            .arg(&dir)
+            .assert()
+            .success();
+        reports(&dir)
+            .iter()
+            .map(|r| r["loss"].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let bf16_two = run("bf16-two", "2", "bf16");
+    let bf16_one = run("bf16-one", "1", "bf16");
+    let f32_two = run("f32-two", "2", "f32");
+    assert_eq!(bf16_two.len(), 2);
+    for ((two, one), full) in bf16_two.iter().zip(&bf16_one).zip(&f32_two) {
+        assert!(
+            (two - one).abs() < 2e-3,
+            "bf16: two devices {two} vs one {one}"
+        );
+        assert!(
+            two != full,
+            "bf16 on two devices trained exactly as f32 ({full})"
+        );
+    }
+}
+
+#[test]
 fn an_ema_run_saves_the_average_and_resumes_it_from_the_checkpoint() {
     let (home, csv, run) = separable_setup();
     let args = [

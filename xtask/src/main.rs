@@ -306,7 +306,15 @@ fn ci() -> Result<()> {
     ])?;
     cargo(&["test", "--workspace"])?;
     // The GPU code path on a wgpu adapter (lavapipe, the CPU's software Vulkan, without a GPU).
-    cargo(&["test", "-p", "attn-cli", "--features", "wgpu", "--test", "gpu"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "attn-cli",
+        "--features",
+        "wgpu",
+        "--test",
+        "gpu",
+    ])?;
     fuzz(10, &[])
 }
 

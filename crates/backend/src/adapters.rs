@@ -174,7 +174,9 @@ mod tests {
             assert!(err.contains(&choice.to_string()), "{err}");
             assert!(err.contains("0: gpu0 (cpu)"), "{err}");
         }
-        let none = wgpu_device(DeviceChoice::Auto, &[]).unwrap_err().to_string();
+        let none = wgpu_device(DeviceChoice::Auto, &[])
+            .unwrap_err()
+            .to_string();
         assert!(none.contains("mesa-vulkan-drivers"), "{none}");
     }
 }

@@ -300,7 +300,11 @@ mod tests {
             let err = dispatch(spec, SumTask).unwrap_err().to_string();
             assert!(err.contains(&format!("no device `{device}`")), "{err}");
         }
-        for device in [DeviceChoice::Auto, DeviceChoice::Index(0), DeviceChoice::Cpu] {
+        for device in [
+            DeviceChoice::Auto,
+            DeviceChoice::Index(0),
+            DeviceChoice::Cpu,
+        ] {
             let spec = BackendSpec {
                 kind: BackendKind::Flex,
                 device,

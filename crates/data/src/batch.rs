@@ -156,8 +156,7 @@ mod tests {
                 ..Example::default()
             },
         ];
-        let b: TextBatch<Flex> = TextBatcher::longest(0, 128)
-        .batch(items, &Default::default());
+        let b: TextBatch<Flex> = TextBatcher::longest(0, 128).batch(items, &Default::default());
         assert_eq!(b.input_ids.dims(), [2, 4]);
         let ids: Vec<i64> = b.input_ids.into_data().convert::<i64>().to_vec().unwrap();
         assert_eq!(ids, [101, 7, 8, 102, 101, 102, 0, 0]);
@@ -210,8 +209,7 @@ mod tests {
             label: 1,
             ..Example::default()
         }];
-        let b: TextBatch<Flex> = TextBatcher::longest(0, 128)
-        .batch(items, &Default::default());
+        let b: TextBatch<Flex> = TextBatcher::longest(0, 128).batch(items, &Default::default());
         assert_eq!(b.input_ids.dims(), [1, 128]);
     }
 
@@ -227,7 +225,12 @@ mod tests {
         };
         let b: TextBatch<Flex> = batcher.batch(items, &Default::default());
         assert_eq!(b.input_ids.dims(), [1, 8]);
-        let mask: Vec<i64> = b.attention_mask.into_data().convert::<i64>().to_vec().unwrap();
+        let mask: Vec<i64> = b
+            .attention_mask
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
         assert_eq!(mask, [1, 1, 1, 0, 0, 0, 0, 0]);
         assert_eq!(b.lengths, [3]);
     }

@@ -68,7 +68,14 @@ mod tests {
     fn batches_go_up_to_the_next_length_then_to_multiples_of_16() {
         let pad = PadLengths::new(&[64, 32, 128, 96]).unwrap();
         assert_eq!(pad.lengths(), [32, 64, 96, 128]);
-        let cases = [(1, 32), (32, 32), (33, 64), (97, 128), (129, 144), (200, 208)];
+        let cases = [
+            (1, 32),
+            (32, 32),
+            (33, 64),
+            (97, 128),
+            (129, 144),
+            (200, 208),
+        ];
         for (longest, padded) in cases {
             assert_eq!(pad.padded(longest, 512), padded, "{longest}");
         }

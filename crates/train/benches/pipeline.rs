@@ -16,10 +16,7 @@ fn bench(c: &mut Criterion) {
     let rows = load_ag_news(&data, "test", false).expect("test.csv");
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let encoder = WordPieceEncoder::new(BertTokenizer::from_dir(&model, 128).unwrap(), &model, 128);
-    let batcher = TextBatcher {
-        pad_id: encoder.pad_id(),
-        max_len: 128,
-    };
+    let batcher = TextBatcher::longest(encoder.pad_id(), 128);
     let device = Default::default();
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(rows.len() as u64));

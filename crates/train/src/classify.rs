@@ -174,7 +174,10 @@ mod tests {
     fn padding_up_to_a_bucket_leaves_both_classifiers_logits_unchanged() {
         let device = Default::default();
         let mut config = BertConfig::new(48, 32, 2, 4, 64);
-        (config.hidden_dropout_prob, config.attention_probs_dropout_prob) = (0.0, 0.0);
+        (
+            config.hidden_dropout_prob,
+            config.attention_probs_dropout_prob,
+        ) = (0.0, 0.0);
         for pooling in [Pooling::Mean, Pooling::Cls] {
             let bert = BertForSequenceClassification::<Flex>::random(&config, 3, pooling, &device);
             assert_equal(both_paddings(&bert.unwrap()));
