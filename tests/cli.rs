@@ -13,8 +13,9 @@ fn backends_lists_the_cpu_default_and_what_is_missing() {
         .arg("backends")
         .assert()
         .success()
-        .stdout(contains("flex     compiled; device 0"))
-        .stdout(contains("ok (1 + 2 = 3)"));
+        .stdout(contains(
+            "flex     compiled; device auto Cpu: ok (1 + 2 = 3)",
+        ));
 }
 
 #[test]
