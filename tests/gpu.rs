@@ -22,7 +22,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use common::{attn, fixture, json_lines};
+use common::{TINY_SETTINGS, attn, fixture, json_lines, tiny_bert_on, write_separable_csv};
 use predicates::str::contains;
 
 type F = Autodiff<Flex>;
@@ -265,6 +265,31 @@ fn the_rnn_baseline_forward_and_backward_equal_flex() {
 }
 
 #[test]
+fn a_second_run_compiles_no_kernel_on_a_vulkan_adapter() {
+    let Some(_) = gpu() else { return };
+    if !adapters().iter().any(|a| a.driver.starts_with("Vulkan")) {
+        eprintln!("skipped: no Vulkan adapter (CubeCL keeps compiled kernels only as SPIR-V)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let compiled = |label: &str| {
+        let log = home.path().join(format!("{label}.log"));
+        attn(home.path())
+            .env("CUBECL_DEBUG_LOG", &log)
+            .args(["--backend", "wgpu", "embed", "--model"])
+            .arg(fixture("tiny-bert-bare"))
+            .arg("a short text")
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.matches("[START_KERNEL_COMPILATION]").count()
+    };
+    let first = compiled("first");
+    assert!(first > 0, "the first run logged no compilation");
+    assert_eq!(compiled("second"), 0, "the second run compiled kernels again");
+}
+
+#[test]
 fn backends_lists_the_adapters_and_a_missing_one_is_one_error_line() {
     let Some(_) = gpu() else { return };
     let home = tempfile::tempdir().unwrap();
@@ -344,24 +369,6 @@ fn minilm_embeddings_on_wgpu_equal_flex() {
     }
 }
 
-/// 64 rows `label,"text"` whose words give the class away.
-fn separable_csv(path: &Path) {
-    let words = [
-        ["world", "war", "peace", "government", "president"],
-        ["sports", "game", "team", "win", "season"],
-        ["business", "market", "stocks", "profit", "company"],
-        ["science", "space", "nasa", "computer", "software"],
-    ];
-    let rows: String = (0..64)
-        .map(|i| {
-            let class = i % 4;
-            let text: Vec<&str> = (0..4).map(|j| words[class][(i * 3 + j * 2) % 5]).collect();
-            format!("{class},\"{}\"\n", text.join(" "))
-        })
-        .collect();
-    std::fs::write(path, rows).unwrap();
-}
-
 fn losses(run: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap_or_default()
@@ -381,40 +388,17 @@ fn a_tiny_run_on_wgpu_learns_is_killed_and_resumes() {
     let Some(_) = gpu() else { return };
     let home = tempfile::tempdir().unwrap();
     let (csv, run) = (home.path().join("train.csv"), home.path().join("run"));
-    separable_csv(&csv);
-    let model = fixture("tiny-bert-bare");
+    write_separable_csv(&csv, 64);
     let args = |run_flag: &str| {
-        let mut args: Vec<std::ffi::OsString> = [
-            "--backend",
-            "wgpu",
-            "train",
-            "bert",
-            "--max-len",
-            "32",
-            "--batch-size",
-            "16",
-            "--lr",
-            "3e-3",
-            "--warmup",
-            "0.05",
-            "--iterations",
-            "40",
-            "--report-every",
-            "1",
-            "--checkpoint-every",
-            "10",
-            "--model",
-        ]
-        .iter()
-        .map(Into::into)
-        .collect();
-        args.extend([model.clone().into(), "--train".into(), csv.clone().into()]);
-        args.extend([
-            "--test".into(),
-            csv.clone().into(),
-            run_flag.into(),
-            run.clone().into(),
-        ]);
+        let mut args = tiny_bert_on(&csv);
+        args.extend(
+            TINY_SETTINGS
+                .iter()
+                .chain(&["--backend", "wgpu", "--iterations", "40"])
+                .chain(&["--report-every", "1", "--checkpoint-every", "10", run_flag])
+                .map(Into::into),
+        );
+        args.push(run.clone().into());
         args
     };
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attn"))

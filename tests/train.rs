@@ -5,41 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{attn, fixture};
+use common::{TINY_SETTINGS, attn, fixture, tiny_bert_on, write_separable_csv};
 use predicates::str::contains;
-
-const CLASS_WORDS: [&[&str]; 4] = [
-    &[
-        "world",
-        "war",
-        "peace",
-        "government",
-        "president",
-        "minister",
-        "election",
-    ],
-    &["sports", "game", "team", "win", "season", "player", "won"],
-    &[
-        "business", "market", "stocks", "profit", "company", "shares", "oil",
-    ],
-    &[
-        "science", "space", "nasa", "computer", "software", "internet", "study",
-    ],
-];
-
-/// Writes `n` rows `label,"text"` whose words give the class away.
-fn write_separable_csv(path: &Path, n: usize) {
-    let mut out = String::new();
-    for i in 0..n {
-        let class = i % 4;
-        let words = CLASS_WORDS[class];
-        let text: Vec<&str> = (0..5)
-            .map(|j| words[(i * 7 + j * 3) % words.len()])
-            .collect();
-        out += &format!("{class},\"{}\"\n", text.join(" "));
-    }
-    std::fs::write(path, out).unwrap();
-}
 
 /// A private home with 64 separable rows in `train.csv`, and where the run directory goes.
 fn separable_setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -99,34 +66,6 @@ fn reports(run: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// Training settings of the tiny fixture BERT runs.
-const TINY_SETTINGS: [&str; 8] = [
-    "--max-len",
-    "32",
-    "--batch-size",
-    "16",
-    "--lr",
-    "3e-3",
-    "--warmup",
-    "0.05",
-];
-
-/// `train bert` of the tiny fixture BERT with `csv` as training and test set.
-fn tiny_bert_on(csv: &Path) -> Vec<std::ffi::OsString> {
-    let model = fixture("tiny-bert-bare");
-    let args: [&std::ffi::OsStr; 8] = [
-        "train".as_ref(),
-        "bert".as_ref(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--train".as_ref(),
-        csv.as_os_str(),
-        "--test".as_ref(),
-        csv.as_os_str(),
-    ];
-    args.iter().map(|a| a.to_os_string()).collect()
 }
 
 /// Trains the tiny fixture BERT on `csv`, writing to (`--output`) or resuming (`--resume`) `run`.

@@ -11,6 +11,7 @@ mod vs_pytorch_rnn;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
@@ -304,17 +305,9 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace"])?;
-    // The GPU code path on a wgpu adapter (lavapipe, the CPU's software Vulkan, without a GPU).
-    cargo(&[
-        "test",
-        "-p",
-        "attn-cli",
-        "--features",
-        "wgpu",
-        "--test",
-        "gpu",
-    ])?;
+    // Every test, the GPU code path's group (tests/gpu.rs) among them: one build with `wgpu`, on
+    // a wgpu adapter (lavapipe, the CPU's software Vulkan, where there is no GPU).
+    cargo(&["test", "--workspace", "--features", "attn-cli/wgpu"])?;
     fuzz(10, &[])
 }
 
@@ -367,10 +360,13 @@ fn fuzz(seconds: u64, targets: &[String]) -> Result<()> {
 
 /// Runs cargo with `args`, failing on a non-zero exit.
 fn cargo(args: &[&str]) -> Result<()> {
+    let started = Instant::now();
     let status: ExitStatus = cargo_command().args(args).status()?;
+    let took = started.elapsed().as_secs();
     if !status.success() {
-        bail!("`cargo {}` failed: {status}", args.join(" "));
+        bail!("`cargo {}` failed after {took} s: {status}", args.join(" "));
     }
+    eprintln!("xtask: `cargo {}` took {took} s", args.join(" "));
     Ok(())
 }
 

@@ -393,6 +393,7 @@ pub fn train(spec: BackendSpec, args: TrainArgs) -> Result<()> {
                 attention: s.attention == AttentionKind::Additive,
                 teacher_forcing: s.teacher_forcing,
                 maxout: s.maxout.unwrap_or(translator.maxout),
+                subwords: s.subwords,
                 min_freq: a.min_freq.unwrap_or(translator.min_freq),
                 max_vocab: a.max_vocab,
                 beam: s.beam,

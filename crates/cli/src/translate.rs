@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
-use attn_data::translation_tokens;
 use attn_train::{
     LoadedSeq2Seq, ParallelFiles, ParallelPair, detokenize, load_seq2seq, translate_ids,
 };
@@ -61,6 +60,10 @@ pub struct Seq2SeqArgs {
     /// scores (0: none) [default: 256].
     #[arg(long)]
     pub maxout: Option<usize>,
+    /// seq2seq: split words into byte-pair subwords learnt on the training split, this many
+    /// per language (0: whole words).
+    #[arg(long, default_value_t = 0)]
+    pub subwords: usize,
     /// seq2seq: share of training steps fed the true previous word (teacher forcing).
     #[arg(long, default_value_t = 1.0)]
     pub teacher_forcing: f64,
@@ -138,9 +141,11 @@ pub struct TranslateArgs {
 pub struct Translated {
     /// The source's tokens as the model read them.
     pub source: Vec<String>,
+    /// The output tokens (subwords where the translator has them).
+    pub tokens: Vec<String>,
     /// The output words.
     pub words: Vec<String>,
-    /// One row per output word and one for the end, over the source tokens (empty without
+    /// One row per output token and one for the end, over the source tokens (empty without
     /// attention).
     pub alignment: Vec<Vec<f32>>,
 }
@@ -159,17 +164,11 @@ pub fn translate_texts<B: attn_backend::Backend>(
     texts
         .iter()
         .zip(out)
-        .map(|(text, t)| {
-            let mut source = translation_tokens(text);
-            source.truncate(vocabs.source.max_len);
-            if source.is_empty() {
-                source.push("<unk>".into());
-            }
-            Translated {
-                source,
-                words: vocabs.target_words(&t.tokens),
-                alignment: t.alignment,
-            }
+        .map(|(text, t)| Translated {
+            source: vocabs.source_tokens(text),
+            tokens: vocabs.target_tokens(&t.tokens),
+            words: vocabs.target_words(&t.tokens),
+            alignment: t.alignment,
         })
         .collect()
 }
@@ -194,7 +193,7 @@ impl BackendTask for Translate {
         for t in translate_texts(&loaded, &self.0.text, self.0.beam, &device) {
             let line = serde_json::json!({
                 "translation": detokenize(&t.words),
-                "tokens": t.words,
+                "tokens": t.tokens,
                 "source_tokens": t.source,
                 "alignment": t.alignment,
             });
@@ -209,8 +208,8 @@ pub fn translate(spec: BackendSpec, args: TranslateArgs) -> Result<()> {
     dispatch(spec, Translate(args))?
 }
 
-/// The alignment matrix of `text` under the translator in `run`: source words across, output
-/// words (and the end) down, in grey levels.
+/// The alignment matrix of `text` under the translator in `run`: source tokens across, output
+/// tokens (and the end) down, in grey levels.
 pub fn alignment<B: attn_backend::Backend>(
     run: &Path,
     text: &str,
@@ -224,10 +223,10 @@ pub fn alignment<B: attn_backend::Backend>(
             run.display()
         );
     }
-    let mut rows = t.words;
+    let mut rows = t.tokens;
     rows.push("<eos>".into());
     Ok(Heatmap {
-        title: "alignment: output words (down) attend to source words (across)".into(),
+        title: "alignment: output tokens (down) attend to source tokens (across)".into(),
         rows,
         columns: t.source,
         values: t.alignment,

@@ -17,6 +17,7 @@ mod padding;
 mod parallel;
 mod sampling;
 mod stats;
+mod subwords;
 mod vocab;
 
 pub use batch::{TargetBatch, TextBatch, TextBatcher};
@@ -28,6 +29,7 @@ pub use padding::{MAX_PAD_LENGTHS, PadLengths};
 pub use parallel::{read_parallel, translation_tokens};
 pub use sampling::{bucketed_batches, shuffled, stratified_split};
 pub use stats::{LengthStats, length_stats};
+pub use subwords::{CONTINUATION, Subwords};
 pub use vocab::{WordVocab, basic_english};
 
 /// What a [`TextEncoder`] fails with: its own error type.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use attn_data::{Example, TextBatch, WordVocab, read_parallel, translation_tokens};
+use attn_data::{Example, Subwords, TextBatch, WordVocab, read_parallel, translation_tokens};
 use attn_rnn::{Decoding, Seq2Seq, Seq2SeqConfig, Translation};
 use attn_transformer::Precision;
 use burn::module::Module;
@@ -53,7 +53,10 @@ pub struct Seq2SeqSettings {
     /// Width of the deep output's maxout layer (0: word scores straight from the features).
     #[serde(default)]
     pub maxout: usize,
-    /// Words seen fewer times than this in training become `<unk>`.
+    /// Byte-pair subwords per language, learnt on the training split (0: whole words).
+    #[serde(default)]
+    pub subwords: usize,
+    /// Words seen fewer times than this in training become `<unk>` (whole words only).
     pub min_freq: usize,
     /// At most this many words per language (specials included).
     pub max_vocab: usize,
@@ -72,6 +75,7 @@ impl Default for Seq2SeqSettings {
             attention: true,
             teacher_forcing: 1.0,
             maxout: 256,
+            subwords: 0,
             min_freq: 2,
             max_vocab: 50_000,
             beam: 4,
@@ -115,32 +119,52 @@ impl ParallelFiles {
     }
 }
 
-/// A translator's vocabularies: source words and target words with start and end tokens.
+/// A translator's vocabularies: source tokens and target tokens with start and end tokens, the
+/// tokens being lowercased words or their byte-pair subwords.
 #[derive(Debug, Clone)]
 pub struct Vocabularies {
-    /// Source words.
+    /// Source tokens.
     pub source: WordVocab,
-    /// Target words; [`BOS`] and [`EOS`] are ids 2 and 3.
+    /// Target tokens; [`BOS`] and [`EOS`] are ids 2 and 3.
     pub target: WordVocab,
+    /// The subwords of source and target words (none: the tokens are whole words).
+    pub subwords: Option<(Subwords, Subwords)>,
 }
 
 impl Vocabularies {
-    /// Both vocabularies of the training pairs.
-    pub fn build(pairs: &[(String, String)], settings: &Seq2SeqSettings, max_len: usize) -> Self {
-        let words = |side: fn(&(String, String)) -> &String, specials: &[&str]| {
-            let sentences = pairs.iter().map(|p| translation_tokens(side(p)));
-            WordVocab::of_tokens(
-                sentences,
-                settings.min_freq,
-                settings.max_vocab,
-                max_len,
-                specials,
-            )
+    /// Both vocabularies of the training pairs (and their subwords, when the settings ask).
+    pub fn build(
+        pairs: &[(String, String)],
+        settings: &Seq2SeqSettings,
+        max_len: usize,
+    ) -> Result<Self> {
+        let words = |side: fn(&(String, String)) -> &String| -> Vec<Vec<String>> {
+            pairs.iter().map(|p| translation_tokens(side(p))).collect()
         };
-        Self {
-            source: words(|p| &p.0, &[]),
-            target: words(|p| &p.1, &[BOS, EOS]),
-        }
+        let (source_words, target_words) = (words(|p| &p.0), words(|p| &p.1));
+        let subwords = match settings.subwords {
+            0 => None,
+            n => Some((
+                Subwords::learn(&source_words, n)?,
+                Subwords::learn(&target_words, n)?,
+            )),
+        };
+        let min_freq = match subwords {
+            Some(_) => 1,
+            None => settings.min_freq,
+        };
+        let vocab = |sentences: Vec<Vec<String>>, split: Option<&Subwords>, specials: &[&str]| {
+            let tokens = sentences.into_iter().map(|s| match split {
+                Some(subwords) => subwords.split(&s),
+                None => s,
+            });
+            WordVocab::of_tokens(tokens, min_freq, settings.max_vocab, max_len, specials)
+        };
+        Ok(Self {
+            source: vocab(source_words, subwords.as_ref().map(|s| &s.0), &[]),
+            target: vocab(target_words, subwords.as_ref().map(|s| &s.1), &[BOS, EOS]),
+            subwords,
+        })
     }
 
     /// The start and end ids, and the longest translation of a source of `source_len` tokens.
@@ -154,7 +178,10 @@ impl Vocabularies {
 
     /// A pair as the loop trains on it: source ids, and `<bos>` target ids `<eos>`.
     pub fn example(&self, source: &str, target: &str) -> Example {
-        let tokens = translation_tokens(target);
+        let mut tokens = translation_tokens(target);
+        if let Some((_, subwords)) = &self.subwords {
+            tokens = subwords.split(&tokens);
+        }
         let mut ids = vec![BOS_ID];
         ids.extend(self.target.encode_tokens(&tokens));
         ids.push(EOS_ID);
@@ -165,18 +192,27 @@ impl Vocabularies {
         }
     }
 
-    /// The ids of a source sentence (at least one: `<unk>` for an empty one).
-    pub fn source_ids(&self, source: &str) -> Vec<u32> {
-        let ids = self.source.encode_tokens(&translation_tokens(source));
-        if ids.is_empty() {
-            vec![WordVocab::UNK]
-        } else {
-            ids
+    /// The tokens of a source sentence as the model reads them: at most `max_len`, at least one
+    /// (`<unk>` for an empty sentence).
+    pub fn source_tokens(&self, source: &str) -> Vec<String> {
+        let mut tokens = translation_tokens(source);
+        if let Some((subwords, _)) = &self.subwords {
+            tokens = subwords.split(&tokens);
         }
+        tokens.truncate(self.source.max_len);
+        if tokens.is_empty() {
+            tokens.push(self.source.words[WordVocab::UNK as usize].clone());
+        }
+        tokens
     }
 
-    /// The words of target ids.
-    pub fn target_words(&self, ids: &[u32]) -> Vec<String> {
+    /// The ids of a source sentence's [`Vocabularies::source_tokens`].
+    pub fn source_ids(&self, source: &str) -> Vec<u32> {
+        self.source.encode_tokens(&self.source_tokens(source))
+    }
+
+    /// The tokens of target ids (subwords where the vocabularies have them).
+    pub fn target_tokens(&self, ids: &[u32]) -> Vec<String> {
         ids.iter()
             .map(|&i| {
                 self.target
@@ -186,6 +222,42 @@ impl Vocabularies {
                     .unwrap_or_default()
             })
             .collect()
+    }
+
+    /// The words of target ids: their tokens, subwords joined into words.
+    pub fn target_words(&self, ids: &[u32]) -> Vec<String> {
+        let tokens = self.target_tokens(ids);
+        match self.subwords {
+            Some(_) => Subwords::join(&tokens),
+            None => tokens,
+        }
+    }
+
+    /// Writes the vocabularies (and subwords) into a run directory.
+    fn save(&self, run: &Path) -> Result<()> {
+        self.source.save(&run.join("source_vocab.json"))?;
+        self.target.save(&run.join("target_vocab.json"))?;
+        if let Some((source, target)) = &self.subwords {
+            source.save(&run.join("source_subwords.json"))?;
+            target.save(&run.join("target_subwords.json"))?;
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Vocabularies::save`] wrote for a run trained with `settings`.
+    fn load(run: &Path, settings: &Seq2SeqSettings) -> Result<Self> {
+        let subwords = match settings.subwords {
+            0 => None,
+            _ => Some((
+                Subwords::load(&run.join("source_subwords.json"))?,
+                Subwords::load(&run.join("target_subwords.json"))?,
+            )),
+        };
+        Ok(Self {
+            source: WordVocab::load(&run.join("source_vocab.json"))?,
+            target: WordVocab::load(&run.join("target_vocab.json"))?,
+            subwords,
+        })
     }
 }
 
@@ -358,8 +430,9 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 
 /// Trains an encoder-decoder on `files` into `run` (vocabularies from the training pairs), then
 /// translates the test sources and scores them with BLEU (on rank 0 of `cluster`; the other
-/// ranks return `None`). Writes `seq2seq.json`, `source_vocab.json`, `target_vocab.json`,
-/// `seq2seq_model.mpk`, `translations.txt` and `eval.json` beside the loop's files.
+/// ranks return `None`). Writes `seq2seq.json`, `source_vocab.json`, `target_vocab.json` (and
+/// with subwords `source_subwords.json`, `target_subwords.json`), `seq2seq_model.mpk`,
+/// `translations.txt` and `eval.json` beside the loop's files.
 pub fn train_seq2seq<B: AutodiffBackend>(
     cfg: &TrainConfig,
     settings: &Seq2SeqSettings,
@@ -382,7 +455,7 @@ pub fn train_seq2seq<B: AutodiffBackend>(
         .transpose()?
         .unwrap_or_default();
     let test_pairs = read(&files.test)?;
-    let vocabs = Vocabularies::build(&train_pairs, settings, cfg.max_len);
+    let vocabs = Vocabularies::build(&train_pairs, settings, cfg.max_len)?;
     let examples = |pairs: &[(String, String)]| -> Vec<Example> {
         pairs.iter().map(|(s, t)| vocabs.example(s, t)).collect()
     };
@@ -456,8 +529,7 @@ fn save_seq2seq<B: Backend>(
     run: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(run).map_err(io_err(run))?;
-    vocabs.source.save(&run.join("source_vocab.json"))?;
-    vocabs.target.save(&run.join("target_vocab.json"))?;
+    vocabs.save(run)?;
     let json = serde_json::json!({"model": config, "settings": settings});
     let text = serde_json::to_string_pretty(&json).expect("serializes");
     attn_atomic::write(&run.join("seq2seq.json"), text.as_bytes())?;
@@ -516,10 +588,7 @@ pub fn load_seq2seq<B: Backend>(run: &Path, device: &B::Device) -> Result<Loaded
             path: run.join("seq2seq_model.mpk"),
             reason: e.to_string(),
         })?;
-    let vocabs = Vocabularies {
-        source: WordVocab::load(&run.join("source_vocab.json"))?,
-        target: WordVocab::load(&run.join("target_vocab.json"))?,
-    };
+    let vocabs = Vocabularies::load(run, &settings)?;
     Ok(LoadedSeq2Seq {
         model,
         vocabs,
@@ -573,7 +642,7 @@ mod tests {
             min_freq: 1,
             ..Seq2SeqSettings::default()
         };
-        let vocabs = Vocabularies::build(&pairs(), &settings, 64);
+        let vocabs = Vocabularies::build(&pairs(), &settings, 64).unwrap();
         assert_eq!(vocabs.target.id(BOS), Some(2));
         assert_eq!(vocabs.target.id(EOS), Some(3));
         let example = vocabs.example("Ein Hund.", "A dog.");
@@ -584,6 +653,28 @@ mod tests {
         assert_eq!(words, ["a", "dog", "."]);
         assert_eq!(vocabs.source_ids("   "), [WordVocab::UNK]);
         assert_eq!(vocabs.decoding(3).max_words, 16);
+    }
+
+    #[test]
+    fn subword_vocabularies_split_the_words_give_them_back_and_reload() {
+        let settings = Seq2SeqSettings {
+            subwords: 1,
+            ..Seq2SeqSettings::default()
+        };
+        let vocabs = Vocabularies::build(&pairs(), &settings, 64).unwrap();
+        let example = vocabs.example("Ein Hund.", "A dog runs.");
+        let inner = &example.target[1..example.target.len() - 1];
+        assert_eq!(vocabs.target_words(inner), ["a", "dog", "runs", "."]);
+        let tokens = vocabs.target_tokens(inner);
+        assert!(tokens.contains(&"##o".to_string()), "{tokens:?}");
+        let source = vocabs.source_tokens("Ein Hund.");
+        assert_eq!(source[..3], ["e", "##i", "##n"]);
+        assert_eq!(example.ids.len(), source.len());
+        let dir = tempfile::tempdir().unwrap();
+        vocabs.save(dir.path()).unwrap();
+        let back = Vocabularies::load(dir.path(), &settings).unwrap();
+        assert_eq!(back.source_ids("Ein Hund."), vocabs.source_ids("Ein Hund."));
+        assert_eq!(back.target_words(inner), vocabs.target_words(inner));
     }
 
     #[test]
