@@ -4,7 +4,7 @@
 Usage: python3 scripts/pytorch_seq2seq.py --run DIR [--data-dir DIR] [--src de] [--tgt en]
            [--iterations 100] [--batch 64] [--lr 2e-3] [--warmup 0.1] [--grad-clip 1]
            [--threads N] [--seed 42] [--all-rows]
-Needs torch (not needed by CI). DIR is a finished (or started) `attn train seq2seq` run: its
+Needs torch (not needed by CI). DIR is a finished (or started) `attn train seq2seq --subwords 0` run: its
 source_vocab.json and target_vocab.json (the same words and ids, the same cut at max_len) and
 seq2seq.json (the same sizes) are used, so both sides train the same model on the same ids. The
 data directory (default $MULTI30K_DIR) holds Multi30k's train.{src,tgt}; sentences are tokenized as
@@ -141,7 +141,11 @@ def main():
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     with open(os.path.join(a.run, "seq2seq.json"), encoding="utf-8") as f:
-        config = json.load(f)["model"]
+        saved = json.load(f)
+    config = saved["model"]
+    if saved["settings"].get("subwords", 0):
+        raise SystemExit(f"{a.run} was trained on subwords; this script reads whole words: "
+                         "train the run with `--subwords 0` for the speed comparison")
     src_index, src_max = load_vocab(os.path.join(a.run, "source_vocab.json"))
     tgt_index, tgt_max = load_vocab(os.path.join(a.run, "target_vocab.json"))
 

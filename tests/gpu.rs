@@ -30,6 +30,9 @@ type W = Autodiff<Wgpu>;
 
 /// wgpu's default device, or a skip (a failure under CI) where the machine has no adapter.
 fn gpu() -> Option<WgpuDevice> {
+    // This process's kernels and autotune results go under the build's target directory, not
+    // beside the crate's manifest (CubeCL's default).
+    attn_backend::use_kernel_caches(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("cubecl"));
     let found = adapters();
     let device = wgpu_device(DeviceChoice::Auto, &found).ok();
     attn_testing::require(
@@ -286,7 +289,11 @@ fn a_second_run_compiles_no_kernel_on_a_vulkan_adapter() {
     };
     let first = compiled("first");
     assert!(first > 0, "the first run logged no compilation");
-    assert_eq!(compiled("second"), 0, "the second run compiled kernels again");
+    assert_eq!(
+        compiled("second"),
+        0,
+        "the second run compiled kernels again"
+    );
 }
 
 #[test]

@@ -257,6 +257,53 @@ fn without_attention_the_decoder_still_trains_and_attend_says_why_it_cannot_draw
 }
 
 #[test]
+fn a_subword_translator_reads_and_writes_pieces_and_gives_back_words() {
+    let home = tempfile::tempdir().unwrap();
+    let pairs = write_pairs(home.path(), 32);
+    let run = home.path().join("pieces");
+    // 12 pieces per language: `s`/`t`, the ten digits and their continuations do not all fit,
+    // so every word is split.
+    tiny_train(
+        home.path(),
+        &pairs,
+        &run,
+        &["--iterations", "20", "--subwords", "12"],
+    )
+    .success()
+    .stdout(contains("BLEU: "));
+    for file in ["source_subwords.json", "target_subwords.json"] {
+        assert!(run.join(file).is_file(), "{file} missing from the run");
+    }
+    let out = attn(home.path())
+        .args(["translate", "--model"])
+        .arg(&run)
+        .arg("s5 s6")
+        .assert()
+        .success();
+    let line = &json_lines(&out.get_output().stdout)[0];
+    assert_eq!(
+        line["source_tokens"],
+        serde_json::json!(["s", "##5", "s", "##6"])
+    );
+    let tokens: Vec<String> = serde_json::from_value(line["tokens"].clone()).unwrap();
+    let mut words: Vec<String> = Vec::new();
+    for token in &tokens {
+        match (token.strip_prefix("##"), words.last_mut()) {
+            (Some(rest), Some(word)) => word.push_str(rest),
+            _ => words.push(token.clone()),
+        }
+    }
+    assert_eq!(line["translation"], words.join(" "), "{tokens:?}");
+    let alignment = line["alignment"].as_array().unwrap();
+    assert_eq!(
+        alignment.len(),
+        tokens.len() + 1,
+        "a row per piece and the end"
+    );
+    assert!(alignment.iter().all(|r| r.as_array().unwrap().len() == 4));
+}
+
+#[test]
 fn a_resumed_translator_redoes_the_iterations_after_its_checkpoint_exactly() {
     let home = tempfile::tempdir().unwrap();
     let pairs = write_pairs(home.path(), 48);

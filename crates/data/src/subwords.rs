@@ -106,10 +106,15 @@ mod tests {
     use super::*;
 
     fn sentences() -> Vec<Vec<String>> {
-        ["ein hund läuft", "zwei hunde laufen", "ein mann läuft", "hunde laufen"]
-            .iter()
-            .map(|s| s.split(' ').map(String::from).collect())
-            .collect()
+        [
+            "ein hund läuft",
+            "zwei hunde laufen",
+            "ein mann läuft",
+            "hunde laufen",
+        ]
+        .iter()
+        .map(|s| s.split(' ').map(String::from).collect())
+        .collect()
     }
 
     #[test]

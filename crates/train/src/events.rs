@@ -56,9 +56,9 @@ pub enum Event<'a> {
         /// Test pairs.
         test: usize,
         /// Source vocabulary size.
-        source_words: usize,
+        source_tokens: usize,
         /// Target vocabulary size.
-        target_words: usize,
+        target_tokens: usize,
         /// Seconds spent reading and tokenizing.
         seconds: f64,
     },
@@ -162,13 +162,14 @@ impl fmt::Display for Event<'_> {
                 train,
                 validation,
                 test,
-                source_words,
-                target_words,
+                source_tokens,
+                target_tokens,
                 seconds,
             } => write!(
                 f,
                 "Data: {train} training, {validation} validation and {test} test pairs, \
-                 {source_words} source and {target_words} target words, tokenized in {seconds:.1}s"
+                 {source_tokens} source and {target_tokens} target tokens, tokenized in \
+                 {seconds:.1}s"
             ),
             Self::Translated(report) => write!(
                 f,

@@ -53,7 +53,8 @@ pub struct Seq2SeqSettings {
     /// Width of the deep output's maxout layer (0: word scores straight from the features).
     #[serde(default)]
     pub maxout: usize,
-    /// Byte-pair subwords per language, learnt on the training split (0: whole words).
+    /// Byte-pair subwords per language, learnt on the training split (0: whole words, and what
+    /// runs saved before subwords read as).
     #[serde(default)]
     pub subwords: usize,
     /// Words seen fewer times than this in training become `<unk>` (whole words only).
@@ -75,7 +76,7 @@ impl Default for Seq2SeqSettings {
             attention: true,
             teacher_forcing: 1.0,
             maxout: 256,
-            subwords: 0,
+            subwords: 6000,
             min_freq: 2,
             max_vocab: 50_000,
             beam: 4,
@@ -464,8 +465,8 @@ pub fn train_seq2seq<B: AutodiffBackend>(
         train: train.len(),
         validation: validation.len(),
         test: test_pairs.len(),
-        source_words: vocabs.source.len(),
-        target_words: vocabs.target.len(),
+        source_tokens: vocabs.source.len(),
+        target_tokens: vocabs.target.len(),
         seconds: started.elapsed().as_secs_f64(),
     });
     let config = Seq2SeqConfig {
@@ -640,6 +641,7 @@ mod tests {
     fn a_pair_becomes_source_ids_and_a_target_between_start_and_end() {
         let settings = Seq2SeqSettings {
             min_freq: 1,
+            subwords: 0,
             ..Seq2SeqSettings::default()
         };
         let vocabs = Vocabularies::build(&pairs(), &settings, 64).unwrap();
