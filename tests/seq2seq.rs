@@ -286,13 +286,7 @@ fn a_subword_translator_reads_and_writes_pieces_and_gives_back_words() {
         serde_json::json!(["s", "##5", "s", "##6"])
     );
     let tokens: Vec<String> = serde_json::from_value(line["tokens"].clone()).unwrap();
-    let mut words: Vec<String> = Vec::new();
-    for token in &tokens {
-        match (token.strip_prefix("##"), words.last_mut()) {
-            (Some(rest), Some(word)) => word.push_str(rest),
-            _ => words.push(token.clone()),
-        }
-    }
+    let words = attn_data::Subwords::join(&tokens);
     assert_eq!(line["translation"], words.join(" "), "{tokens:?}");
     let alignment = line["alignment"].as_array().unwrap();
     assert_eq!(
