@@ -285,22 +285,14 @@ fn compare_seq2seq(attention: Option<PathBuf>, none: Option<PathBuf>) -> Result<
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    // One lint of everything, the GPU backends' build and the GPU test group (built only with
+    // `wgpu`) included: the GPU features only add code (nothing is `cfg(not(...))` on them).
     cargo(&[
         "clippy",
         "--workspace",
         "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    // The GPU backends' build, linted with the GPU test group (built only with `wgpu`).
-    cargo(&[
-        "clippy",
-        "-p",
-        "attn-cli",
         "--features",
-        "wgpu,cuda",
-        "--all-targets",
+        "attn-cli/wgpu,attn-cli/cuda",
         "--",
         "-D",
         "warnings",

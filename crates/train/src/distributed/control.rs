@@ -248,21 +248,28 @@ impl Control {
             let (send, receive) = mpsc::channel();
             *link.buckets.lock().expect("no panic holding it") = Some(receive);
             let timeout = self.peer_timeout;
-            std::thread::spawn(move || {
-                let reader = BufReader::new(reader);
-                read_link(reader, &link, &links, &watch, (leader, timeout), &send);
-            });
+            let name = format!("rank {}", link.rank);
+            std::thread::Builder::new()
+                .name(format!("attn {name} link"))
+                .spawn(move || {
+                    let reader = BufReader::new(reader);
+                    read_link(reader, &link, &links, &watch, (leader, timeout), &send);
+                })
+                .map_err(net_err(name))?;
         }
         let links = self.links.clone();
         let beat = (self.peer_timeout / 4).min(Duration::from_secs(2));
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(beat);
-                for link in links.iter() {
-                    link.send("alive");
+        std::thread::Builder::new()
+            .name("attn heartbeat".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(beat);
+                    for link in links.iter() {
+                        link.send("alive");
+                    }
                 }
-            }
-        });
+            })
+            .map_err(net_err("the heartbeat".into()))?;
         Ok(())
     }
 

@@ -29,6 +29,10 @@ use crate::train_loop::TrainJob;
 use control::{Control, Hello};
 use reducer::Watch;
 
+/// Each peer thread's stack: a whole training run, as on the main thread, whose 8 MiB it
+/// exceeds; an unoptimised build overflowed the default 2 MiB loading a model record.
+const PEER_STACK: usize = 64 << 20;
+
 /// Where this process stands in a run over several processes or machines (`--nodes`): its
 /// rank and how to reach rank 0. The number of nodes is a training setting
 /// ([`TrainConfig::nodes`]).
@@ -172,7 +176,10 @@ where
                     &home,
                 );
                 let (train_peer, control) = (&train_peer, &control);
-                scope.spawn(move || {
+                let thread = std::thread::Builder::new()
+                    .name(format!("attn device {k}"))
+                    .stack_size(PEER_STACK);
+                thread.spawn_scoped(scope, move || {
                     // The precision of the matrix products is thread-local: each peer sets it.
                     let _autocast = attn_transformer::autocast(cfg.precision);
                     let index = rank * per_rank + k;
@@ -204,13 +211,17 @@ where
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
                     (
                         Err(TrainError::Collective("a peer thread panicked".into())),
                         None,
                     )
-                })
+                }),
+                Err(e) => (
+                    Err(TrainError::Collective(format!("no thread for a peer: {e}"))),
+                    None,
+                ),
             })
             .collect()
     });

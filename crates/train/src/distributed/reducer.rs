@@ -46,10 +46,13 @@ fn guarded<T: Send + 'static>(
     op: impl FnOnce() -> std::result::Result<T, CollectiveError> + Send + 'static,
 ) -> Result<T> {
     let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        // The receiver is gone when the run stopped waiting: nothing to tell.
-        let _ = send.send(op());
-    });
+    std::thread::Builder::new()
+        .name(format!("attn {what}"))
+        .spawn(move || {
+            // The receiver is gone when the run stopped waiting: nothing to tell.
+            let _ = send.send(op());
+        })
+        .map_err(|e| TrainError::Collective(format!("{what}: no thread: {e}")))?;
     let started = Instant::now();
     loop {
         match receive.recv_timeout(POLL) {
