@@ -29,8 +29,8 @@ use crate::train_loop::TrainJob;
 use control::{Control, Hello};
 use reducer::Watch;
 
-/// Each peer thread's stack: a whole training run, as on the main thread, whose 8 MiB it
-/// exceeds; an unoptimised build overflowed the default 2 MiB loading a model record.
+/// Each peer thread's stack: it runs a whole training run, as the main thread (8 MiB) does; an
+/// unoptimised build overflowed std's default 2 MiB loading a model record.
 const PEER_STACK: usize = 64 << 20;
 
 /// Where this process stands in a run over several processes or machines (`--nodes`): its
