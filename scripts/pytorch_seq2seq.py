@@ -4,9 +4,11 @@
 Usage: python3 scripts/pytorch_seq2seq.py --run DIR [--data-dir DIR] [--src de] [--tgt en]
            [--iterations 100] [--batch 64] [--lr 2e-3] [--warmup 0.1] [--grad-clip 1]
            [--threads N] [--seed 42] [--all-rows]
-Needs torch (not needed by CI). DIR is a finished (or started) `attn train seq2seq --subwords 0` run: its
-source_vocab.json and target_vocab.json (the same words and ids, the same cut at max_len) and
-seq2seq.json (the same sizes) are used, so both sides train the same model on the same ids. The
+Needs torch (not needed by CI), and the tokenizers package for a subword run. DIR is a finished (or
+started) `attn train seq2seq` run: its source_vocab.json and target_vocab.json (the same tokens and
+ids, the same cut at max_len), with subwords its source_subwords.json and target_subwords.json (the
+same byte-pair pieces, `##` marking a word's continuation) and seq2seq.json (the same sizes) are
+used, so both sides train the same model on the same ids. The
 data directory (default $MULTI30K_DIR) holds Multi30k's train.{src,tgt}; sentences are tokenized as
 attn's translation_tokens: lowercased runs of letters and digits (an apostrophe inside a word kept),
 every other visible character on its own.
@@ -48,6 +50,26 @@ def translation_tokens(text):
     if word:
         tokens.append(word)
     return tokens
+
+
+def load_subwords(path):
+    """attn's Subwords::split over the words of a sentence: the BPE pieces of each word, an
+    unknown piece inside a word kept a continuation."""
+    from tokenizers.models import BPE
+
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    bpe = BPE(saved["vocab"], [tuple(m) for m in saved["merges"]], unk_token="<unk>",
+              continuing_subword_prefix="##", fuse_unk=True)
+
+    def split(words):
+        pieces = []
+        for word in words:
+            tokens = [t.value for t in bpe.tokenize(word)] or ["<unk>"]
+            pieces += [tokens[0]] + ["##<unk>" if t == "<unk>" else t for t in tokens[1:]]
+        return pieces
+
+    return split
 
 
 def load_vocab(path):
@@ -143,9 +165,10 @@ def main():
     with open(os.path.join(a.run, "seq2seq.json"), encoding="utf-8") as f:
         saved = json.load(f)
     config = saved["model"]
+    src_split = tgt_split = lambda words: words
     if saved["settings"].get("subwords", 0):
-        raise SystemExit(f"{a.run} was trained on subwords; this script reads whole words: "
-                         "train the run with `--subwords 0` for the speed comparison")
+        src_split = load_subwords(os.path.join(a.run, "source_subwords.json"))
+        tgt_split = load_subwords(os.path.join(a.run, "target_subwords.json"))
     src_index, src_max = load_vocab(os.path.join(a.run, "source_vocab.json"))
     tgt_index, tgt_max = load_vocab(os.path.join(a.run, "target_vocab.json"))
 
@@ -155,8 +178,8 @@ def main():
 
     pairs = []
     for s, t in zip(read(a.src), read(a.tgt)):
-        sid = [src_index.get(w, 1) for w in translation_tokens(s)[:src_max]] or [1]
-        tid = [2] + [tgt_index.get(w, 1) for w in translation_tokens(t)[:tgt_max]] + [3]
+        sid = [src_index.get(w, 1) for w in src_split(translation_tokens(s))[:src_max]] or [1]
+        tid = [2] + [tgt_index.get(w, 1) for w in tgt_split(translation_tokens(t))[:tgt_max]] + [3]
         pairs.append((sid, tid))
     model = Seq2Seq(config)
     optim = torch.optim.AdamW(model.parameters(), lr=a.lr, eps=1e-8, weight_decay=0.01)

@@ -8,7 +8,6 @@ use attn_transformer::{
     BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, Precision, autocast,
 };
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use serde::Serialize;
 
-use crate::classify::{Classify, Objective};
+use crate::classify::{Classify, CrossEntropy, Objective};
 use crate::error::{Result, TrainError};
 use crate::events::Quiet;
 use crate::memory::peak_rss_bytes;
@@ -160,7 +159,6 @@ where
 {
     let batcher = cfg.batcher::<B>(pad_id)?;
     let mut optim = adamw::<B, M>(cfg);
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut step_s, mut phases, mut used) = (Vec::new(), Vec::new(), Vec::new());
     let progress = bar(warmup + steps, "train steps");
     for i in 0..warmup + steps {
@@ -173,7 +171,7 @@ where
             &batch,
             cfg.lr,
             cfg.layer_decay,
-            &loss_fn,
+            CrossEntropy::default(),
             Some(device),
         )?;
         model = step.model;

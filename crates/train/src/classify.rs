@@ -4,10 +4,11 @@
 use attn_data::TextBatch;
 use attn_transformer::{BertForSequenceClassification, BertInput};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
-use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
+
+use attn_kernels::fused;
 
 use crate::Result;
 
@@ -28,10 +29,18 @@ pub struct Scored<B: Backend> {
     pub scored: usize,
 }
 
+/// The loss the loop trains on: cross-entropy, the targets smoothed as (1 - `smoothing`) ·
+/// one-hot + `smoothing` / classes (PyTorch's `label_smoothing`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrossEntropy {
+    /// The label smoothing (0: none).
+    pub smoothing: f32,
+}
+
 /// A model the training loop can train and validate.
 pub trait Objective<B: Backend> {
     /// The loss of a padded batch under `loss_fn` (its label smoothing), and its hits.
-    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>>;
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: CrossEntropy) -> Result<Scored<B>>;
 
     /// The gradients in groups, each with its depth from the output (a group at depth `d` learns
     /// at `lr * decay^d` under layer-wise learning-rate decay); one group at depth 0 unless the
@@ -67,21 +76,13 @@ fn take<B: AutodiffBackend, M: Module<B>>(
 pub(crate) fn scored<B: Backend>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 1, Int>,
-    loss_fn: &CrossEntropyLoss<B>,
+    loss_fn: CrossEntropy,
 ) -> Scored<B> {
     let rows = labels.dims()[0];
-    let loss = loss_fn.forward(logits.clone(), labels.clone());
-    let hits: i64 = logits
-        .argmax(1)
-        .reshape([rows])
-        .equal(labels)
-        .int()
-        .sum()
-        .into_scalar()
-        .elem();
+    let (loss, hits) = fused::cross_entropy(logits, labels, loss_fn.smoothing);
     Scored {
         loss,
-        hits: hits as usize,
+        hits,
         scored: rows,
     }
 }
@@ -98,7 +99,7 @@ impl<B: Backend> Classify<B> for BertForSequenceClassification<B> {
 }
 
 impl<B: Backend> Objective<B> for BertForSequenceClassification<B> {
-    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>> {
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: CrossEntropy) -> Result<Scored<B>> {
         Ok(scored(self.logits(batch)?, batch.labels.clone(), loss_fn))
     }
 
@@ -128,7 +129,7 @@ impl<B: Backend> Classify<B> for attn_rnn::RnnAttentionClassifier<B> {
 }
 
 impl<B: Backend> Objective<B> for attn_rnn::RnnAttentionClassifier<B> {
-    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>> {
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: CrossEntropy) -> Result<Scored<B>> {
         Ok(scored(self.logits(batch)?, batch.labels.clone(), loss_fn))
     }
 }

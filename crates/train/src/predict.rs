@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::TrainConfig;
-use crate::classify::{Classify, Objective};
+use crate::classify::{Classify, CrossEntropy, Objective};
 use crate::error::{Result, io_err};
 use crate::events::{Event, Observer};
 use crate::metrics::EvalReport;
@@ -41,12 +41,11 @@ pub(crate) fn validation_accuracy<B: Backend, M: Objective<B>>(
     batcher: TextBatcher,
     device: &B::Device,
 ) -> Result<f64> {
-    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(device);
     let (mut hits, mut scored) = (0, 0);
     for chunk in by_length(examples).chunks(batch_size.max(1)) {
         let items: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let batch = batcher.collate::<B>(&items, device);
-        let result = model.objective(&batch, &loss_fn)?;
+        let result = model.objective(&batch, CrossEntropy::default())?;
         (hits, scored) = (hits + result.hits, scored + result.scored);
     }
     Ok(hits as f64 / scored.max(1) as f64)

@@ -10,7 +10,6 @@ use attn_data::{Example, Subwords, TextBatch, WordVocab, read_parallel, translat
 use attn_rnn::{Decoding, Seq2Seq, Seq2SeqConfig, Translation};
 use attn_transformer::Precision;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLoss;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainConfig;
 use crate::bleu::{corpus_bleu, detokenize, tokenize_13a};
-use crate::classify::{Objective, Scored, scored};
+use crate::classify::{CrossEntropy, Objective, Scored, scored};
 use crate::distributed::Cluster;
 use crate::error::{Result, TrainError, io_err};
 use crate::events::{Event, Observer};
@@ -266,7 +265,7 @@ impl<B: Backend> Objective<B> for Seq2Seq<B> {
     /// Next-word cross-entropy over the real target positions; in training a share
     /// 1 - `teacher_forcing` of the steps (drawn from the backend's seeded generator) read the
     /// model's own previous word.
-    fn objective(&self, batch: &TextBatch<B>, loss_fn: &CrossEntropyLoss<B>) -> Result<Scored<B>> {
+    fn objective(&self, batch: &TextBatch<B>, loss_fn: CrossEntropy) -> Result<Scored<B>> {
         let targets = batch.targets.as_ref().ok_or_else(|| {
             TrainError::Settings("a translation batch needs target sentences".into())
         })?;

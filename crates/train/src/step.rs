@@ -4,13 +4,12 @@ use std::time::{Duration, Instant};
 
 use attn_data::TextBatch;
 use burn::module::AutodiffModule;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 
-use crate::classify::Objective;
+use crate::classify::{CrossEntropy, Objective};
 use crate::error::Result;
 use crate::{FusedAdamW, TrainConfig};
 
@@ -28,14 +27,10 @@ pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The run's cross-entropy loss (with its label smoothing).
-pub(crate) fn cross_entropy<B: Backend>(
-    cfg: &TrainConfig,
-    device: &B::Device,
-) -> CrossEntropyLoss<B> {
-    let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
-    CrossEntropyLossConfig::new()
-        .with_smoothing(smoothing)
-        .init(device)
+pub(crate) fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
+    CrossEntropy {
+        smoothing: cfg.label_smoothing as f32,
+    }
 }
 
 /// Time spent in each phase of a training step.
@@ -73,7 +68,7 @@ pub(crate) fn train_step<B, M, O>(
     batch: &TextBatch<B>,
     lr: f64,
     layer_decay: f64,
-    loss_fn: &CrossEntropyLoss<B>,
+    loss_fn: CrossEntropy,
     sync: Option<&B::Device>,
 ) -> Result<Step<M>>
 where
@@ -128,7 +123,7 @@ pub(crate) struct Gradients {
 pub(crate) fn backward<B, M>(
     model: &M,
     batch: &TextBatch<B>,
-    loss_fn: &CrossEntropyLoss<B>,
+    loss_fn: CrossEntropy,
     wait: impl Fn(),
 ) -> Result<Gradients>
 where

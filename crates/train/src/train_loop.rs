@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::TrainConfig;
 use crate::checkpoint::{CheckpointState, latest_checkpoint, resume, save_checkpoint};
-use crate::classify::Objective;
+use crate::classify::{CrossEntropy, Objective};
 use crate::distributed::{Cluster, Peer, Reducer, Tally, gather, scatter, train_peers};
 use crate::ema::Ema;
 use crate::error::{Result, TrainError};
@@ -150,7 +149,7 @@ where
 
     let lengths: Vec<usize> = examples.iter().map(|e| e.ids.len()).collect();
     let batcher = cfg.batcher::<B>(pad_id)?;
-    let loss_fn = cross_entropy(cfg, device);
+    let loss_fn = cross_entropy(cfg);
     let mut log = match leads {
         true => Some(ReportLog::open(run, cfg, start, job.observer.clone())?),
         false => None,
@@ -172,7 +171,7 @@ where
                     &collated,
                     lr,
                     cfg.layer_decay,
-                    &loss_fn,
+                    loss_fn,
                     None,
                 )?;
                 let rows = items.len() as f64;
@@ -195,7 +194,7 @@ where
                     model,
                     &mut optim,
                     share,
-                    &loss_fn,
+                    loss_fn,
                     reducer,
                     (lr, cfg.layer_decay),
                 )?
@@ -278,7 +277,7 @@ fn reduced_step<B, M, O>(
     model: M,
     optim: &mut O,
     share: Share<'_, B>,
-    loss_fn: &CrossEntropyLoss<B>,
+    loss_fn: CrossEntropy,
     reducer: &Reducer,
     (lr, layer_decay): (f64, f64),
 ) -> Result<(M, Tally)>

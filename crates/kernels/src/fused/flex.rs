@@ -766,3 +766,79 @@ pub fn additive_attention_autodiff(
     };
     (tensor(context), Tensor::from_inner(tensor(weights)))
 }
+
+/// The mean of the rows' losses [1] (summed in f64, in row order) and how many rows hit.
+fn mean_loss(rows: &kernels::CrossEntropyRows) -> (FlexTensor, usize) {
+    let sum: f64 = rows.loss.iter().map(|&l| f64::from(l)).sum();
+    let mean = (sum / rows.loss.len() as f64) as f32;
+    let hits = rows.hit.iter().filter(|&&h| h).count();
+    (from_vec(vec![mean], Shape::new([1])), hits)
+}
+
+/// Cross-entropy on Flex: the mean loss [1] and the hits.
+pub fn cross_entropy(
+    logits: Tensor<Flex, 2>,
+    labels: &[usize],
+    smoothing: f32,
+) -> (Tensor<Flex, 1>, usize) {
+    let x = contiguous_f32(primitive(logits));
+    let n = x.shape().dims::<2>()[1];
+    let (loss, hits) = mean_loss(&kernels::cross_entropy(x.storage(), labels, n, smoothing));
+    (tensor(loss), hits)
+}
+
+/// [`cross_entropy`] on `Autodiff<Flex>`; its backward step keeps the logits and each row's
+/// log-sum-exp.
+pub fn cross_entropy_autodiff(
+    logits: Tensor<Ad, 2>,
+    labels: &[usize],
+    smoothing: f32,
+) -> (Tensor<Ad, 1>, usize) {
+    #[derive(Debug)]
+    struct CrossEntropy;
+
+    /// The logits, the labels, each row's log-sum-exp and the smoothing.
+    type State = (FlexTensor, Vec<usize>, Vec<f32>, f32);
+
+    impl Backward<Flex, 1> for CrossEntropy {
+        type State = State;
+
+        fn backward(self, ops: Ops<State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (x, labels, log_sum_exp, smoothing) = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                let g = contiguous_f32(g);
+                // The gradient of the mean: each row's share of the loss's gradient.
+                let scale = g.storage::<f32>()[0] / labels.len() as f32;
+                let n = x.shape().dims::<2>()[1];
+                map(&x, |x, out| {
+                    kernels::cross_entropy_backward(
+                        x,
+                        &labels,
+                        &log_sum_exp,
+                        n,
+                        smoothing,
+                        scale,
+                        out,
+                    )
+                })
+            });
+        }
+    }
+
+    let x = primitive(logits);
+    let input = contiguous_f32(x.primitive.clone());
+    let n = input.shape().dims::<2>()[1];
+    let rows = kernels::cross_entropy(input.storage(), labels, n, smoothing);
+    let (loss, hits) = mean_loss(&rows);
+    let loss = match CrossEntropy
+        .prepare::<NoCheckpointing>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            prep.finish((input, labels.to_vec(), rows.log_sum_exp, smoothing), loss)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(loss),
+    };
+    (tensor(loss), hits)
+}

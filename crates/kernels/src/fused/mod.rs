@@ -44,10 +44,12 @@ pub enum Op {
     Tanh,
     /// [`additive_attention`].
     AdditiveAttention,
+    /// [`cross_entropy`].
+    CrossEntropy,
 }
 
 /// Calls of each [`Op`] that took a fast path, in this process.
-static TAKEN: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+static TAKEN: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
 
 /// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
 /// without the `flex` feature).
@@ -443,6 +445,11 @@ pub struct RecurrentInputs<B: Backend> {
 /// Whether [`recurrent`] runs this crate's kernel on backend `B` (Flex and `Autodiff<Flex>`), so
 /// that a caller builds its inputs only where they are taken.
 pub fn fuses_recurrent<B: Backend>() -> bool {
+    on_flex::<B>()
+}
+
+/// Whether `B` is Flex or `Autodiff<Flex>`, the backends this crate's kernels run on.
+fn on_flex<B: Backend>() -> bool {
     #[cfg(feature = "flex")]
     {
         use std::any::TypeId;
@@ -450,6 +457,60 @@ pub fn fuses_recurrent<B: Backend>() -> bool {
     }
     #[cfg(not(feature = "flex"))]
     false
+}
+
+/// The mean cross-entropy of `logits` [rows, classes] against `labels` [rows], the targets
+/// smoothed as (1 - `smoothing`) · one-hot + `smoothing` / classes (burn's `CrossEntropyLoss` on
+/// logits, and PyTorch's), and how many rows' largest logit is their label's: (loss [1], hits).
+///
+/// On Flex and `Autodiff<Flex>` (f32) one parallel pass over the rows and one backward step
+/// (softmax minus the targets), where burn's ops pass over every logit several times in each
+/// direction; elsewhere burn's ops. Panics when a label is not below `classes`.
+pub fn cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+    smoothing: f32,
+) -> (Tensor<B, 1>, usize) {
+    #[cfg(feature = "flex")]
+    let logits = match on_flex::<B>() && flex::takes(logits.dtype()) {
+        true => {
+            let host = labels.to_data().convert::<i64>();
+            let host: Vec<usize> = host.iter::<i64>().map(|l| l as usize).collect();
+            match ladder(
+                Op::CrossEntropy,
+                logits,
+                |x: OnAd<2>| flex::cross_entropy_autodiff(x, &host, smoothing),
+                |x: OnFlex<2>| flex::cross_entropy(x, &host, smoothing),
+            ) {
+                Ok(scored) => return scored,
+                Err(logits) => logits,
+            }
+        }
+        false => logits,
+    };
+    cross_entropy_reference(logits, labels, smoothing)
+}
+
+/// [`cross_entropy`] in burn's ops.
+fn cross_entropy_reference<B: Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+    smoothing: f32,
+) -> (Tensor<B, 1>, usize) {
+    let [rows, classes] = logits.dims();
+    let hits: i64 = (logits.clone().argmax(1).reshape([rows]))
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .into_scalar()
+        .elem();
+    let log_p = activation::log_softmax(logits, 1);
+    let label_term = log_p.clone().gather(1, labels.reshape([rows, 1])).mean() * (1.0 - smoothing);
+    let loss = match smoothing > 0.0 {
+        true => label_term + log_p.sum() * (smoothing / (rows * classes) as f32),
+        false => label_term,
+    };
+    (loss.neg(), hits as usize)
 }
 
 /// A GRU or LSTM layer over whole sequences, one or two directions (see [`crate::cpu::recurrent`]
@@ -1006,11 +1067,14 @@ mod tests {
             keys,
         );
         let (aligned, _) = additive_attention(additive, &[3]).expect("fused");
+        let labels = Tensor::<Ad, 1, Int>::from_data([1, 7, 0, 2], &Default::default());
+        let (scored, _) = cross_entropy(y.clone(), labels, 0.0);
         let loss = dropout(probs, 0.1).sum()
             + context.sum()
             + rows.sum()
             + tanh(states).sum()
-            + aligned.sum();
+            + aligned.sum()
+            + scored;
         let _ = loss.backward();
         let step = AdamWStep {
             lr: 1e-3,
@@ -1033,7 +1097,7 @@ mod tests {
     }
 
     /// Every op.
-    const ALL_OPS: [Op; 12] = [
+    const ALL_OPS: [Op; 13] = [
         Op::Gelu,
         Op::ScaledSoftmax,
         Op::LayerNorm,
@@ -1046,7 +1110,45 @@ mod tests {
         Op::Recurrent,
         Op::Tanh,
         Op::AdditiveAttention,
+        Op::CrossEntropy,
     ];
+
+    #[test]
+    fn cross_entropy_matches_burn_forward_and_backward() {
+        use burn::nn::loss::CrossEntropyLossConfig;
+        let (rows, classes) = (37, 301);
+        let x = random::<Ad, 2>([rows, classes], 60).require_grad();
+        let ids: Vec<i64> = (0..rows as i64)
+            .map(|r| (r * 97) % classes as i64)
+            .collect();
+        let labels = Tensor::<Ad, 1, Int>::from_data(ids.as_slice(), &Default::default());
+        let argmax: Vec<i64> = x
+            .clone()
+            .argmax(1)
+            .to_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        let want_hits = argmax.iter().zip(&ids).filter(|(a, b)| a == b).count();
+        for smoothing in [0.0, 0.1] {
+            let burn_loss = CrossEntropyLossConfig::new()
+                .with_smoothing((smoothing > 0.0).then_some(smoothing))
+                .init(&Default::default());
+            let reference_x = leaf(&x);
+            let reference = burn_loss.forward(reference_x.clone(), labels.clone());
+            let (loss, hits) = cross_entropy(x.clone(), labels.clone(), smoothing);
+            close(loss.clone(), reference.clone(), 1e-5);
+            assert_eq!(hits, want_hits);
+            let grads = (loss.backward(), reference.backward());
+            same_grad(&grads, &x, &reference_x);
+            // burn's ops, as other backends run them; and inference on Flex.
+            let (ops, ops_hits) = cross_entropy_reference(leaf(&x), labels.clone(), smoothing);
+            close(ops, reference.clone(), 1e-5);
+            assert_eq!(ops_hits, want_hits);
+            let (fast, _) = cross_entropy(x.clone().inner(), labels.clone().inner(), smoothing);
+            close(fast, reference.inner(), 1e-5);
+        }
+    }
 
     /// A [1, 1, 1, keys] bias that keeps every key.
     fn padding_of<B: Backend>(keys: usize) -> Tensor<B, 4> {
