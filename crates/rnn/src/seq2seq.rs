@@ -336,16 +336,16 @@ impl<B: Backend> Seq2Seq<B> {
     /// Word scores [rows, target_vocab] of decoder features [rows, features].
     pub fn logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
         let Some(readout) = &self.readout else {
-            return self.output.forward(features);
+            return dense(&self.output, features);
         };
         let rows = features.dims()[0];
-        let pairs = readout.forward(features);
+        let pairs = dense(readout, features);
         let width = pairs.dims()[1] / 2;
         let kept = pairs
             .reshape([rows, width, 2])
             .max_dim(2)
             .reshape([rows, width]);
-        self.output.forward(kept)
+        dense(&self.output, kept)
     }
 
     /// Greedy decoding of a batch of sources: at each step the most likely word, until the end
@@ -496,6 +496,12 @@ impl<B: Backend> Seq2Seq<B> {
         self.embed_targets(ids)
             .reshape([words.len(), self.target_embedding.weight.dims()[1]])
     }
+}
+
+/// `layer` applied to `x` [rows, d_in] through the fused linear op (the bias added in the product's
+/// output, its gradient in one pass).
+fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    fused::linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
 /// `encoded` (one source) repeated `rows` times.
