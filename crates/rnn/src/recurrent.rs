@@ -42,6 +42,7 @@ impl<B: Backend> Recurrent<B> {
         Some(StepWeights {
             cell,
             input,
+            blocks: Vec::new(),
             input_bias,
             recurrent: wh.unsqueeze_dim(0),
             recurrent_bias: bh.unsqueeze_dim(0),
@@ -106,6 +107,8 @@ pub struct StepWeights<B: Backend> {
     cell: CellKind,
     /// The input transforms [d_in, g].
     input: Tensor<B, 2>,
+    /// Row blocks of `input` cut once (see [`StepWeights::with_blocks`]), by input columns.
+    blocks: Vec<(Range<usize>, Tensor<B, 2>)>,
     /// Their biases [g].
     input_bias: Tensor<B, 1>,
     /// The recurrent transforms [1, hidden, g].
@@ -119,7 +122,22 @@ impl<B: Backend> StepWeights<B> {
     /// input projection that those input columns make (no bias).
     pub fn project(&self, x: Tensor<B, 2>, columns: Range<usize>) -> Tensor<B, 2> {
         let g = self.input.dims()[1];
-        fused::linear(x, self.input.clone().slice([columns, 0..g]), None)
+        let weight = match self.blocks.iter().find(|(block, _)| *block == columns) {
+            Some((_, w)) => w.clone(),
+            None => self.input.clone().slice([columns, 0..g]),
+        };
+        fused::linear(x, weight, None)
+    }
+
+    /// These weights with the input transforms' rows for each of `blocks` (input columns) cut
+    /// once: a step's [`StepWeights::project`] of a block then reads it, where slicing the whole
+    /// at every step would write a gradient of the whole transform back at every step.
+    pub fn with_blocks(mut self, blocks: &[Range<usize>]) -> Self {
+        let g = self.input.dims()[1];
+        self.blocks = (blocks.iter())
+            .map(|b| (b.clone(), self.input.clone().slice([b.clone(), 0..g])))
+            .collect();
+        self
     }
 
     /// The input bias [g], added once to a step's input projection.

@@ -158,7 +158,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// Encodes `source_ids` [batch, seq] whose rows hold `lengths` real tokens.
     pub fn encode(&self, source_ids: Tensor<B, 2, Int>, lengths: &[usize]) -> Encoded<B> {
         let x = fused::embedding(self.source_embedding.weight.val(), source_ids);
-        let x = self.dropout.forward(x);
+        let x = fused::dropout(x, self.dropout.prob);
         let (states, summary) = bidirectional(&self.forward_rnn, &self.backward_rnn, x, lengths);
         let keys = self
             .attention
@@ -177,14 +177,18 @@ impl<B: Backend> Seq2Seq<B> {
     /// The embeddings of target words `ids` [batch, steps] -> [batch, steps, embed_dim].
     pub fn embed_targets(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = fused::embedding(self.target_embedding.weight.val(), ids);
-        self.dropout.forward(x)
+        fused::dropout(x, self.dropout.prob)
     }
 
-    /// The decoder's weights laid out for a run of steps (once per batch or sentence).
+    /// The decoder's weights laid out for a run of steps (once per batch or sentence), the
+    /// previous word's and the context's input transforms cut apart.
     pub fn decoder_weights(&self) -> StepWeights<B> {
+        let d = self.target_embedding.weight.dims()[1];
+        let context = self.bridge.weight.dims()[0];
         self.decoder
             .step_weights()
             .expect("Seq2SeqConfig::init makes the decoder a standard GRU")
+            .with_blocks(&[0..d, d..d + context])
     }
 
     /// The previous words' share of the decoder's input projection, its bias included: `words`
