@@ -291,6 +291,8 @@ impl<B: Backend> Seq2Seq<B> {
         let words_in = words_in.reshape([starts[active.len()], d]);
         let decoder = self.decoder_weights();
         let forced_inputs = self.word_inputs(&decoder, words_in.clone());
+        // With every step forced, the previous words of the features are `words_in` as it is.
+        let sampled = (1..active.len()).any(|t| !forced.get(t).copied().unwrap_or(true));
         let mut state = encoded.initial.clone();
         let (mut states, mut contexts, mut words) = (vec![], vec![], vec![]);
         for (t, &n) in active.iter().enumerate() {
@@ -310,10 +312,10 @@ impl<B: Backend> Seq2Seq<B> {
                         .narrow(0, 0, n);
                     let best = self.logits(previous).argmax(1);
                     let word = self.embed_targets(best).reshape([n, d]);
-                    (word.clone(), self.word_inputs(&decoder, word))
+                    (Some(word.clone()), self.word_inputs(&decoder, word))
                 }
                 _ => (
-                    words_in.clone().narrow(0, starts[t], n),
+                    sampled.then(|| words_in.clone().narrow(0, starts[t], n)),
                     forced_inputs.clone().narrow(0, starts[t], n),
                 ),
             };
@@ -321,7 +323,7 @@ impl<B: Backend> Seq2Seq<B> {
             state = step.state.clone();
             states.push(step.state);
             contexts.push(step.context);
-            words.push(word);
+            words.extend(word);
         }
         // Back from step by step to row by row.
         let mut sorted = vec![0; batch];
@@ -332,7 +334,11 @@ impl<B: Backend> Seq2Seq<B> {
             .flat_map(|r| (0..steps[r]).map(move |t| (t, r)))
             .map(|(t, r)| starts[t] + sorted[r])
             .collect();
-        let [states, contexts, words] = [states, contexts, words].map(|t| Tensor::cat(t, 0));
+        let words = match sampled {
+            true => Tensor::cat(words, 0),
+            false => words_in,
+        };
+        let [states, contexts] = [states, contexts].map(|t| Tensor::cat(t, 0));
         self.features(states, contexts, words)
             .select(0, ids(row_by_row))
     }
