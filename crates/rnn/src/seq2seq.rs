@@ -243,18 +243,21 @@ impl<B: Backend> Seq2Seq<B> {
 
     /// The decoder's features at the real positions of `inputs` [batch, longest] (teacher
     /// forcing: the true previous word at each step), row `r` reading its first `steps[r]`
-    /// words: [Σ steps, features], row by row. Where `forced[t]` is false, step t reads the
-    /// model's own best word of step t - 1 instead (scheduled sampling).
+    /// words. Where `forced[t]` is false, step t reads the model's own best word of step t - 1
+    /// instead (scheduled sampling).
     ///
     /// The rows are taken longest target first, so that at each step the rows still decoding
-    /// are a prefix: a step computes those rows only, not the padding of finished ones.
+    /// are a prefix: a step computes those rows only, not the padding of finished ones. The
+    /// features [Σ steps, features] come back in that order, step by step, with the position of
+    /// each in row-by-row order (row 0's `steps[0]` positions first): where its label is among
+    /// the batch's labels.
     pub fn teacher_forced(
         &self,
         encoded: &Encoded<B>,
         inputs: Tensor<B, 2, Int>,
         steps: &[usize],
         forced: &[bool],
-    ) -> Tensor<B, 2> {
+    ) -> (Tensor<B, 2>, Vec<usize>) {
         let [batch, longest] = inputs.dims();
         let device = inputs.device();
         let mut order: Vec<usize> = (0..batch).collect();
@@ -325,22 +328,21 @@ impl<B: Backend> Seq2Seq<B> {
             contexts.push(step.context);
             words.extend(word);
         }
-        // Back from step by step to row by row.
-        let mut sorted = vec![0; batch];
-        for (at, &r) in order.iter().enumerate() {
-            sorted[r] = at;
+        // Each step-by-step row's place in row-by-row order.
+        let mut row_starts = vec![0; batch];
+        for r in 1..batch {
+            row_starts[r] = row_starts[r - 1] + steps[r - 1];
         }
-        let row_by_row: Vec<usize> = (0..batch)
-            .flat_map(|r| (0..steps[r]).map(move |t| (t, r)))
-            .map(|(t, r)| starts[t] + sorted[r])
+        let positions = (active.iter().enumerate())
+            .flat_map(|(t, &n)| order[..n].iter().map(move |&r| (t, r)))
+            .map(|(t, r)| row_starts[r] + t)
             .collect();
         let words = match sampled {
             true => Tensor::cat(words, 0),
             false => words_in,
         };
         let [states, contexts] = [states, contexts].map(|t| Tensor::cat(t, 0));
-        self.features(states, contexts, words)
-            .select(0, ids(row_by_row))
+        (self.features(states, contexts, words), positions)
     }
 
     /// Word scores [rows, target_vocab] of decoder features [rows, features].

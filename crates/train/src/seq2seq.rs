@@ -284,8 +284,15 @@ impl<B: Backend> Objective<B> for Seq2Seq<B> {
             false => vec![true; steps],
         };
         let encoded = self.encode(batch.input_ids.clone(), &batch.lengths);
-        let real = self.teacher_forced(&encoded, targets.inputs.clone(), &targets.steps, &forced);
-        Ok(scored(self.logits(real), targets.labels.clone(), loss_fn))
+        let (real, positions) =
+            self.teacher_forced(&encoded, targets.inputs.clone(), &targets.steps, &forced);
+        let positions: Vec<i64> = positions.into_iter().map(|p| p as i64).collect();
+        let count = positions.len();
+        let labels = (targets.labels.clone()).select(
+            0,
+            Tensor::from_data(TensorData::new(positions, [count]), &device),
+        );
+        Ok(scored(self.logits(real), labels, loss_fn))
     }
 }
 
