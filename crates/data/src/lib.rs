@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod bpe;
 mod cache;
 mod csv_rows;
 mod error;

@@ -1,12 +1,15 @@
 //! Subword units for translation: byte-pair encoding (Sennrich et al. 2016) learnt from the
-//! training split's words with the `tokenizers` crate's trainer. A word becomes a first piece and
-//! continuation pieces marked `##` (`läuft` -> `lä`, `##uft`), so the words come back exactly.
+//! training split's words (this crate's learner, [`crate::bpe`]), applied by the `tokenizers`
+//! crate's BPE model. A word becomes a first piece and continuation pieces marked `##` (`läuft`
+//! -> `lä`, `##uft`), so the words come back exactly.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
-use tokenizers::{AddedToken, Model, Trainer};
+use tokenizers::Model;
+use tokenizers::models::bpe::{BPE, Vocab};
 
+use crate::bpe;
 use crate::error::{DataError, Result, io_err};
 
 /// The mark of a piece that continues the word before it.
@@ -23,26 +26,24 @@ pub struct Subwords {
 
 impl Subwords {
     /// Learns merges from the words of `sentences` until there are `vocab_size` pieces (the
-    /// characters included), or no pair is left to merge.
+    /// characters included), or no pair is left to merge: the same merges for the same
+    /// sentences on every run (see [`crate::bpe`]).
     pub fn learn(sentences: &[Vec<String>], vocab_size: usize) -> Result<Self> {
-        let failed = |e: tokenizers::Error| DataError::Other(format!("learning subwords: {e}"));
-        let mut trainer = BpeTrainerBuilder::new()
-            .vocab_size(vocab_size)
-            .show_progress(false)
-            .special_tokens(vec![AddedToken::from(UNKNOWN, true)])
-            .continuing_subword_prefix(CONTINUATION.into())
-            .build();
-        let words = sentences.iter().flatten();
-        trainer
-            .feed(words, |word| Ok(vec![word.to_string()]))
-            .map_err(failed)?;
-        let mut bpe = BPE::builder()
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for word in sentences.iter().flatten() {
+            *counts.entry(word).or_default() += 1;
+        }
+        let learnt = bpe::learn(&counts, vocab_size, &[UNKNOWN], CONTINUATION);
+        let vocab: Vocab = (learnt.pieces.into_iter().enumerate())
+            .map(|(i, piece)| (piece, i as u32))
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, learnt.merges)
             .unk_token(UNKNOWN.into())
             .fuse_unk(true)
             .continuing_subword_prefix(CONTINUATION.into())
             .build()
-            .map_err(failed)?;
-        trainer.train(&mut bpe).map_err(failed)?;
+            .map_err(|e| DataError::Other(format!("building subwords: {e}")))?;
         Ok(Self { bpe })
     }
 
