@@ -121,12 +121,26 @@ impl<B: Backend> StepWeights<B> {
     /// `x` [rows, columns.len()] times the input transforms' rows `columns`: the share of a step's
     /// input projection that those input columns make (no bias).
     pub fn project(&self, x: Tensor<B, 2>, columns: Range<usize>) -> Tensor<B, 2> {
+        fused::linear(x, self.input_rows(columns), None)
+    }
+
+    /// The input transforms' rows `columns` [columns.len(), g]: a block cut once by
+    /// [`StepWeights::with_blocks`], else a slice of the whole.
+    pub fn input_rows(&self, columns: Range<usize>) -> Tensor<B, 2> {
         let g = self.input.dims()[1];
-        let weight = match self.blocks.iter().find(|(block, _)| *block == columns) {
+        match self.blocks.iter().find(|(block, _)| *block == columns) {
             Some((_, w)) => w.clone(),
             None => self.input.clone().slice([columns, 0..g]),
-        };
-        fused::linear(x, weight, None)
+        }
+    }
+
+    /// The recurrent transforms [hidden, g] and their biases [g].
+    pub fn recurrent(&self) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let [_, hidden, g] = self.recurrent.dims();
+        (
+            self.recurrent.clone().reshape([hidden, g]),
+            self.recurrent_bias.clone().reshape([g]),
+        )
     }
 
     /// These weights with the input transforms' rows for each of `blocks` (input columns) cut

@@ -3,7 +3,7 @@
 //! at every step — or, with `attention: false`, of Cho et al. (2014), whose decoder sees only
 //! the encoder's final state.
 
-use attn_kernels::fused;
+use attn_kernels::fused::{self, AttentiveDecoderInputs};
 use burn::module::Module;
 use burn::nn::gru::GruConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
@@ -95,6 +95,14 @@ pub struct DecoderStep<B: Backend> {
     /// What the step read of the source [batch, 2 × encoder_hidden]: the attention's context,
     /// or the encoder's final states.
     pub context: Tensor<B, 2>,
+}
+
+/// Which rows a teacher-forced batch advances at each step (longest target first: a prefix),
+/// and where each step's rows start among all steps' (one more: their total).
+#[derive(Debug, Clone)]
+struct Schedule {
+    active: Vec<usize>,
+    starts: Vec<usize>,
 }
 
 /// A decoded sentence: its words (without start and end tokens) and, with attention, the
@@ -258,6 +266,19 @@ impl<B: Backend> Seq2Seq<B> {
         steps: &[usize],
         forced: &[bool],
     ) -> (Tensor<B, 2>, Vec<usize>) {
+        self.forced_features(encoded, inputs, steps, forced, true)
+    }
+
+    /// [`Seq2Seq::teacher_forced`], through the fused decoder op where it runs when `fuse` is
+    /// set, else one step after another.
+    fn forced_features(
+        &self,
+        encoded: &Encoded<B>,
+        inputs: Tensor<B, 2, Int>,
+        steps: &[usize],
+        forced: &[bool],
+        fuse: bool,
+    ) -> (Tensor<B, 2>, Vec<usize>) {
         let [batch, longest] = inputs.dims();
         let device = inputs.device();
         let mut order: Vec<usize> = (0..batch).collect();
@@ -277,7 +298,7 @@ impl<B: Backend> Seq2Seq<B> {
             let rows = rows.into_iter().map(|r| r as i64).collect();
             Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [count]), &device)
         };
-        let mut encoded = rows(encoded, ids(order.clone()), &order);
+        let encoded = rows(encoded, ids(order.clone()), &order);
         // The previous words of every step at once: one embedding and one product.
         let step_by_step: Vec<usize> = active
             .iter()
@@ -294,8 +315,77 @@ impl<B: Backend> Seq2Seq<B> {
         let words_in = words_in.reshape([starts[active.len()], d]);
         let decoder = self.decoder_weights();
         let forced_inputs = self.word_inputs(&decoder, words_in.clone());
+        let forced_inputs = match fuse && !samples(forced, active.len()) {
+            true => self.attentive(&encoded, &decoder, forced_inputs, &active),
+            false => Err(forced_inputs),
+        };
+        let schedule = Schedule { active, starts };
+        let features = match forced_inputs {
+            Ok(decoded) => Tensor::cat(vec![decoded, words_in], 1),
+            Err(forced_inputs) => self.stepwise(
+                encoded,
+                &decoder,
+                [words_in, forced_inputs],
+                &schedule,
+                forced,
+            ),
+        };
+        // Each step-by-step row's place in row-by-row order.
+        let mut row_starts = vec![0; batch];
+        for r in 1..batch {
+            row_starts[r] = row_starts[r - 1] + steps[r - 1];
+        }
+        let positions = (schedule.active.iter().enumerate())
+            .flat_map(|(t, &n)| order[..n].iter().map(move |&r| (t, r)))
+            .map(|(t, r)| row_starts[r] + t)
+            .collect();
+        (features, positions)
+    }
+
+    /// The teacher-forced decoder with attention as one fused op (attn-kernels on Flex): the
+    /// states beside the contexts [Σ steps, decoder_hidden + context], step by step, from the
+    /// previous words' input projections; those back where the op does not run.
+    fn attentive(
+        &self,
+        encoded: &Encoded<B>,
+        decoder: &StepWeights<B>,
+        forced_inputs: Tensor<B, 2>,
+        active: &[usize],
+    ) -> Result<Tensor<B, 2>, Tensor<B, 2>> {
+        let (Some(attention), Some(keys)) = (&self.attention, &encoded.keys) else {
+            return Err(forced_inputs);
+        };
+        let d = self.target_embedding.weight.dims()[1];
+        let (wh, bh) = decoder.recurrent();
+        let inputs = AttentiveDecoderInputs {
+            forced: forced_inputs,
+            state0: encoded.initial.clone(),
+            wq: attention.query.weight.val(),
+            keys: keys.clone(),
+            v: attention.score.weight.val(),
+            values: encoded.states.clone(),
+            wc: decoder.input_rows(d..d + encoded.states.dims()[2]),
+            wh,
+            bh,
+        };
+        fused::attentive_decoder(inputs, &encoded.lengths, active).map_err(|i| i.forced)
+    }
+
+    /// The teacher-forced decoder one step after another (scheduled sampling, and backends
+    /// without the fused op): the features [Σ steps, features], step by step, from the previous
+    /// words' embeddings and input projections [Σ steps, ·].
+    fn stepwise(
+        &self,
+        mut encoded: Encoded<B>,
+        decoder: &StepWeights<B>,
+        [words_in, forced_inputs]: [Tensor<B, 2>; 2],
+        schedule: &Schedule,
+        forced: &[bool],
+    ) -> Tensor<B, 2> {
+        let Schedule { active, starts } = schedule;
+        let d = words_in.dims()[1];
         // With every step forced, the previous words of the features are `words_in` as it is.
-        let sampled = (1..active.len()).any(|t| !forced.get(t).copied().unwrap_or(true));
+        let sampled = samples(forced, active.len());
         let mut state = encoded.initial.clone();
         let (mut states, mut contexts, mut words) = (vec![], vec![], vec![]);
         for (t, &n) in active.iter().enumerate() {
@@ -315,34 +405,25 @@ impl<B: Backend> Seq2Seq<B> {
                         .narrow(0, 0, n);
                     let best = self.logits(previous).argmax(1);
                     let word = self.embed_targets(best).reshape([n, d]);
-                    (Some(word.clone()), self.word_inputs(&decoder, word))
+                    (Some(word.clone()), self.word_inputs(decoder, word))
                 }
                 _ => (
                     sampled.then(|| words_in.clone().narrow(0, starts[t], n)),
                     forced_inputs.clone().narrow(0, starts[t], n),
                 ),
             };
-            let step = self.step(&encoded, &decoder, word_inputs, state);
+            let step = self.step(&encoded, decoder, word_inputs, state);
             state = step.state.clone();
             states.push(step.state);
             contexts.push(step.context);
             words.extend(word);
         }
-        // Each step-by-step row's place in row-by-row order.
-        let mut row_starts = vec![0; batch];
-        for r in 1..batch {
-            row_starts[r] = row_starts[r - 1] + steps[r - 1];
-        }
-        let positions = (active.iter().enumerate())
-            .flat_map(|(t, &n)| order[..n].iter().map(move |&r| (t, r)))
-            .map(|(t, r)| row_starts[r] + t)
-            .collect();
         let words = match sampled {
             true => Tensor::cat(words, 0),
             false => words_in,
         };
         let [states, contexts] = [states, contexts].map(|t| Tensor::cat(t, 0));
-        (self.features(states, contexts, words), positions)
+        self.features(states, contexts, words)
     }
 
     /// Word scores [rows, target_vocab] of decoder features [rows, features].
@@ -516,6 +597,12 @@ fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
     fused::linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
+/// Whether any of `steps` steps after the first reads the model's own word (`forced[t]` false;
+/// steps past `forced` are forced).
+fn samples(forced: &[bool], steps: usize) -> bool {
+    (1..steps).any(|t| !forced.get(t).copied().unwrap_or(true))
+}
+
 /// `encoded` (one source) repeated `rows` times.
 fn repeat<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
     Encoded {
@@ -585,7 +672,11 @@ mod tests {
     use burn::backend::Flex;
 
     fn model(attention: bool) -> Seq2Seq<Flex> {
-        let config = Seq2SeqConfig {
+        config(attention).init(&Default::default())
+    }
+
+    fn config(attention: bool) -> Seq2SeqConfig {
+        Seq2SeqConfig {
             source_vocab: 12,
             target_vocab: 10,
             embed_dim: 6,
@@ -596,8 +687,7 @@ mod tests {
             attention,
             teacher_forcing: 1.0,
             maxout: if attention { 3 } else { 0 },
-        };
-        config.init(&Default::default())
+        }
     }
 
     fn ids(rows: Vec<i64>, shape: [usize; 2]) -> Tensor<Flex, 2, Int> {
@@ -663,6 +753,66 @@ mod tests {
             let wide = m.beam_search(source(), 4, 4, DECODING);
             assert!(wide.tokens.len() <= DECODING.max_words);
             assert!(wide.log_prob.is_finite() && wide.log_prob <= 0.0);
+        }
+    }
+
+    #[test]
+    fn the_fused_decoder_equals_the_step_by_step_one_with_its_gradients() {
+        type Ad = burn::backend::Autodiff<Flex>;
+        let device = Default::default();
+        let m: Seq2Seq<Ad> = config(true).init(&device);
+        let source = Tensor::from_data(
+            TensorData::new(vec![4_i64, 5, 6, 7, 8, 0, 9, 10, 11, 0, 0, 0], [3, 4]),
+            &device,
+        );
+        let targets = Tensor::from_data(
+            TensorData::new(vec![2_i64, 4, 5, 2, 0, 0, 2, 6, 0], [3, 3]),
+            &device,
+        );
+        let run = |fuse: bool| {
+            let encoded = m.encode(source.clone(), &[4, 2, 3]);
+            let (features, positions) =
+                m.forced_features(&encoded, targets.clone(), &[3, 1, 2], &[true; 3], fuse);
+            let [rows, width] = features.dims();
+            let weights = (0..rows * width).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0);
+            let weights = Tensor::from_data(
+                TensorData::new(weights.collect::<Vec<_>>(), [rows, width]),
+                &device,
+            );
+            let grads = (features.clone() * weights).sum().backward();
+            let of =
+                |p: &burn::module::Param<Tensor<Ad, 2>>| host(p.grad(&grads).expect("a gradient"));
+            let attention = m.attention.as_ref().expect("attention");
+            let decoder = match &m.decoder {
+                Recurrent::Gru(g) => g,
+                Recurrent::Lstm(_) => unreachable!("the decoder is a GRU"),
+            };
+            let gradients = [
+                of(&attention.query.weight),
+                of(&attention.key.weight),
+                of(&attention.score.weight),
+                of(&decoder.new_gate.hidden_transform.weight),
+                of(&decoder.update_gate.input_transform.weight),
+                of(&m.bridge.weight),
+                of(&m.target_embedding.weight),
+                of(&m.source_embedding.weight),
+            ];
+            (host(features.inner()), positions, gradients)
+        };
+        let before = fused::taken(fused::Op::AttentiveDecoder);
+        let (fused_out, fused_positions, fused_grads) = run(true);
+        assert!(fused::taken(fused::Op::AttentiveDecoder) > before);
+        let (out, positions, grads) = run(false);
+        assert_eq!(fused_positions, positions);
+        let close = |a: &[f32], b: &[f32]| {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+            }
+        };
+        close(&fused_out, &out);
+        for (a, b) in fused_grads.iter().zip(&grads) {
+            close(a, b);
         }
     }
 

@@ -69,8 +69,8 @@ pub fn additive(
 }
 
 kernel! {
-    /// One row of [`additive`] over its `w.len()` real positions.
-    fn forward_row(q: &[f32], k: &[f32], v: &[f32], h: &[f32], e: &mut [f32], w: &mut [f32], ctx: &mut [f32]) {
+    /// One row of [`additive`] over its `w.len()` real positions (the context added to `ctx`).
+    pub(super) fn forward_row(q: &[f32], k: &[f32], v: &[f32], h: &[f32], e: &mut [f32], w: &mut [f32], ctx: &mut [f32]) {
         if w.is_empty() {
             return;
         }
@@ -156,18 +156,19 @@ pub fn additive_backward(
     grads
 }
 
-/// What one row's backward pass reads.
-struct BackwardRow<'a> {
-    e: &'a [f32],
-    w: &'a [f32],
-    v: &'a [f32],
-    h: &'a [f32],
-    dc: &'a [f32],
+/// What one row's backward pass reads: its energies, weights, v, values and the context's
+/// gradient.
+pub(super) struct BackwardRow<'a> {
+    pub e: &'a [f32],
+    pub w: &'a [f32],
+    pub v: &'a [f32],
+    pub h: &'a [f32],
+    pub dc: &'a [f32],
 }
 
 kernel! {
-    /// One row of [`additive_backward`].
-    fn backward_row<'a>(r: &BackwardRow<'a>, dq: &mut [f32], dk: &mut [f32], dh: &mut [f32], dv: &mut [f32]) {
+    /// One row of [`additive_backward`], its gradients added to `dq`, `dk`, `dh` and `dv`.
+    pub(super) fn backward_row<'a>(r: &BackwardRow<'a>, dq: &mut [f32], dk: &mut [f32], dh: &mut [f32], dv: &mut [f32]) {
         let (hidden, width) = (r.v.len(), r.dc.len());
         // dα_i = dc · h_i, then the softmax: ds_i = α_i (dα_i - Σ α_j dα_j).
         let dalpha: Vec<f32> = (0..r.w.len())
@@ -176,14 +177,14 @@ kernel! {
         let mean = simd::sum_of(r.w, &dalpha, |w, d| w * d);
         for (i, (&alpha, &da)) in r.w.iter().zip(&dalpha).enumerate() {
             for (g, &d) in dh[i * width..(i + 1) * width].iter_mut().zip(r.dc) {
-                *g = alpha * d;
+                *g += alpha * d;
             }
             let ds = alpha * (da - mean);
             let e = &r.e[i * hidden..(i + 1) * hidden];
             let dk = &mut dk[i * hidden..(i + 1) * hidden];
             for ((((k, q), dv), &e), &v) in dk.iter_mut().zip(dq.iter_mut()).zip(dv.iter_mut()).zip(e).zip(r.v) {
                 let pre = ds * v * (1.0 - e * e);
-                *k = pre;
+                *k += pre;
                 *q += pre;
                 *dv += ds * e;
             }

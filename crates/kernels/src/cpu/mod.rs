@@ -21,6 +21,7 @@ macro_rules! kernel {
 mod additive;
 mod attention;
 mod cross_entropy;
+mod decoder;
 mod dropout;
 mod embedding;
 mod gelu;
@@ -35,6 +36,9 @@ mod tanh;
 pub use additive::{Additive, AdditiveGrads, AdditiveOut, additive, additive_backward};
 pub use attention::{Heads, attention, attention_backward};
 pub use cross_entropy::{CrossEntropyRows, cross_entropy, cross_entropy_backward};
+pub use decoder::{
+    Decoder, DecoderGrads, DecoderInputs, DecoderSaved, Steps, decoder, decoder_backward,
+};
 pub use dropout::{DropMask, dropout};
 pub use embedding::embedding_backward;
 pub use gelu::{gelu, gelu_backward};

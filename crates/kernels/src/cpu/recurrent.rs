@@ -355,7 +355,7 @@ kernel! {
     /// One step of one row: the gates from `a` (input part) and `hh` (recurrent part), `state`
     /// updated in place, the gate values written to `kept` (GRU: r, z, n, the recurrent part of n;
     /// LSTM: i, f, g, o).
-    fn cell_forward(cell: CellKind, a: &[f32], hh: &[f32], state: &mut [f32], kept: &mut [f32]) {
+    pub(super) fn cell_forward(cell: CellKind, a: &[f32], hh: &[f32], state: &mut [f32], kept: &mut [f32]) {
         let h = kept.len() / 4;
         let (a, hh) = (&a[..cell.gates() * h], &hh[..cell.gates() * h]);
         match cell {
@@ -394,17 +394,17 @@ kernel! {
 
 /// What one backward step of one row reads: the kept gate values and the states around the step.
 #[derive(Clone, Copy)]
-struct CellRow<'a> {
-    gates: &'a [f32],
-    prev: &'a [f32],
-    next: &'a [f32],
+pub(super) struct CellRow<'a> {
+    pub gates: &'a [f32],
+    pub prev: &'a [f32],
+    pub next: &'a [f32],
 }
 
 kernel! {
     /// One backward step of one row: `ds` holds the gradient of the state after the step and
     /// becomes that of the state before it, less the recurrent product's share (which the caller
     /// adds); `da` and `dhh` get the gradients of the gates' input and recurrent parts.
-    fn cell_backward(cell: CellKind, row: CellRow, ds: &mut [f32], da: &mut [f32], dhh: &mut [f32]) {
+    pub(super) fn cell_backward(cell: CellKind, row: CellRow, ds: &mut [f32], da: &mut [f32], dhh: &mut [f32]) {
         let CellRow { gates, prev, next } = row;
         let h = gates.len() / 4;
         match cell {

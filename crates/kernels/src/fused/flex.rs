@@ -842,3 +842,95 @@ pub fn cross_entropy_autodiff(
     };
     (tensor(loss), hits)
 }
+
+/// The kernel's view of a decoder's nine inputs (contiguous f32), in [`kernels::DecoderInputs`]'
+/// order.
+fn decoder_view(x: &[FlexTensor; 9]) -> kernels::DecoderInputs<'_> {
+    let [forced, state0, wq, keys, v, values, wc, wh, bh] = x;
+    kernels::DecoderInputs {
+        forced: forced.storage(),
+        state0: state0.storage(),
+        wq: wq.storage(),
+        keys: keys.storage(),
+        v: v.storage(),
+        values: values.storage(),
+        wc: wc.storage(),
+        wh: wh.storage(),
+        bh: bh.storage(),
+    }
+}
+
+/// The teacher-forced attentive decoder on Flex: [Σ, hidden + width].
+pub fn attentive_decoder(
+    d: &kernels::Decoder,
+    inputs: [Tensor<Flex, 2>; 9],
+    lengths: &[usize],
+    steps: &kernels::Steps,
+) -> Tensor<Flex, 2> {
+    let x = inputs.map(|t| contiguous_f32(primitive(t)));
+    let saved = kernels::decoder(d, decoder_view(&x), lengths, steps);
+    let shape = Shape::new([steps.rows(), d.out_width()]);
+    tensor(from_vec(saved.out().to_vec(), shape))
+}
+
+/// [`attentive_decoder`] on `Autodiff<Flex>`; its backward step (through every step at once)
+/// keeps the inputs, the energies, weights and gates.
+pub fn attentive_decoder_autodiff(
+    d: &kernels::Decoder,
+    inputs: [Tensor<Ad, 2>; 9],
+    lengths: &[usize],
+    steps: &kernels::Steps,
+) -> Tensor<Ad, 2> {
+    #[derive(Debug)]
+    struct AttentiveDecoder;
+
+    /// The sizes, source lengths, schedule, what the forward pass kept, and the inputs.
+    type State = (
+        kernels::Decoder,
+        Vec<usize>,
+        kernels::Steps,
+        kernels::DecoderSaved,
+        [FlexTensor; 9],
+    );
+
+    impl Backward<Flex, 9> for AttentiveDecoder {
+        type State = State;
+
+        fn backward(self, ops: Ops<State, 9>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let (d, lengths, steps, saved, x) = ops.state;
+            let view = decoder_view(&x);
+            let of = kernels::decoder_backward(&d, view, &lengths, &steps, &saved, g.storage());
+            let values = [
+                of.forced, of.state0, of.wq, of.keys, of.v, of.values, of.wc, of.wh, of.bh,
+            ];
+            for ((node, grad), input) in ops.parents.into_iter().zip(values).zip(&x) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, from_vec(grad, input.shape()));
+                }
+            }
+        }
+    }
+
+    let tracked = inputs.map(primitive);
+    let x = std::array::from_fn(|i| contiguous_f32(tracked[i].primitive.clone()));
+    let saved = kernels::decoder(d, decoder_view(&x), lengths, steps);
+    let out = from_vec(
+        saved.out().to_vec(),
+        Shape::new([steps.rows(), d.out_width()]),
+    );
+    let nodes = std::array::from_fn(|i| tracked[i].node.clone());
+    tensor(
+        match AttentiveDecoder
+            .prepare::<NoCheckpointing>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (*d, lengths.to_vec(), steps.clone(), saved, x);
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+    )
+}
