@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::additive::{BackwardRow, backward_row, forward_row};
-use super::gemm::{Operand, column_sums, matmul};
+use super::gemm::{Operand, column_sums, matmul, transpose};
 use super::recurrent::{CellKind, CellRow, cell_backward, cell_forward};
 
 /// The sizes of one decoder run.
@@ -276,7 +276,8 @@ pub fn decoder_backward(
         total * o,
         "the output's gradient is [Σ, hidden + width]"
     );
-    let wqh = side_by_side(d, x.wq, x.wh);
+    // The transposes the steps read, [align + g, hidden] and [g, width].
+    let (wqh, wc) = (transpose(&side_by_side(d, x.wq, x.wh), ag), transpose(x.wc, g));
     let mut dstate = vec![0.0; batch * hidden];
     // Per step row: the gradients of the gates' input part, and of [W s | W_h s + b_h].
     let mut dgx = vec![0.0; total * g];
@@ -314,8 +315,7 @@ pub fn decoder_backward(
             dcontext.extend_from_slice(&dout[(start + b) * o + hidden..][..width]);
         }
         let gates = Operand::rows(&dgx[start * g..(start + n) * g], g);
-        let wc = Operand::transposed(x.wc, g);
-        matmul(&mut dcontext, true, [n, g, width], gates, wc);
+        matmul(&mut dcontext, true, [n, g, width], gates, Operand::rows(&wc, width));
         // Each row's attention backward, into its query's gradient and the row's sums.
         let dq = &mut dqh[start * ag..(start + n) * ag];
         dq.par_chunks_mut(ag)
@@ -337,9 +337,8 @@ pub fn decoder_backward(
             });
         // The state's share through the query and the recurrent product.
         let rows = Operand::rows(&dqh[start * ag..(start + n) * ag], ag);
-        let wqh = Operand::transposed(&wqh, ag);
         let mut ds = dstate[..n * hidden].to_vec();
-        matmul(&mut ds, true, [n, ag, hidden], rows, wqh);
+        matmul(&mut ds, true, [n, ag, hidden], rows, Operand::rows(&wqh, hidden));
         dstate[..n * hidden].copy_from_slice(&ds);
     }
     let mut dwqh = Vec::new();
@@ -351,14 +350,14 @@ pub fn decoder_backward(
         prev,
         Operand::rows(&dqh, ag),
     );
-    let mut wc = Vec::new();
+    let mut dwc = Vec::new();
     let contexts = Operand {
         data: &saved.out[hidden..],
         row_stride: 1,
         col_stride: o,
     };
     matmul(
-        &mut wc,
+        &mut dwc,
         false,
         [width, total, g],
         contexts,
@@ -377,7 +376,7 @@ pub fn decoder_backward(
         keys,
         v: column_sums(&dv_rows, align),
         values,
-        wc,
+        wc: dwc,
         wh,
         bh: sums[align..].to_vec(),
     }

@@ -142,6 +142,20 @@ pub fn linear_weight_grad(x: &[f32], g: &[f32], d_out: usize) -> Vec<f32> {
     dw
 }
 
+/// The transpose of a row-major matrix with `cols` columns, row-major: a product reading a
+/// weight's transpose at every step of a recurrence reads rows, not columns (gemm reads a
+/// strided right-hand side of a few rows several times slower).
+pub fn transpose(data: &[f32], cols: usize) -> Vec<f32> {
+    let rows = data.len() / cols;
+    let mut out = vec![0.0; data.len()];
+    for (r, row) in data.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            out[c * rows + r] = v;
+        }
+    }
+    out
+}
+
 /// The bias's gradient of [`linear`]: the column sums of g [rows, d_out], row by row.
 pub fn column_sums(g: &[f32], d_out: usize) -> Vec<f32> {
     let mut sums = vec![0.0; d_out];

@@ -15,7 +15,7 @@
 //! left (from position `lengths[b] - 1` down to 0), so the state at position p of direction 1 has
 //! read p..len. Positions past a row's length are 0 in the output and get no gradient.
 
-use super::gemm::{Operand, column_sums, matmul};
+use super::gemm::{Operand, column_sums, matmul, transpose};
 use super::simd::{sigmoid, tanh};
 
 /// The recurrent cell, with the gate order of its weights.
@@ -246,6 +246,8 @@ pub fn recurrent_backward(
     let schedule = Schedule::new(lengths, seq, Some(saved.order.clone()));
     let direction = |dir: usize| {
         let wh = &wh[dir * hidden * g..][..hidden * g];
+        // Read at every step: its transpose [g, hidden], row-major.
+        let wh_t = transpose(wh, g);
         let gates = &saved.gates[dir];
         let at = |b: usize, pos: usize| ((b * seq + pos) * dirs + dir) * s;
         let mut dstate = vec![0.0; batch * s];
@@ -286,7 +288,7 @@ pub fn recurrent_backward(
                 false,
                 [n, g, hidden],
                 rows,
-                Operand::transposed(wh, g),
+                Operand::rows(&wh_t, hidden),
             );
             for i in 0..n {
                 for (d, &v) in dstate[i * s..][..hidden]
