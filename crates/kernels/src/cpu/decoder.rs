@@ -277,7 +277,10 @@ pub fn decoder_backward(
         "the output's gradient is [Σ, hidden + width]"
     );
     // The transposes the steps read, [align + g, hidden] and [g, width].
-    let (wqh, wc) = (transpose(&side_by_side(d, x.wq, x.wh), ag), transpose(x.wc, g));
+    let (wqh, wc) = (
+        transpose(&side_by_side(d, x.wq, x.wh), ag),
+        transpose(x.wc, g),
+    );
     let mut dstate = vec![0.0; batch * hidden];
     // Per step row: the gradients of the gates' input part, and of [W s | W_h s + b_h].
     let mut dgx = vec![0.0; total * g];
@@ -315,7 +318,13 @@ pub fn decoder_backward(
             dcontext.extend_from_slice(&dout[(start + b) * o + hidden..][..width]);
         }
         let gates = Operand::rows(&dgx[start * g..(start + n) * g], g);
-        matmul(&mut dcontext, true, [n, g, width], gates, Operand::rows(&wc, width));
+        matmul(
+            &mut dcontext,
+            true,
+            [n, g, width],
+            gates,
+            Operand::rows(&wc, width),
+        );
         // Each row's attention backward, into its query's gradient and the row's sums.
         let dq = &mut dqh[start * ag..(start + n) * ag];
         dq.par_chunks_mut(ag)
@@ -338,7 +347,13 @@ pub fn decoder_backward(
         // The state's share through the query and the recurrent product.
         let rows = Operand::rows(&dqh[start * ag..(start + n) * ag], ag);
         let mut ds = dstate[..n * hidden].to_vec();
-        matmul(&mut ds, true, [n, ag, hidden], rows, Operand::rows(&wqh, hidden));
+        matmul(
+            &mut ds,
+            true,
+            [n, ag, hidden],
+            rows,
+            Operand::rows(&wqh, hidden),
+        );
         dstate[..n * hidden].copy_from_slice(&ds);
     }
     let mut dwqh = Vec::new();
