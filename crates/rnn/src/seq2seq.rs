@@ -486,79 +486,103 @@ impl<B: Backend> Seq2Seq<B> {
         out
     }
 
-    /// Beam search over one source [1, seq] of `length` tokens: the `beam` best partial
-    /// translations are kept at each step; a finished one is ranked by its log-probability per
-    /// word (the end token counted), and the best of those is returned. A beam of 1 is greedy
-    /// decoding.
+    /// Beam search over a batch of sources [batch, seq] whose rows hold `lengths` real tokens,
+    /// row b ending by `decodings[b]`: for each source the `beam` best partial translations are
+    /// kept at each step; a finished one is ranked by its log-probability per word (the end token
+    /// counted), and the best of those is returned. Every source's hypotheses decode together,
+    /// one batch per step; each source's search is the one it would have alone. A beam of 1 is
+    /// greedy decoding.
     pub fn beam_search(
         &self,
         source_ids: Tensor<B, 2, Int>,
-        length: usize,
+        lengths: &[usize],
         beam: usize,
-        decoding: Decoding,
-    ) -> Translation {
+        decodings: &[Decoding],
+    ) -> Vec<Translation> {
         let beam = beam.max(1);
         let device = source_ids.device();
-        let one = self.encode(source_ids, &[length]);
-        let encoded = repeat(&one, beam);
+        let encoded = self.encode(source_ids, lengths);
         let decoder = self.decoder_weights();
-        let mut alive = vec![Translation::default()];
-        let mut finished: Vec<Translation> = Vec::new();
-        let mut state = one.initial.clone();
-        let mut previous = vec![decoding.bos];
-        let lengths = vec![length; beam];
-        for at in 0..=decoding.max_words {
-            let rows = alive.len();
-            let (step, log_probs) =
-                self.decode_step(&narrow(&encoded, rows), &decoder, &previous, state);
+        let batch = lengths.len();
+        let index = |rows: &[usize]| {
+            let rows: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let n = rows.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device)
+        };
+        let mut alive: Vec<Vec<Translation>> = vec![vec![Translation::default()]; batch];
+        let mut finished: Vec<Vec<Translation>> = vec![Vec::new(); batch];
+        // The source of each decoding row: the searches still open, each its hypotheses in turn.
+        let mut sources: Vec<usize> = (0..batch).collect();
+        let mut state = encoded.initial.clone();
+        let mut previous: Vec<u32> = decodings.iter().map(|d| d.bos).collect();
+        for at in 0.. {
+            let reading = rows(&encoded, index(&sources), &sources);
+            let (step, log_probs) = self.decode_step(&reading, &decoder, &previous, state);
             let weights = step.weights.clone().map(host);
-            let vocab = log_probs.len() / rows;
-            let mut candidates: Vec<(f32, usize, usize)> = Vec::with_capacity(rows * beam);
-            for (row, hypothesis) in alive.iter().enumerate() {
-                let scores = &log_probs[row * vocab..(row + 1) * vocab];
-                for word in top_k(scores, beam) {
-                    candidates.push((hypothesis.log_prob + scores[word], row, word));
+            let vocab = log_probs.len() / sources.len();
+            let (mut parents, mut next_sources) = (Vec::new(), Vec::new());
+            previous.clear();
+            let (mut first, mut open) = (0, sources.clone());
+            open.dedup();
+            for source in open {
+                let hypotheses = std::mem::take(&mut alive[source]);
+                let decoding = decodings[source];
+                let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
+                for (row, hypothesis) in (first..).zip(&hypotheses) {
+                    let scores = &log_probs[row * vocab..(row + 1) * vocab];
+                    for word in top_k(scores, beam) {
+                        candidates.push((hypothesis.log_prob + scores[word], row, word));
+                    }
+                }
+                // Best first; ties keep the earlier row and the smaller word id, as greedy does.
+                candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let mut next = Vec::new();
+                for (log_prob, row, word) in candidates.into_iter().take(beam) {
+                    let mut hypothesis = hypotheses[row - first].clone();
+                    hypothesis.log_prob = log_prob;
+                    if let Some(w) = &weights {
+                        hypothesis
+                            .alignment
+                            .push(source_row(w, row, &reading.lengths));
+                    }
+                    // The last step ends every hypothesis (its word is not kept).
+                    if word as u32 == decoding.eos || at == decoding.max_words {
+                        finished[source].push(hypothesis);
+                    } else {
+                        hypothesis.tokens.push(word as u32);
+                        next.push(hypothesis);
+                        parents.push(row);
+                    }
+                }
+                first += hypotheses.len();
+                match finished[source].len() >= beam || next.is_empty() {
+                    // A closed search keeps its last hypotheses, for a source without a finished one.
+                    true => {
+                        parents.truncate(parents.len() - next.len());
+                        alive[source] = hypotheses;
+                    }
+                    false => {
+                        previous.extend(next.iter().map(|h| *h.tokens.last().expect("a word")));
+                        next_sources.extend(std::iter::repeat_n(source, next.len()));
+                        alive[source] = next;
+                    }
                 }
             }
-            // Best first; ties keep the earlier row and the smaller word id, as greedy does.
-            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let (mut next, mut parents) = (Vec::new(), Vec::new());
-            for (log_prob, row, word) in candidates.into_iter().take(beam) {
-                let mut hypothesis = alive[row].clone();
-                hypothesis.log_prob = log_prob;
-                if let Some(w) = &weights {
-                    hypothesis
-                        .alignment
-                        .push(source_row(w, row, &lengths[..rows]));
-                }
-                // The last step ends every hypothesis (its word is not kept).
-                if word as u32 == decoding.eos || at == decoding.max_words {
-                    finished.push(hypothesis);
-                } else {
-                    hypothesis.tokens.push(word as u32);
-                    next.push(hypothesis);
-                    parents.push(row as i64);
-                }
-            }
-            if finished.len() >= beam || next.is_empty() {
+            if parents.is_empty() {
                 break;
             }
-            let index = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(parents.clone(), [parents.len()]),
-                &device,
-            );
-            state = step.state.select(0, index);
-            previous = next
-                .iter()
-                .map(|h| *h.tokens.last().expect("a word"))
-                .collect();
-            alive = next;
+            state = step.state.select(0, index(&parents));
+            sources = next_sources;
         }
         let per_word = |t: &Translation| t.log_prob / (t.tokens.len() + 1) as f32;
-        let pool = if finished.is_empty() { alive } else { finished };
-        pool.into_iter()
-            .max_by(|a, b| per_word(a).total_cmp(&per_word(b)))
-            .expect("a hypothesis")
+        (finished.into_iter().zip(alive))
+            .map(|(finished, alive)| {
+                let pool = if finished.is_empty() { alive } else { finished };
+                pool.into_iter()
+                    .max_by(|a, b| per_word(a).total_cmp(&per_word(b)))
+                    .expect("a hypothesis")
+            })
+            .collect()
     }
 
     /// One step of decoding from the `previous` word of each row: the step, and the next word's
@@ -601,17 +625,6 @@ fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
 /// steps past `forced` are forced).
 fn samples(forced: &[bool], steps: usize) -> bool {
     (1..steps).any(|t| !forced.get(t).copied().unwrap_or(true))
-}
-
-/// `encoded` (one source) repeated `rows` times.
-fn repeat<B: Backend>(encoded: &Encoded<B>, rows: usize) -> Encoded<B> {
-    Encoded {
-        states: encoded.states.clone().repeat_dim(0, rows),
-        keys: encoded.keys.clone().map(|k| k.repeat_dim(0, rows)),
-        lengths: vec![encoded.lengths[0]; rows],
-        summary: encoded.summary.clone().repeat_dim(0, rows),
-        initial: encoded.initial.clone().repeat_dim(0, rows),
-    }
 }
 
 /// The rows `index` of `encoded` (`order` on the host).
@@ -745,12 +758,12 @@ mod tests {
             let m = model(attention);
             let source = || ids(vec![4, 9, 6, 11], [1, 4]);
             let greedy = m.greedy(source(), &[4], DECODING).remove(0);
-            let one = m.beam_search(source(), 4, 1, DECODING);
+            let one = m.beam_search(source(), &[4], 1, &[DECODING]).remove(0);
             assert_eq!(one.tokens, greedy.tokens);
             assert!((one.log_prob - greedy.log_prob).abs() < 1e-4);
             assert_eq!(one.alignment.is_empty(), !attention);
             // Beam search does not promise a better score with a wider beam, only a translation.
-            let wide = m.beam_search(source(), 4, 4, DECODING);
+            let wide = m.beam_search(source(), &[4], 4, &[DECODING]).remove(0);
             assert!(wide.tokens.len() <= DECODING.max_words);
             assert!(wide.log_prob.is_finite() && wide.log_prob <= 0.0);
         }
@@ -813,6 +826,44 @@ mod tests {
         close(&fused_out, &out);
         for (a, b) in fused_grads.iter().zip(&grads) {
             close(a, b);
+        }
+    }
+
+    #[test]
+    fn a_batch_of_searches_finds_what_each_finds_alone() {
+        for attention in [true, false] {
+            let m = model(attention);
+            let sources = [vec![4, 9, 6, 11], vec![7, 8], vec![5, 5, 10]];
+            let longest = 4;
+            let mut padded = Vec::new();
+            for s in &sources {
+                padded.extend(s.iter().chain(std::iter::repeat(&0)).take(longest));
+            }
+            let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
+            // Each source its own cap, as `attn eval` gives them.
+            let decodings: Vec<Decoding> = (lengths.iter())
+                .map(|&l| Decoding {
+                    max_words: 2 * l,
+                    ..DECODING
+                })
+                .collect();
+            let batch = m.beam_search(ids(padded, [3, longest]), &lengths, 3, &decodings);
+            for (i, source) in sources.iter().enumerate() {
+                let alone = m.beam_search(
+                    ids(source.clone(), [1, source.len()]),
+                    &lengths[i..=i],
+                    3,
+                    &decodings[i..=i],
+                );
+                assert_eq!(batch[i].tokens, alone[0].tokens, "source {i}");
+                assert!((batch[i].log_prob - alone[0].log_prob).abs() < 1e-4);
+                assert_eq!(batch[i].alignment.len(), alone[0].alignment.len());
+                for (a, b) in batch[i].alignment.iter().zip(&alone[0].alignment) {
+                    assert_eq!(a.len(), lengths[i]);
+                    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+                }
+                assert!(batch[i].tokens.len() <= decodings[i].max_words);
+            }
         }
     }
 

@@ -357,7 +357,8 @@ fn by_length(
 }
 
 /// Translates `sources` (each as ids) in batches of `batch_size` sorted by length: greedy
-/// decoding for a beam of 1, else beam search sentence by sentence.
+/// decoding for a beam of 1 (the batch's longest source sets its cap), else beam search (each
+/// source its own cap).
 pub fn translate_ids<B: Backend>(
     model: &Seq2Seq<B>,
     vocabs: &Vocabularies,
@@ -369,8 +370,7 @@ pub fn translate_ids<B: Backend>(
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| sources[i].len());
     let mut out = vec![Translation::default(); sources.len()];
-    let chunk = if beam > 1 { 1 } else { batch_size.max(1) };
-    for rows in order.chunks(chunk) {
+    for rows in order.chunks(batch_size.max(1)) {
         let lengths: Vec<usize> = rows.iter().map(|&i| sources[i].len()).collect();
         let longest = lengths.iter().copied().max().unwrap_or(1);
         let mut ids = vec![WordVocab::PAD as i64; rows.len() * longest];
@@ -381,10 +381,12 @@ pub fn translate_ids<B: Backend>(
         }
         let ids =
             Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [rows.len(), longest]), device);
-        let decoding = vocabs.decoding(longest);
         let translated = match beam > 1 {
-            true => vec![model.beam_search(ids, lengths[0], beam, decoding)],
-            false => model.greedy(ids, &lengths, decoding),
+            true => {
+                let decodings: Vec<_> = lengths.iter().map(|&l| vocabs.decoding(l)).collect();
+                model.beam_search(ids, &lengths, beam, &decodings)
+            }
+            false => model.greedy(ids, &lengths, vocabs.decoding(longest)),
         };
         for (&i, t) in rows.iter().zip(translated) {
             out[i] = t;
