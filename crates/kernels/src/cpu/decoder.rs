@@ -46,6 +46,11 @@ impl Decoder {
     pub fn out_width(&self) -> usize {
         self.hidden + self.width
     }
+
+    /// The widths a pass reads: the gates (g), an output row, and [W s | W_h s] (align + g).
+    fn widths(&self) -> (usize, usize, usize) {
+        (self.gates(), self.out_width(), self.align + self.gates())
+    }
 }
 
 /// The decoder's inputs, in the module's layouts.
@@ -118,11 +123,6 @@ impl DecoderSaved {
     pub fn out(&self) -> &[f32] {
         &self.out
     }
-
-    /// The attention weights [Σ, seq].
-    pub fn weights(&self) -> &[f32] {
-        &self.weights
-    }
 }
 
 /// The gradients of [`decoder_backward`], in the inputs' layouts.
@@ -169,7 +169,7 @@ pub fn decoder(d: &Decoder, x: DecoderInputs, lengths: &[usize], steps: &Steps) 
         align,
         width,
     } = *d;
-    let (g, o, ag) = (d.gates(), d.out_width(), align + d.gates());
+    let (g, o, ag) = d.widths();
     assert_eq!(x.forced.len(), steps.rows() * g, "forced is [Σ, g]");
     assert_eq!(x.state0.len(), batch * hidden, "state0 is [batch, hidden]");
     assert_eq!(
@@ -269,7 +269,7 @@ pub fn decoder_backward(
         align,
         width,
     } = *d;
-    let (g, o, ag) = (d.gates(), d.out_width(), align + d.gates());
+    let (g, o, ag) = d.widths();
     let total = steps.rows();
     assert_eq!(
         dout.len(),
