@@ -4,12 +4,13 @@
 //! reference workflow; extra arguments are passed through to `attn`.
 
 mod compare;
+mod layers;
 mod nodes;
 mod seq2seq;
 mod vs_pytorch;
 mod vs_pytorch_rnn;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Instant;
 
@@ -115,8 +116,14 @@ enum Task {
         /// Targets to run (default: all).
         targets: Vec<String>,
     },
-    /// Formatting, lints, the GPU backends' build, every test, the GPU test group on a wgpu
-    /// adapter, and a short run of each fuzz target: what CI runs.
+    /// Check the layering of docs/architecture.md: no import circle between the top-level
+    /// modules of any crate, and no task named in attn-train's sources.
+    Layers {
+        /// The workspace to check (default: this one).
+        root: Option<PathBuf>,
+    },
+    /// Formatting, the layering, lints, the GPU backends' build, every test, the GPU test group
+    /// on a wgpu adapter, and a short run of each fuzz target: what CI runs.
     Ci,
 }
 
@@ -168,6 +175,7 @@ fn main() -> Result<()> {
             }
         }
         Task::Fuzz { seconds, targets } => fuzz(seconds, &targets),
+        Task::Layers { root } => layers::check(&root.unwrap_or_else(workspace_root)),
         Task::Ci => ci(),
     }
 }
@@ -285,6 +293,7 @@ fn compare_seq2seq(attention: Option<PathBuf>, none: Option<PathBuf>) -> Result<
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    layers::check(&workspace_root())?;
     // One lint of everything, the GPU backends' build and the GPU test group (built only with
     // `wgpu`) included: the GPU features only add code (nothing is `cfg(not(...))` on them).
     cargo(&[
@@ -384,4 +393,12 @@ fn cargo_command() -> Command {
         }
     }
     command
+}
+
+/// The workspace's root directory (this crate's parent).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }

@@ -9,7 +9,8 @@ mod allocator;
 
 use std::time::{Duration, Instant};
 
-use attn_train::{TrainConfig, bench_infer, bench_train, synthetic_batches};
+use attn_classify::{bench_infer, bench_train, synthetic_batches};
+use attn_train::TrainConfig;
 use attn_transformer::{BertConfig, BertForSequenceClassification, Pooling};
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;

@@ -13,7 +13,9 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                 TrainError::Data(e) => data_hint(e),
                 TrainError::NonFinite { .. } => Some("try a lower --lr or --grad-clip"),
                 TrainError::TooLong { .. } => Some("lower --max-len"),
-                TrainError::RnnPrecision(_) => Some("drop --precision for `train rnn`"),
+                TrainError::Precision { .. } => {
+                    Some("drop --precision (only `train bert` runs in half precision)")
+                }
                 TrainError::ResumeMismatch { .. } => {
                     Some("pass the flags the run was started with (its run.json has them)")
                 }

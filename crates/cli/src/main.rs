@@ -4,21 +4,22 @@
 #![deny(unsafe_code)]
 
 mod allocator;
-mod attend;
-mod backends;
-mod bench;
-mod data;
-mod fetch;
+mod cmd;
+mod flags;
 mod heatmap;
 mod hints;
-mod infer;
+mod inputs;
 mod terminal;
-mod train;
-mod translate;
+mod translator;
 
 use anyhow::Result;
 use attn_backend::{BackendKind, BackendSpec, DeviceChoice};
 use clap::{Parser, Subcommand};
+
+use cmd::{
+    attend, backends, bench, data, embed, eval, fetch_data, fetch_model, predict, tokenize, train,
+    translate,
+};
 
 /// Training allocates and frees tensors of tens of MB every step; glibc's malloc hands those
 /// back to the kernel and page-faults them in again (a third of a MiniLM step), mimalloc reuses them
@@ -49,19 +50,19 @@ enum Command {
     /// List the backends of this build, the devices they see, and what `--device` reports.
     Backends,
     /// Find or download a model into the cache and verify it.
-    FetchModel(fetch::FetchModelArgs),
+    FetchModel(fetch_model::FetchModelArgs),
     /// Find or download AG News into the cache and verify it.
-    FetchData(fetch::FetchDataArgs),
+    FetchData(fetch_data::FetchDataArgs),
     /// Tokenize texts: one JSON line `{"ids", "tokens"}` per text.
-    Tokenize(infer::TokenizeArgs),
+    Tokenize(tokenize::TokenizeArgs),
     /// Embed texts: one JSON line `{"embedding"}` per text.
-    Embed(infer::EmbedArgs),
+    Embed(embed::EmbedArgs),
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
-    Predict(infer::PredictArgs),
+    Predict(predict::PredictArgs),
     /// Fine-tune a model on labelled text, then evaluate it on the test set.
     Train(Box<train::TrainArgs>),
     /// Evaluate a fine-tuned model (a run directory) on a test set.
-    Eval(train::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Translate sentences with a trained translator: one JSON line `{"translation", "tokens",
     /// "source_tokens", "alignment"}` per text.
     Translate(translate::TranslateArgs),
@@ -107,16 +108,16 @@ fn run(cli: Cli) -> Result<()> {
     backends::use_kernel_caches(spec.kind);
     match cli.command {
         Command::Backends => backends::run(spec),
-        Command::FetchModel(args) => fetch::model(args),
-        Command::FetchData(args) => fetch::data(args),
-        Command::Tokenize(args) => infer::tokenize(args),
-        Command::Embed(args) => infer::embed(spec, args),
-        Command::Predict(args) => infer::predict(spec, args),
-        Command::Train(args) => train::train(spec, *args),
-        Command::Eval(args) => train::eval(spec, args),
-        Command::Translate(args) => translate::translate(spec, args),
-        Command::Attend(args) => attend::attend(spec, args),
-        Command::Bench(args) => bench::bench(spec, args),
+        Command::FetchModel(args) => fetch_model::run(args),
+        Command::FetchData(args) => fetch_data::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
+        Command::Embed(args) => embed::run(spec, args),
+        Command::Predict(args) => predict::run(spec, args),
+        Command::Train(args) => train::run(spec, *args),
+        Command::Eval(args) => eval::run(spec, args),
+        Command::Translate(args) => translate::run(spec, args),
+        Command::Attend(args) => attend::run(spec, args),
+        Command::Bench(args) => bench::run(spec, args),
         Command::Data(cmd) => data::run(cmd),
     }
 }

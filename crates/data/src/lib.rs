@@ -28,7 +28,7 @@ pub use error::{DataError, Result};
 pub use labels::{AG_NEWS_CLASSES, LabelMap, load_ag_news};
 pub use padding::{MAX_PAD_LENGTHS, PadLengths};
 pub use parallel::{read_parallel, translation_tokens};
-pub use sampling::{bucketed_batches, shuffled, stratified_split};
+pub use sampling::{bucketed_batches, shortest_first, shuffled, stratified_split};
 pub use stats::{LengthStats, length_stats};
 pub use subwords::{CONTINUATION, Subwords};
 pub use vocab::{WordVocab, basic_english};
@@ -36,7 +36,7 @@ pub use vocab::{WordVocab, basic_english};
 /// What a [`TextEncoder`] fails with: its own error type.
 pub type EncodeError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Turns texts into token ids; implemented by the BERT tokenizer (in `attn-train`) and by
+/// Turns texts into token ids; implemented by the BERT tokenizer (in `attn-classify`) and by
 /// [`WordVocab`].
 pub trait TextEncoder: Send + Sync {
     /// Token ids of each text, truncated to the encoder's maximum length (the error is the

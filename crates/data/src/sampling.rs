@@ -6,11 +6,20 @@ use rand::seq::SliceRandom;
 // must redraw the same batch order.
 use rand_chacha::ChaCha12Rng as Rng;
 
+use crate::Example;
+
 /// The indices 0..n in a random order fixed by `seed`.
 pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut Rng::seed_from_u64(seed));
     idx
+}
+
+/// The indices of `examples`, shortest first (batches in this order carry less padding).
+pub fn shortest_first(examples: &[Example]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].ids.len());
+    order
 }
 
 /// Splits indices 0..labels.len() into (train, validation) with `fraction` of each class in

@@ -9,7 +9,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainConfig;
+use crate::config::TrainConfig;
 use crate::ema::Ema;
 use crate::error::{Result, TrainError, io_err};
 
@@ -37,7 +37,7 @@ fn checkpoint_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 
 /// The run's checkpoint to resume from, `run/checkpoints/latest`, when there is one (one that a
 /// crash inside `save_checkpoint` left aside is put back first).
-pub(crate) fn latest_checkpoint(run: &Path) -> Result<Option<PathBuf>> {
+pub fn latest_checkpoint(run: &Path) -> Result<Option<PathBuf>> {
     let latest = run.join("checkpoints").join("latest");
     attn_atomic::recover(&latest)?;
     Ok(latest.join("state.json").is_file().then_some(latest))

@@ -3,24 +3,23 @@
 use std::path::PathBuf;
 
 use attn_data::{PadLengths, TextBatcher};
-use attn_transformer::{Pooling, Precision};
+use attn_transformer::Precision;
 use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use serde::{Deserialize, Serialize};
 
 /// The settings of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Model directory or name (BERT).
+    /// The model: a pre-trained model's directory or name, or the architecture trained from
+    /// scratch.
     pub model: String,
-    /// Classification pooling for BERT: `cls` (HF's pooler) or `mean`.
-    pub pooling: Pooling,
-    /// Directory holding train.csv and test.csv (AG News layout), when no explicit files are given.
+    /// Directory of the data files.
     pub data_dir: Option<PathBuf>,
     /// Training iterations (mini-batches).
     pub iterations: usize,
-    /// Dropout of the model (BERT: hidden and attention dropout; default: the checkpoint's).
+    /// Dropout of the model (none: a pre-trained model's own).
     #[serde(default)]
     pub dropout: Option<f64>,
     /// Label smoothing of the cross-entropy loss (0: none).
@@ -38,9 +37,6 @@ pub struct TrainConfig {
     pub warmup: f64,
     /// Keep the learning rate constant after warm-up (the reference run) instead of decaying it.
     pub constant_lr: bool,
-    /// BERT: keep the word embeddings fixed (no gradient, no optimizer update).
-    #[serde(default)]
-    pub freeze_embeddings: bool,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
     /// Gradient norm clipping (0: none).
@@ -67,12 +63,12 @@ pub struct TrainConfig {
     /// Measure validation accuracy every this many iterations (0: only at the end).
     #[serde(default)]
     pub eval_every: usize,
-    /// BERT: precision of the matrix products (`f32`, `bf16`, `f16`); weights, optimizer state
-    /// and the other operations stay f32.
+    /// Precision of the matrix products (`f32`, `bf16`, `f16`); weights, optimizer state and the
+    /// other operations stay f32. Each peer thread of the loop sets it.
     #[serde(default)]
     pub precision: Precision,
     /// Layer-wise learning-rate decay: a group `d` layers below the head learns at `lr * decay^d`
-    /// (BERT: layers from the top, then the embeddings; 1: one rate for all).
+    /// (the task's objective groups the layers; 1: one rate for all).
     /// A run.json from before this setting existed had one rate for all, hence the serde default of
     /// 1 (the `Default` recipe uses 0.8).
     #[serde(default = "one")]
@@ -94,6 +90,10 @@ pub struct TrainConfig {
     /// tensor shapes (empty: to the longest row, as the CPU backends always pad).
     #[serde(default = "standard_pad")]
     pub pad_to: Vec<usize>,
+    /// The task's own settings (set with [`TrainConfig::with_task`]), written into `run.json`
+    /// beside the loop's, compared on resume and between ranks as they are.
+    #[serde(flatten)]
+    pub task: serde_json::Map<String, serde_json::Value>,
 }
 
 fn standard_pad() -> Vec<usize> {
@@ -112,7 +112,6 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             model: "all-MiniLM-L6-v2".into(),
-            pooling: Pooling::Mean,
             data_dir: None,
             iterations: 500,
             epochs: None,
@@ -122,7 +121,6 @@ impl Default for TrainConfig {
             lr: 2e-4,
             warmup: 0.1,
             constant_lr: false,
-            freeze_embeddings: false,
             weight_decay: 0.01,
             grad_clip: 1.0,
             max_len: 128,
@@ -141,11 +139,24 @@ impl Default for TrainConfig {
             nodes: 1,
             ema: 0.99,
             pad_to: standard_pad(),
+            task: serde_json::Map::new(),
         }
     }
 }
 
 impl TrainConfig {
+    /// This config with `settings` (a task's, serialized to an object) as its task settings.
+    pub fn with_task(&self, settings: &impl Serialize) -> Self {
+        let task = match serde_json::to_value(settings).expect("settings serialize") {
+            serde_json::Value::Object(map) => map,
+            other => panic!("task settings must serialize to an object, not {other}"),
+        };
+        Self {
+            task,
+            ..self.clone()
+        }
+    }
+
     /// Rows of one iteration's batch over all peers: `batch_size` on each device of each node.
     pub fn global_batch(&self) -> usize {
         (self.batch_size * self.devices * self.nodes).max(1)
@@ -218,20 +229,22 @@ mod tests {
     }
 
     #[test]
-    fn run_json_keeps_its_words_for_pooling_and_precision() {
-        let json = serde_json::to_value(TrainConfig::default()).unwrap();
+    fn run_json_keeps_its_words_and_the_tasks_settings_beside_the_loops() {
+        #[derive(Serialize)]
+        struct Task {
+            pooling: &'static str,
+        }
+        let cfg = TrainConfig::default().with_task(&Task { pooling: "mean" });
+        let json = serde_json::to_value(&cfg).unwrap();
         assert_eq!(
             (&json["pooling"], &json["precision"]),
             (&"mean".into(), &"f32".into())
         );
-        // A run.json written before the precision setting existed, and HF's word for the pooler.
+        // A run.json written before the precision setting existed reads as f32.
         let mut old = json.clone();
         old.as_object_mut().unwrap().remove("precision");
-        old["pooling"] = "pooler".into();
         let read: TrainConfig = serde_json::from_value(old).unwrap();
-        assert_eq!(
-            (read.pooling, read.precision),
-            (Pooling::Cls, Precision::F32)
-        );
+        assert_eq!((read.precision, &read.task), (Precision::F32, &cfg.task));
+        assert_eq!(read, cfg);
     }
 }

@@ -8,7 +8,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Result, TrainError};
-use crate::reports::Report;
+use crate::report::Report;
 
 /// DejaVu Sans (a freely licensed font, see `assets/DejaVuSans-LICENSE.txt`), bundled so that
 /// pictures render the same on machines without fonts.

@@ -48,11 +48,14 @@ pub enum TrainError {
         /// The model's `max_position_embeddings`.
         positions: usize,
     },
-    /// A reduced precision asked of an RNN, which trains in f32.
-    #[error(
-        "precision {0} applies to BERT only; the RNNs (classifier and translator) train in f32"
-    )]
-    RnnPrecision(&'static str),
+    /// A reduced precision asked of a model that trains in f32 only.
+    #[error("precision {precision} is not supported by the {model}, which trains in f32")]
+    Precision {
+        /// The precision asked for.
+        precision: &'static str,
+        /// The model, in words.
+        model: &'static str,
+    },
     /// Another peer of a distributed run died, disconnected, failed or went silent.
     #[error(
         "training stopped: {0}; the last checkpoint is kept (start every rank again with --resume to go on)"
@@ -92,7 +95,7 @@ impl From<attn_atomic::Error> for TrainError {
 }
 
 /// Wraps an I/O error with the path it concerns.
-pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
+pub fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
     let path = path.into();
     move |error| TrainError::Io { path, error }
 }

@@ -4,9 +4,12 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::metrics::EvalReport;
-use crate::reports::Report;
-use crate::seq2seq::BleuReport;
+use crate::report::Report;
+
+/// Something a task shows in its own words: what its data holds, its final scores.
+pub trait Summary: fmt::Display + fmt::Debug + Sync {}
+
+impl<T: fmt::Display + fmt::Debug + Sync> Summary for T {}
 
 /// Something a run has to say.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +25,7 @@ pub enum Event<'a> {
     Validation {
         /// Iterations done.
         iteration: usize,
-        /// Share of the rows classified correctly.
+        /// Share of the scored predictions that are right.
         accuracy: f64,
         /// Validation rows.
         rows: usize,
@@ -36,29 +39,8 @@ pub enum Event<'a> {
     },
     /// The data is read and tokenized.
     Prepared {
-        /// Training rows.
-        train: usize,
-        /// Validation rows (held out of the training file).
-        validation: usize,
-        /// Test rows.
-        test: usize,
-        /// Classes.
-        classes: usize,
-        /// Seconds spent reading and tokenizing.
-        seconds: f64,
-    },
-    /// The parallel text is read and tokenized.
-    PreparedPairs {
-        /// Training pairs.
-        train: usize,
-        /// Validation pairs.
-        validation: usize,
-        /// Test pairs.
-        test: usize,
-        /// Source vocabulary size.
-        source_tokens: usize,
-        /// Target vocabulary size.
-        target_tokens: usize,
+        /// What the task read, in its words (rows, classes, vocabularies).
+        data: &'a dyn Summary,
         /// Seconds spent reading and tokenizing.
         seconds: f64,
     },
@@ -76,10 +58,8 @@ pub enum Event<'a> {
         /// The run directory.
         run: &'a Path,
     },
-    /// The test set was scored.
-    Evaluated(&'a EvalReport),
-    /// A translator's test set was translated and scored.
-    Translated(&'a BleuReport),
+    /// The trained model's final scores (on the test set), as the task shows them.
+    Scores(&'a dyn Summary),
     /// This process joined a run over several processes or machines.
     Joined {
         /// Its rank.
@@ -112,10 +92,7 @@ impl Event<'_> {
     pub fn is_result(&self) -> bool {
         matches!(
             self,
-            Self::Report { .. }
-                | Self::Validation { .. }
-                | Self::Evaluated(_)
-                | Self::Translated(_)
+            Self::Report { .. } | Self::Validation { .. } | Self::Scores(_)
         )
     }
 }
@@ -147,36 +124,9 @@ impl fmt::Display for Event<'_> {
                     from.display()
                 )
             }
-            Self::Prepared {
-                train,
-                validation,
-                test,
-                classes,
-                seconds,
-            } => write!(
-                f,
-                "Data: {train} training, {validation} validation and {test} test rows, {classes} \
-                 classes, tokenized in {seconds:.1}s"
-            ),
-            Self::PreparedPairs {
-                train,
-                validation,
-                test,
-                source_tokens,
-                target_tokens,
-                seconds,
-            } => write!(
-                f,
-                "Data: {train} training, {validation} validation and {test} test pairs, \
-                 {source_tokens} source and {target_tokens} target tokens, tokenized in \
-                 {seconds:.1}s"
-            ),
-            Self::Translated(report) => write!(
-                f,
-                "BLEU: {:.4}  (sacreBLEU 13a, lowercased: {:.4}; {} sentences, beam {}, {:.1} \
-                 sentences/s)",
-                report.bleu, report.bleu_13a, report.sentences, report.beam, report.sentences_per_s
-            ),
+            Self::Prepared { data, seconds } => {
+                write!(f, "Data: {data}, tokenized in {seconds:.1}s")
+            }
             Self::SkippedRows { path, count } => {
                 write!(f, "{}: skipped {count} bad rows", path.display())
             }
@@ -209,12 +159,7 @@ impl fmt::Display for Event<'_> {
                 f,
                 "Rank {rank} trained its share in {seconds:.1}s; rank 0 saves and evaluates the model"
             ),
-            Self::Evaluated(report) => write!(
-                f,
-                "Final accuracy: {:.4}\n{}",
-                report.test_accuracy,
-                report.table()
-            ),
+            Self::Scores(scores) => write!(f, "{scores}"),
         }
     }
 }

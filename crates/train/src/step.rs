@@ -9,12 +9,13 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::classify::{CrossEntropy, Objective};
+use crate::adamw::FusedAdamW;
+use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::{FusedAdamW, TrainConfig};
+use crate::objective::{CrossEntropy, Objective};
 
 /// AdamW as PyTorch sets it up (eps 1e-8, not burn's 1e-5), with the run's decay and clipping.
-pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
     cfg: &TrainConfig,
 ) -> impl Optimizer<M, B> + use<B, M> {
     OptimizerAdaptor::from(FusedAdamW {
@@ -27,7 +28,7 @@ pub(crate) fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The run's cross-entropy loss (with its label smoothing).
-pub(crate) fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
+pub fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
     CrossEntropy {
         smoothing: cfg.label_smoothing as f32,
     }
@@ -35,7 +36,7 @@ pub(crate) fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
 
 /// Time spent in each phase of a training step.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct StepTimes {
+pub struct StepTimes {
     /// Forward pass and loss, up to reading the loss back.
     pub forward: Duration,
     /// Backward pass.
@@ -45,7 +46,7 @@ pub(crate) struct StepTimes {
 }
 
 /// One training step on `batch`.
-pub(crate) struct Step<M> {
+pub struct Step<M> {
     /// The updated model (unchanged when the loss is not finite).
     pub model: M,
     /// The batch's mean loss.
@@ -62,18 +63,19 @@ pub(crate) struct Step<M> {
 /// model's gradient groups below the output; no update when the loss is NaN or infinite. With `sync`, waits
 /// for that device after the backward pass and the update, so that the phase times of an
 /// asynchronous (GPU) backend are device times rather than launch times.
-pub(crate) fn train_step<B, M, O>(
+pub fn train_step<B, M, T, O>(
     model: M,
+    task: &T,
     optim: &mut O,
     batch: &TextBatch<B>,
-    lr: f64,
-    layer_decay: f64,
+    (lr, layer_decay): (f64, f64),
     loss_fn: CrossEntropy,
     sync: Option<&B::Device>,
 ) -> Result<Step<M>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M>,
     O: Optimizer<M, B>,
 {
     let wait = || {
@@ -83,7 +85,7 @@ where
         }
     };
     let started = Instant::now();
-    let gradients = backward(&model, batch, loss_fn, wait)?;
+    let gradients = backward(&model, task, batch, loss_fn, wait)?;
     let backward_done = Instant::now();
     let mut step = Step {
         model,
@@ -97,7 +99,7 @@ where
         },
     };
     if let Some(grads) = gradients.grads {
-        step.model = update(step.model, optim, grads, lr, layer_decay);
+        step.model = update(step.model, task, optim, grads, lr, layer_decay);
         wait();
         step.times.optimizer = backward_done.elapsed();
     }
@@ -120,18 +122,20 @@ pub(crate) struct Gradients {
 
 /// The forward and backward pass of `batch` (no backward pass when the loss is not finite);
 /// `wait` is called after the backward pass.
-pub(crate) fn backward<B, M>(
+pub(crate) fn backward<B, M, T>(
     model: &M,
+    task: &T,
     batch: &TextBatch<B>,
     loss_fn: CrossEntropy,
     wait: impl Fn(),
 ) -> Result<Gradients>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M>,
 {
     let started = Instant::now();
-    let scored = model.objective(batch, loss_fn)?;
+    let scored = task.objective(model, batch, loss_fn)?;
     let loss_value: f32 = scored.loss.clone().into_scalar().elem();
     let forward = started.elapsed();
     let grads = loss_value
@@ -148,8 +152,9 @@ where
 }
 
 /// One optimizer step with `grads`, at `lr * layer_decay^depth` for each gradient group.
-pub(crate) fn update<B, M, O>(
+pub(crate) fn update<B, M, T, O>(
     mut model: M,
+    task: &T,
     optim: &mut O,
     grads: GradientsParams,
     lr: f64,
@@ -157,10 +162,11 @@ pub(crate) fn update<B, M, O>(
 ) -> M
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M>,
     O: Optimizer<M, B>,
 {
-    for (depth, grads) in model.grads_by_depth(grads) {
+    for (depth, grads) in task.grads_by_depth(&model, grads) {
         model = optim.step(lr * layer_decay.powi(depth), model, grads);
     }
     model

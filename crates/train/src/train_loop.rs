@@ -2,46 +2,23 @@
 //! checkpoints and the resume from them.
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::sync::Arc;
 
 use attn_data::{Example, TextBatcher, bucketed_batches, shuffled};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
-use crate::TrainConfig;
 use crate::checkpoint::{CheckpointState, latest_checkpoint, resume, save_checkpoint};
-use crate::classify::{CrossEntropy, Objective};
-use crate::distributed::{Cluster, Peer, Reducer, Tally, gather, scatter, train_peers};
+use crate::config::TrainConfig;
+use crate::distributed::{Peer, Reducer, Tally, gather, scatter, train_peers};
 use crate::ema::Ema;
 use crate::error::{Result, TrainError};
-use crate::events::{Event, Observer};
-use crate::predict::validation_accuracy;
-use crate::reports::{ReportLog, Window};
+use crate::events::Event;
+use crate::job::TrainJob;
+use crate::objective::{CrossEntropy, Objective};
+use crate::report_log::{ReportLog, Window};
 use crate::step::{adamw, backward, cross_entropy, train_step, update};
-
-/// A training run: its data, settings and run directory, where this process stands among the
-/// run's ranks, and who hears of its progress.
-#[derive(Clone)]
-pub struct TrainJob<'a, B: Backend> {
-    /// The training examples.
-    pub examples: &'a [Example],
-    /// Held-out examples scored during and after the run (may be empty).
-    pub validation: &'a [Example],
-    /// The run's settings.
-    pub cfg: &'a TrainConfig,
-    /// The id batches are padded with.
-    pub pad_id: u32,
-    /// The run directory (reports, checkpoints).
-    pub run: &'a Path,
-    /// The device to train on (the first of `cfg.devices`).
-    pub device: &'a B::Device,
-    /// This process's rank and rank 0's address (with `cfg.nodes` above 1).
-    pub cluster: &'a Cluster,
-    /// Who hears of the run's events.
-    pub observer: Arc<dyn Observer>,
-}
+use crate::validate::validation_accuracy;
 
 /// The indices of the examples of global batch `it` (0-based; `cfg.global_batch()` rows, which
 /// the peers share): epochs are reshuffled with `seed + epoch`, so the order depends only on
@@ -67,15 +44,15 @@ pub fn batch_at(it: usize, lengths: &[usize], cfg: &TrainConfig) -> Vec<usize> {
 /// resume).
 pub type Trained<M> = (Option<M>, usize);
 
-/// Trains `model` on `job.examples` for `cfg.iterations` global batches, reporting every
+/// Trains `model` for `task` on `job.examples` for `cfg.iterations` global batches, reporting every
 /// `cfg.report_every`, checkpointing into `run/checkpoints/latest` every `cfg.checkpoint_every`,
 /// and resuming from that checkpoint when it exists; over `cfg.devices` devices and `cfg.nodes`
 /// processes when they are above 1 (each peer on its share of every batch, the gradients summed).
-pub fn train<B, M>(model: M, job: &TrainJob<'_, B>) -> Result<Trained<M::InnerModule>>
+pub fn train<B, M, T>(model: M, task: &T, job: &TrainJob<'_, B>) -> Result<Trained<M::InnerModule>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<B::InnerBackend>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M> + Objective<B::InnerBackend, M::InnerModule>,
 {
     let cfg = job.cfg;
     let empty = [
@@ -93,10 +70,10 @@ where
             home: job.run,
             reducer: None,
         };
-        return train_peer(model, job, job.device, &peer);
+        return train_peer(model, task, job, job.device, &peer);
     }
     train_peers(model, job, |model, device, peer| {
-        train_peer(model, job, device, peer)
+        train_peer(model, task, job, device, peer)
     })
 }
 
@@ -111,16 +88,17 @@ fn dropout_seed(seed: u64, it: usize, index: usize) -> u64 {
 /// One peer's loop: its share of each batch, its gradients summed with the others' (alone: the
 /// step as it is), the same optimizer step everywhere; the leading peer reports, validates and
 /// checkpoints.
-fn train_peer<B, M>(
+fn train_peer<B, M, T>(
     mut model: M,
+    task: &T,
     job: &TrainJob<'_, B>,
     device: &B::Device,
     peer: &Peer<'_>,
 ) -> Result<Trained<M::InnerModule>>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<B::InnerBackend>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M> + Objective<B::InnerBackend, M::InnerModule>,
 {
     let TrainJob {
         examples,
@@ -167,10 +145,10 @@ where
                 let collated = batcher.collate::<B>(&items, device);
                 let step = train_step(
                     model,
+                    task,
                     &mut optim,
                     &collated,
-                    lr,
-                    cfg.layer_decay,
+                    (lr, cfg.layer_decay),
                     loss_fn,
                     None,
                 )?;
@@ -191,7 +169,7 @@ where
                     device,
                 };
                 reduced_step(
-                    model,
+                    (model, task),
                     &mut optim,
                     share,
                     loss_fn,
@@ -225,8 +203,9 @@ where
         }
         let eval_now = cfg.eval_every > 0 && done % cfg.eval_every == 0;
         if !validation.is_empty() && (eval_now || done == cfg.iterations) {
-            let accuracy = validation_accuracy(
+            let accuracy = validation_accuracy::<B::InnerBackend, _, _>(
                 &trained(&model, ema.as_ref()),
+                task,
                 validation,
                 cfg.eval_batch_size,
                 batcher,
@@ -273,8 +252,8 @@ struct Share<'a, B: Backend> {
 /// One step of a peer: the gradients of its share, weighted by its part of the batch's rows and
 /// summed over the peers (the gradient of the whole batch's mean loss), then the optimizer step.
 /// Returns the model and the whole batch's tally.
-fn reduced_step<B, M, O>(
-    model: M,
+fn reduced_step<B, M, T, O>(
+    (model, task): (M, &T),
     optim: &mut O,
     share: Share<'_, B>,
     loss_fn: CrossEntropy,
@@ -283,7 +262,8 @@ fn reduced_step<B, M, O>(
 ) -> Result<(M, Tally)>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
+    M: AutodiffModule<B>,
+    T: Objective<B, M>,
     O: Optimizer<M, B>,
 {
     let rows = share.items.len();
@@ -291,7 +271,7 @@ where
         (GradientsParams::new(), 0.0, 0, 0)
     } else {
         let batch = share.batcher.collate::<B>(share.items, share.device);
-        let g = backward(&model, &batch, loss_fn, || ())?;
+        let g = backward(&model, task, &batch, loss_fn, || ())?;
         // A loss that is not finite has no gradients; it reaches every peer through the tally.
         (g.grads.unwrap_or_default(), g.loss, g.hits, g.scored)
     };
@@ -306,7 +286,7 @@ where
     let (grads, total) = scatter(&model, reducer.sum(bucket)?);
     let mean = total.loss / total.rows;
     let model = match mean.is_finite() {
-        true => update(model, optim, grads, lr, layer_decay),
+        true => update(model, task, optim, grads, lr, layer_decay),
         false => model,
     };
     Ok((model, total))

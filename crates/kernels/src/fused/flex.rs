@@ -311,7 +311,7 @@ pub fn adamw<const D: usize>(
 ) -> (Tensor<Flex, D>, Tensor<Flex, D>, Tensor<Flex, D>) {
     let [mut param, grad, mut m, mut v] = [param, grad, m, v].map(|t| contiguous_f32(primitive(t)));
     let grad_scale = h.clip_norm.map_or(1.0, |max| {
-        super::clip_coefficient(max, kernels::l2_norm(grad.storage()))
+        super::optimizer::clip_coefficient(max, kernels::l2_norm(grad.storage()))
     });
     kernels::adamw(
         param.storage_mut(),

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::Cluster;
 use super::reducer::Watch;
+use crate::cluster::Cluster;
 use crate::error::{Result, TrainError, io_err};
 
 /// What a rank trains, as fingerprints: ranks that differ in any are refused.

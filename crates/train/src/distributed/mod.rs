@@ -10,7 +10,6 @@ mod reducer;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use attn_data::Example;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
@@ -21,44 +20,17 @@ use burn_collective::CollectiveConfig;
 pub(crate) use bucket::{Tally, gather, scatter, sizes};
 pub(crate) use reducer::Reducer;
 
-use crate::TrainConfig;
 use crate::checkpoint::latest_checkpoint;
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::events::Event;
-use crate::train_loop::TrainJob;
+use crate::job::TrainJob;
 use control::{Control, Hello};
 use reducer::Watch;
 
 /// Each peer thread's stack: it runs a whole training run, as the main thread (8 MiB) does; an
 /// unoptimised build overflowed std's default 2 MiB loading a model record.
 const PEER_STACK: usize = 64 << 20;
-
-/// Where this process stands in a run over several processes or machines (`--nodes`): its
-/// rank and how to reach rank 0. The number of nodes is a training setting
-/// ([`TrainConfig::nodes`]).
-#[derive(Debug, Clone)]
-pub struct Cluster {
-    /// This process's rank, 0 to nodes - 1; rank 0 coordinates, reports, checkpoints and
-    /// evaluates.
-    pub rank: usize,
-    /// Rank 0's `HOST:PORT`, which every other rank connects to.
-    pub coordinator: String,
-    /// A rank silent this long is taken for dead and the run stops.
-    pub peer_timeout: Duration,
-    /// How long the ranks wait for each other at the start.
-    pub rendezvous: Duration,
-}
-
-impl Default for Cluster {
-    fn default() -> Self {
-        Self {
-            rank: 0,
-            coordinator: "127.0.0.1:29500".into(),
-            peer_timeout: Duration::from_secs(60),
-            rendezvous: Duration::from_secs(600),
-        }
-    }
-}
 
 /// One peer of a run as the training loop sees it.
 pub(crate) struct Peer<'a> {

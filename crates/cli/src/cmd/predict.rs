@@ -1,0 +1,93 @@
+//! `attn predict`: one JSON line `{"label", "probs", "logits"}` per text.
+
+use anyhow::Result;
+use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
+use attn_classify::load_rnn;
+use attn_data::{Example, TextBatcher, WordVocab};
+use attn_transformer::{BertForSequenceClassification, Pooling, saved_pooling};
+use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use clap::Args;
+
+use crate::inputs::{CHUNK, ModelTexts, batch_input, rows};
+
+/// Arguments of `attn predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub inputs: ModelTexts,
+}
+
+struct Predict(PredictArgs);
+
+impl BackendTask for Predict {
+    type Output = Result<()>;
+    fn run<AD: AutodiffBackend>(self, device: AD::Device) -> Result<()> {
+        type B<AD> = <AD as AutodiffBackend>::InnerBackend;
+        if let Some(run) = self.0.inputs.rnn_run() {
+            let (model, vocab, labels) = load_rnn::<B<AD>>(&run, &device)?;
+            let batcher = TextBatcher::longest(WordVocab::PAD, vocab.max_len);
+            for chunk in self.0.inputs.texts()?.chunks(CHUNK) {
+                let examples: Vec<Example> = chunk
+                    .iter()
+                    .map(|t| Example {
+                        ids: vocab.encode(t),
+                        label: 0,
+                        target: Vec::new(),
+                    })
+                    .collect();
+                let batch = batcher.collate::<B<AD>>(&examples.iter().collect::<Vec<_>>(), &device);
+                print_predictions(
+                    model.forward(batch.input_ids, &batch.lengths).logits,
+                    &labels.names,
+                );
+            }
+            return Ok(());
+        }
+        let (dir, tokenizer, texts) = self.0.inputs.resolve()?;
+        let pooling = saved_pooling(&dir).unwrap_or(Pooling::Cls);
+        let (model, config) =
+            BertForSequenceClassification::<B<AD>>::from_pretrained(&dir, None, pooling, &device)?;
+        tokenizer.check_fits(config.vocab_size)?;
+        let id2label = config.id2label.unwrap_or_default();
+        let names: Vec<String> = (0..model.num_labels())
+            .map(|i| {
+                id2label
+                    .get(&i.to_string())
+                    .cloned()
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            })
+            .collect();
+        for chunk in texts.chunks(CHUNK) {
+            let input = batch_input::<B<AD>>(&tokenizer, chunk, &device)?;
+            print_predictions(model.forward(input)?, &names);
+        }
+        Ok(())
+    }
+}
+
+/// Prints `{"label", "probs", "logits"}` for each row of `logits`.
+fn print_predictions<B: Backend>(logits: Tensor<B, 2>, names: &[String]) {
+    let probs = rows(softmax(logits.clone(), 1));
+    for (logits, probs) in rows(logits).into_iter().zip(probs) {
+        let best = probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        let label = names
+            .get(best)
+            .cloned()
+            .unwrap_or_else(|| format!("LABEL_{best}"));
+        println!(
+            "{}",
+            serde_json::json!({"label": label, "probs": probs, "logits": logits})
+        );
+    }
+}
+
+/// Prints each text's label, probabilities and logits.
+pub fn run(spec: BackendSpec, args: PredictArgs) -> Result<()> {
+    dispatch(spec, Predict(args))?
+}

@@ -1,0 +1,425 @@
+//! `attn train bert|rnn|seq2seq`: fine-tune or train a model, then evaluate it on the test set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
+use attn_classify::{BertSettings, DataFiles, RnnSettings, train_bert, train_rnn};
+use attn_train::{Cluster, TrainConfig};
+use attn_translate::{ParallelFiles, Seq2SeqSettings, train_seq2seq};
+use clap::{Args, ValueEnum};
+
+use crate::flags::data::DataArgs;
+use crate::flags::rnn::RnnArgs;
+use crate::flags::seq2seq::{AttentionKind, Seq2SeqArgs};
+use crate::flags::values::{PadTo, at_least_one, pad_lengths};
+use crate::terminal::Terminal;
+
+/// Which model to train.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A pre-trained BERT fine-tuned with a classification head.
+    Bert,
+    /// The Bahdanau additive-attention RNN baseline.
+    Rnn,
+    /// The Bahdanau encoder-decoder translating parallel text (Multi30k by default).
+    Seq2seq,
+}
+
+/// Arguments of `attn train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Model to train.
+    #[arg(value_enum)]
+    pub kind: ModelKind,
+    /// Pre-trained model: directory, hub id or short name.
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    pub model: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training iterations (mini-batches).
+    #[arg(long, default_value_t = 500, conflicts_with = "epochs", value_parser = at_least_one)]
+    pub iterations: usize,
+    /// Train for this many passes over the training set instead of --iterations.
+    #[arg(long, value_parser = at_least_one)]
+    pub epochs: Option<usize>,
+    /// Examples per mini-batch [default: 8; seq2seq 64].
+    #[arg(long, value_parser = at_least_one)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
+    /// the sweep in docs/results.md), 2e-3 for the RNN and seq2seq].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Share of iterations of linear warm-up; the rate then decays linearly to 0.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    /// Keep the learning rate constant after warm-up (the reference run: --lr 2e-5 --warmup 0 --constant-lr --weight-decay 0 --grad-clip 0 --pooling cls --dropout 0.1).
+    #[arg(long)]
+    pub constant_lr: bool,
+    /// BERT: keep the word embeddings fixed (no gradient and no AdamW update for the vocab x
+    /// hidden table: faster steps; positions, segments and LayerNorm still train).
+    #[arg(long)]
+    pub freeze_embeddings: bool,
+    /// Label smoothing of the cross-entropy loss [default: 0.1 for BERT (the best of the sweep in
+    /// docs/results.md), 0 for the RNN].
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Clip the gradient norm at this value (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f64,
+    /// Longest sequence in tokens.
+    #[arg(long, default_value_t = 128, value_parser = at_least_one)]
+    pub max_len: usize,
+    /// Pooling of the classification head: mean (of the last hidden state) or cls (HF's pooler).
+    #[arg(long, default_value = "mean")]
+    pub pooling: attn_transformer::Pooling,
+    /// Print `Loss = …, Accuracy = …` every this many iterations.
+    #[arg(long, default_value_t = 50)]
+    pub report_every: usize,
+    /// Checkpoint every this many iterations (0: none until the end).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    /// Seed of initialisation, dropout and data order.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Evaluate on the first N test rows only (the reference used 800); 0: all.
+    #[arg(long, default_value_t = 0)]
+    pub eval_limit: usize,
+    /// Hold out this share of the training rows (stratified, seeded) for validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub val_fraction: f64,
+    /// Measure validation accuracy every this many iterations (0: at the end only).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
+    /// Group examples of similar length into batches (less padding).
+    #[arg(long)]
+    pub bucket: bool,
+    /// Layer-wise learning-rate decay: each BERT layer below the head learns at this factor of
+    /// the one above it, the embeddings at the factor of the lowest layer (1: one rate for all;
+    /// the RNN has one group).
+    #[arg(long, default_value_t = 0.8)]
+    pub layer_decay: f64,
+    /// BERT: precision of the matrix products, f32, bf16 or f16 (weights and optimizer stay f32).
+    #[arg(long, default_value = "f32")]
+    pub precision: attn_transformer::Precision,
+    /// Train data-parallel on this many devices of the backend, from --device up: each takes
+    /// --batch-size rows of every global batch, and one optimizer step follows on the whole
+    /// batch's gradient. The CPU backends have one device: their replicas share it (a check of
+    /// the path, not a speed-up).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub devices: u64,
+    /// Processes training together, one per machine or several on one (torchrun's WORLD_SIZE):
+    /// each takes its share of every global batch (--nodes x --devices x --batch-size rows), and
+    /// the gradients are summed through burn-collective at every step.
+    #[arg(long, env = "WORLD_SIZE", default_value_t = 1, value_parser = at_least_one)]
+    pub nodes: usize,
+    /// This process's rank, 0 to --nodes - 1 (torchrun's RANK). Rank 0 coordinates and writes
+    /// the run (reports, checkpoints, model, evaluation); the others only train.
+    #[arg(long, env = "RANK", default_value_t = 0)]
+    pub node_rank: usize,
+    /// Rank 0's HOST:PORT [default: $MASTER_ADDR:$MASTER_PORT, else 127.0.0.1:29500]. Rank 0
+    /// listens on PORT and PORT+1, rank R on PORT+2+R.
+    #[arg(long)]
+    pub coordinator: Option<String>,
+    /// Seconds a silent rank is given before the others stop.
+    #[arg(long, default_value_t = 60, value_parser = at_least_one)]
+    pub peer_timeout: usize,
+    /// Decay of an exponential moving average of the weights (Polyak averaging), updated after
+    /// every optimizer step and saved as the trained model; 0: off, the last weights [default:
+    /// 0.99 for BERT (with label smoothing, the best of the sweep in docs/results.md), else 0].
+    #[arg(long)]
+    pub ema: Option<f64>,
+    /// GPU backends: pad each batch up to the next of these lengths (comma-separated, at most 8;
+    /// past the longest, to a multiple of 16), so that a run meets few tensor shapes and compiles
+    /// few kernels; `longest`: to each batch's longest row, as the CPU backends always pad.
+    #[arg(long, default_value = "32,64,96,128", value_parser = pad_lengths)]
+    pub pad_to: PadTo,
+    /// Run directory (default: runs/<kind>-<unix time>).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, conflicts_with = "output")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub rnn: RnnArgs,
+    #[command(flatten)]
+    pub seq2seq: Seq2SeqArgs,
+}
+
+struct TrainTask {
+    cluster: Cluster,
+    cfg: TrainConfig,
+    bert: BertSettings,
+    rnn: RnnSettings,
+    model_dir: Option<PathBuf>,
+    data: Data,
+    run: PathBuf,
+}
+
+/// What a run trains on: labelled text, or parallel text and the translator's settings.
+enum Data {
+    Labelled(DataFiles),
+    Parallel(ParallelFiles, Box<Seq2SeqSettings>),
+}
+
+impl BackendTask for TrainTask {
+    type Output = Result<()>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        let terminal = Arc::new(Terminal);
+        let (cfg, run, cluster) = (&self.cfg, &self.run, &self.cluster);
+        match (&self.data, &self.model_dir) {
+            (Data::Parallel(files, settings), _) => {
+                train_seq2seq::<B>(cfg, settings, files, run, &device, cluster, terminal)?;
+            }
+            (Data::Labelled(data), Some(dir)) => {
+                let model = (dir.as_path(), &self.bert);
+                train_bert::<B>(cfg, model, data, run, &device, cluster, terminal)?;
+            }
+            (Data::Labelled(data), None) => {
+                train_rnn::<B>(cfg, &self.rnn, data, run, &device, cluster, terminal)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Trains the model `args` name, then scores it on the test set.
+pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
+    let kind = args.kind;
+    let parallel = match kind {
+        ModelKind::Seq2seq => Some(args.seq2seq.files(args.data.data_dir.as_deref())?),
+        _ => None,
+    };
+    let labelled = match kind {
+        ModelKind::Seq2seq => None,
+        _ => Some(args.data.files()?),
+    };
+    let data = match (&parallel, &labelled) {
+        (Some(files), _) => files.test.source.clone(),
+        (None, Some(files)) => files.test.clone(),
+        (None, None) => unreachable!("a run reads labelled or parallel text"),
+    };
+    let model_dir = match kind {
+        ModelKind::Bert => Some(attn_hub::resolve_model(&args.model)?.path),
+        _ => None,
+    };
+    let bert = BertSettings {
+        pooling: args.pooling,
+        freeze_embeddings: args.freeze_embeddings,
+    };
+    let kind_name = match kind {
+        ModelKind::Bert => "bert",
+        ModelKind::Rnn => "rnn",
+        ModelKind::Seq2seq => "seq2seq",
+    };
+    let run = match (&args.resume, &args.output) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            PathBuf::from("runs").join(format!("{kind_name}-{now}"))
+        }
+    };
+    // BERT's defaults are the recipe `TrainConfig::default()` holds.
+    let recipe = TrainConfig::default();
+    let translator = Seq2SeqSettings::default();
+    let dropout = args.rnn.dropout.unwrap_or(match kind {
+        ModelKind::Bert => 0.0,
+        ModelKind::Rnn => 0.3,
+        ModelKind::Seq2seq => translator.dropout,
+    });
+    let cfg = TrainConfig {
+        model: model_dir
+            .as_ref()
+            .map_or_else(|| kind_name.to_string(), |d| d.display().to_string()),
+        precision: args.precision,
+        layer_decay: args.layer_decay,
+        data_dir: data.parent().map(PathBuf::from),
+        iterations: args.iterations,
+        epochs: args.epochs,
+        dropout: Some(dropout),
+        label_smoothing: args.label_smoothing.unwrap_or(match kind {
+            ModelKind::Bert => recipe.label_smoothing,
+            _ => 0.0,
+        }),
+        batch_size: args.batch_size.unwrap_or(match kind {
+            ModelKind::Seq2seq => 64,
+            _ => 8,
+        }),
+        lr: args.lr.unwrap_or(match kind {
+            ModelKind::Bert => recipe.lr,
+            _ => 2e-3,
+        }),
+        warmup: args.warmup,
+        constant_lr: args.constant_lr,
+        weight_decay: args.weight_decay,
+        grad_clip: args.grad_clip,
+        max_len: args.max_len,
+        report_every: args.report_every,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        eval_limit: args.eval_limit,
+        eval_batch_size: 32,
+        bucket: args.bucket,
+        skip_bad_rows: args.data.skip_bad_rows,
+        val_fraction: args.val_fraction,
+        eval_every: args.eval_every,
+        devices: args.devices as usize,
+        nodes: args.nodes,
+        pad_to: args.pad_to.0.clone(),
+        ema: args.ema.unwrap_or(match kind {
+            ModelKind::Bert => recipe.ema,
+            _ => 0.0,
+        }),
+        // The task's own settings join at its start (`train_bert` adds BERT's).
+        task: Default::default(),
+    };
+    check_ranges(&cfg)?;
+    // Ranks other than 0 write no run.json: rank 0 sends them its checkpoint.
+    if let Some(dir) = &args.resume
+        && args.node_rank == 0
+        && !dir.join("run.json").is_file()
+    {
+        bail!(
+            "--resume {}: no run to resume there (no run.json); start one with --output {0}",
+            dir.display()
+        );
+    }
+    eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
+    let a = &args.rnn;
+    let classifier = RnnSettings::default();
+    let rnn = RnnSettings {
+        cell: a.cell,
+        embed_dim: a.embed_dim.unwrap_or(classifier.embed_dim),
+        hidden: a.hidden.unwrap_or(classifier.hidden),
+        attention_dim: a.attention_dim.unwrap_or(classifier.attention_dim),
+        dropout,
+        min_freq: a.min_freq.unwrap_or(classifier.min_freq),
+        max_vocab: a.max_vocab,
+    };
+    let data = match (parallel, labelled) {
+        (Some(files), _) => {
+            let s = &args.seq2seq;
+            if !(0.0..=1.0).contains(&s.teacher_forcing) {
+                bail!("--teacher-forcing {} must be in [0, 1]", s.teacher_forcing);
+            }
+            let hidden = a.hidden.unwrap_or(translator.encoder_hidden);
+            let settings = Seq2SeqSettings {
+                embed_dim: a.embed_dim.unwrap_or(translator.embed_dim),
+                encoder_hidden: hidden,
+                decoder_hidden: s.decoder_hidden.unwrap_or(hidden),
+                attention_dim: a.attention_dim.unwrap_or(translator.attention_dim),
+                dropout,
+                attention: s.attention == AttentionKind::Additive,
+                teacher_forcing: s.teacher_forcing,
+                maxout: s.maxout.unwrap_or(translator.maxout),
+                subwords: s.subwords,
+                min_freq: a.min_freq.unwrap_or(translator.min_freq),
+                max_vocab: a.max_vocab,
+                beam: s.beam,
+            };
+            Data::Parallel(files, Box::new(settings))
+        }
+        (None, Some(files)) => Data::Labelled(files),
+        (None, None) => unreachable!("a run reads labelled or parallel text"),
+    };
+    let task = TrainTask {
+        cluster: cluster(&args),
+        cfg,
+        bert,
+        rnn,
+        model_dir,
+        data,
+        run,
+    };
+    dispatch(spec, task)?
+}
+
+/// This process's place in a multi-node run, from the flags and torchrun's variables.
+fn cluster(args: &TrainArgs) -> Cluster {
+    let from_env = || {
+        let addr = std::env::var("MASTER_ADDR").ok()?;
+        let port = std::env::var("MASTER_PORT").unwrap_or_else(|_| "29500".into());
+        Some(format!("{addr}:{port}"))
+    };
+    let default = Cluster::default();
+    Cluster {
+        rank: args.node_rank,
+        coordinator: args
+            .coordinator
+            .clone()
+            .or_else(from_env)
+            .unwrap_or(default.coordinator),
+        peer_timeout: std::time::Duration::from_secs(args.peer_timeout as u64),
+        ..default
+    }
+}
+
+/// Refuses settings outside their meaningful range, naming the flag.
+fn check_ranges(cfg: &TrainConfig) -> Result<()> {
+    let unit = 0.0..1.0;
+    let dropout = cfg.dropout.unwrap_or(0.0);
+    let checks = [
+        ("--lr", cfg.lr, cfg.lr > 0.0, "must be positive"),
+        (
+            "--warmup",
+            cfg.warmup,
+            (0.0..=1.0).contains(&cfg.warmup),
+            "must be in [0, 1]",
+        ),
+        (
+            "--weight-decay",
+            cfg.weight_decay,
+            cfg.weight_decay >= 0.0,
+            "must be 0 or more",
+        ),
+        (
+            "--grad-clip",
+            cfg.grad_clip,
+            cfg.grad_clip >= 0.0,
+            "must be 0 (off) or more",
+        ),
+        (
+            "--layer-decay",
+            cfg.layer_decay,
+            (0.0..=1.0).contains(&cfg.layer_decay),
+            "must be in [0, 1]",
+        ),
+        (
+            "--label-smoothing",
+            cfg.label_smoothing,
+            unit.contains(&cfg.label_smoothing),
+            "must be in [0, 1)",
+        ),
+        (
+            "--dropout",
+            dropout,
+            unit.contains(&dropout),
+            "must be in [0, 1)",
+        ),
+        (
+            "--ema",
+            cfg.ema,
+            unit.contains(&cfg.ema),
+            "must be in [0, 1)",
+        ),
+        (
+            "--val-fraction",
+            cfg.val_fraction,
+            unit.contains(&cfg.val_fraction),
+            "must be in [0, 1)",
+        ),
+    ];
+    for (flag, value, ok, rule) in checks {
+        if !ok || !value.is_finite() {
+            bail!("{flag} {value} {rule}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! What every inference command takes (a model and texts) and how the texts become a batch.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use attn_transformer::{BertInput, BertTokenizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use clap::Args;
+
+/// The model and texts every inference command takes.
+#[derive(Args, Debug, Clone)]
+pub struct ModelTexts {
+    /// Model directory or name (fetched if needed).
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    pub model: String,
+    /// Longest sequence, in tokens; longer texts are truncated (keeping [SEP]).
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Texts; read from standard input, one per line, when none are given.
+    pub texts: Vec<String>,
+}
+
+impl ModelTexts {
+    /// The model's directory and tokenizer, and the texts.
+    pub fn resolve(&self) -> Result<(PathBuf, BertTokenizer, Vec<String>)> {
+        let dir = attn_hub::resolve_model(&self.model)?.path;
+        let tokenizer = BertTokenizer::from_dir(&dir, self.max_len)?;
+        Ok((dir, tokenizer, self.texts()?))
+    }
+
+    /// The texts given, or the lines of standard input.
+    pub fn texts(&self) -> Result<Vec<String>> {
+        if !self.texts.is_empty() {
+            return Ok(self.texts.clone());
+        }
+        let lines = std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<Vec<_>>>();
+        lines.context("reading stdin")
+    }
+
+    /// The run directory of a trained RNN baseline, when `--model` names one.
+    pub fn rnn_run(&self) -> Option<PathBuf> {
+        let dir = PathBuf::from(&self.model);
+        dir.join("rnn.json").is_file().then_some(dir)
+    }
+}
+
+/// One batch of texts as model input, padded to the longest.
+pub fn batch_input<B: Backend>(
+    tokenizer: &BertTokenizer,
+    texts: &[String],
+    device: &B::Device,
+) -> Result<BertInput<B>> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let encoded = tokenizer.encode_batch(&refs)?;
+    let longest = encoded.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let mut ids = vec![tokenizer.pad_id as i64; texts.len() * longest];
+    let mut mask = vec![0i64; texts.len() * longest];
+    for (row, e) in encoded.iter().enumerate() {
+        for (j, &id) in e.ids.iter().enumerate() {
+            ids[row * longest + j] = id as i64;
+            mask[row * longest + j] = 1;
+        }
+    }
+    let shape = [texts.len(), longest];
+    Ok(BertInput {
+        input_ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), device),
+        attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
+        token_type_ids: Tensor::zeros(shape, device),
+    })
+}
+
+/// Rows of a [n, d] tensor.
+pub fn rows<B: Backend>(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [n, d] = t.dims();
+    let flat: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 data");
+    (0..n).map(|i| flat[i * d..(i + 1) * d].to_vec()).collect()
+}
+
+/// Texts are run in chunks of this many.
+pub const CHUNK: usize = 32;

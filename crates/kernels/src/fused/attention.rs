@@ -1,0 +1,63 @@
+//! Multi-head (scaled dot-product) attention, each (sequence, head) one parallel task.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+#[cfg(feature = "flex")]
+use super::dropout::drop_mask;
+
+#[cfg(feature = "flex")]
+use super::{Ad, Op, flex, ladder};
+
+/// The context [batch, seq, width] and, when asked for, the probabilities [batch, heads, seq, seq]
+/// of a multi-head attention.
+pub type Attended<B> = (Tensor<B, 3>, Option<Tensor<B, 4>>);
+
+/// The arguments of [`attention`], given back where it has no fused version.
+pub type Unfused<B> = ([Tensor<B, 3>; 3], Tensor<B, 4>);
+
+/// Multi-head attention softmax(q kᵀ / √dim + bias) v over `heads` heads of the projections
+/// `[q, k, v]` [batch, seq, width], with the padding `bias` [batch, 1, 1, seq] and, in training,
+/// dropout `prob` on the probabilities; the probabilities come back too when `keep_probs`.
+///
+/// On Flex and `Autodiff<Flex>` (f32) each (sequence, head) is one parallel task working on the
+/// heads where they lie in the projections: no split or merge copies, one backward step. Elsewhere
+/// the arguments come back as `Err`, for the caller's own attention.
+pub fn attention<B: Backend>(
+    qkv: [Tensor<B, 3>; 3],
+    bias: Tensor<B, 4>,
+    heads: usize,
+    prob: f64,
+    keep_probs: bool,
+) -> Result<Attended<B>, Unfused<B>> {
+    #[cfg(feature = "flex")]
+    {
+        let [batch, seq, width] = qkv[0].dims();
+        let fits = bias.dims() == [batch, 1, 1, seq]
+            && width % heads == 0
+            && qkv
+                .iter()
+                .all(|t| t.dims() == [batch, seq, width] && flex::takes(t.dtype()))
+            && flex::takes(bias.dtype());
+        if !fits {
+            return Err((qkv, bias));
+        }
+        let scale = 1.0 / ((width / heads) as f32).sqrt();
+        let training = B::ad_enabled(&bias.device()) && prob > 0.0;
+        ladder(
+            Op::Attention,
+            (qkv, bias),
+            |(qkv, bias): Unfused<Ad>| {
+                let mask = training.then(|| drop_mask(prob));
+                flex::attention_autodiff(qkv, bias, heads, scale, mask, keep_probs)
+            },
+            |(qkv, bias): Unfused<burn::backend::Flex>| {
+                flex::attention(qkv, bias, heads, scale, keep_probs)
+            },
+        )
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (heads, prob, keep_probs);
+        Err((qkv, bias))
+    }
+}

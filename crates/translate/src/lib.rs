@@ -1,0 +1,22 @@
+//! Translation: the Bahdanau encoder-decoder trained on parallel text with the shared loop,
+//! its vocabularies (words or byte-pair subwords), decoding, and corpus BLEU.
+
+#![forbid(unsafe_code)]
+
+mod bleu;
+mod decode;
+mod files;
+mod objective;
+mod report;
+mod run;
+mod settings;
+mod vocab;
+
+pub use bleu::{corpus_bleu, detokenize, tokenize_13a};
+pub use decode::translate_ids;
+pub use files::{ParallelFiles, ParallelPair};
+pub use objective::MachineTranslation;
+pub use report::{BleuReport, LengthBucket, score_bleu};
+pub use run::{LoadedSeq2Seq, eval_seq2seq, load_seq2seq, train_seq2seq};
+pub use settings::Seq2SeqSettings;
+pub use vocab::{BOS, EOS, Vocabularies};
