@@ -148,7 +148,7 @@ fn a_tiny_bert_overfits_with_bf16_products_and_records_the_precision() {
         .arg(rnn.path().join("run"))
         .assert()
         .failure()
-        .stderr(contains("applies to BERT only"));
+        .stderr(contains("precision f16 is not supported by the RNN classifier"));
 }
 
 #[test]

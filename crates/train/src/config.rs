@@ -146,6 +146,7 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// This config with `settings` (a task's, serialized to an object) as its task settings.
+    /// Panics when `settings` do not serialize to a JSON object (a struct with named fields does).
     pub fn with_task(&self, settings: &impl Serialize) -> Self {
         let task = match serde_json::to_value(settings).expect("settings serialize") {
             serde_json::Value::Object(map) => map,

@@ -2,10 +2,8 @@
 
 use burn::tensor::{ElementConversion, Int, Tensor, activation, backend::Backend};
 
-use super::on_flex;
-
 #[cfg(feature = "flex")]
-use super::{OnAd, OnFlex, Op, flex, ladder};
+use super::{OnAd, OnFlex, Op, flex, ladder, on_flex};
 
 /// The mean cross-entropy of `logits` [rows, classes] against `labels` [rows], the targets
 /// smoothed as (1 - `smoothing`) · one-hot + `smoothing` / classes (burn's `CrossEntropyLoss` on

@@ -26,7 +26,9 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use burn::tensor::{Tensor, backend::Backend};
+#[cfg(feature = "flex")]
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 
 pub use crate::cpu::{AdamWStep, CellKind, Recurrence};
 pub use activation::{gelu, tanh};
