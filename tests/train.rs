@@ -148,7 +148,9 @@ fn a_tiny_bert_overfits_with_bf16_products_and_records_the_precision() {
         .arg(rnn.path().join("run"))
         .assert()
         .failure()
-        .stderr(contains("precision f16 is not supported by the RNN classifier"));
+        .stderr(contains(
+            "precision f16 is not supported by the RNN classifier",
+        ));
 }
 
 #[test]
