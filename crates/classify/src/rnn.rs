@@ -6,7 +6,6 @@ use std::sync::Arc;
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
 use attn_train::{Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
-use attn_transformer::Precision;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -66,12 +65,7 @@ pub fn train_rnn<B: AutodiffBackend>(
     cluster: &Cluster,
     observer: Arc<dyn Observer>,
 ) -> Result<Option<EvalReport>> {
-    if cfg.precision != Precision::F32 {
-        return Err(TrainError::Precision {
-            precision: cfg.precision.name(),
-            model: "RNN classifier",
-        });
-    }
+    cfg.require_f32("RNN classifier")?;
     let labels = data.run_label_map(run, cfg.skip_bad_rows)?;
     let rows = data.rows(
         data.train_file()?,

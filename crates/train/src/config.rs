@@ -158,6 +158,17 @@ impl TrainConfig {
         }
     }
 
+    /// Refuses a reduced precision for `model` (in words), which trains in f32 only.
+    pub fn require_f32(&self, model: &'static str) -> Result<()> {
+        match self.precision {
+            Precision::F32 => Ok(()),
+            other => Err(TrainError::Precision {
+                precision: other.name(),
+                model,
+            }),
+        }
+    }
+
     /// Rows of one iteration's batch over all peers: `batch_size` on each device of each node.
     pub fn global_batch(&self) -> usize {
         (self.batch_size * self.devices * self.nodes).max(1)

@@ -28,7 +28,7 @@ pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The run's cross-entropy loss (with its label smoothing).
-pub fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
+pub(crate) fn cross_entropy(cfg: &TrainConfig) -> CrossEntropy {
     CrossEntropy {
         smoothing: cfg.label_smoothing as f32,
     }

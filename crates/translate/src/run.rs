@@ -9,7 +9,6 @@ use std::time::Instant;
 use attn_data::{Example, WordVocab, read_parallel};
 use attn_rnn::{Seq2Seq, Seq2SeqConfig};
 use attn_train::{Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
-use attn_transformer::Precision;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -38,12 +37,7 @@ pub fn train_seq2seq<B: AutodiffBackend>(
     cluster: &Cluster,
     observer: Arc<dyn Observer>,
 ) -> Result<Option<BleuReport>> {
-    if cfg.precision != Precision::F32 {
-        return Err(TrainError::Precision {
-            precision: cfg.precision.name(),
-            model: "translator",
-        });
-    }
+    cfg.require_f32("translator")?;
     let started = Instant::now();
     let read = |pair: &ParallelPair| read_parallel(&pair.source, &pair.target);
     let train_pairs = read(&files.train)?;
