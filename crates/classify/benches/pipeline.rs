@@ -31,6 +31,7 @@ fn bench(c: &mut Criterion) {
                     ids,
                     label: r.label,
                     target: Vec::new(),
+                    tags: Vec::new(),
                 })
                 .collect();
             for chunk in examples.chunks(32) {

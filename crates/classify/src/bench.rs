@@ -77,6 +77,7 @@ pub fn synthetic_batches(batch: usize, count: usize, vocab: usize, seed: u64) ->
                             .collect(),
                         label: rng.random_range(0..4),
                         target: Vec::new(),
+                        tags: Vec::new(),
                     }
                 })
                 .collect()
@@ -368,6 +369,7 @@ mod tests {
                 ids: vec![i],
                 label: 0,
                 target: Vec::new(),
+                tags: Vec::new(),
             })
             .collect();
         let batches = file_order_batches(&examples, 4, 10);
@@ -382,11 +384,13 @@ mod tests {
                 ids: vec![1; 3],
                 label: 0,
                 target: Vec::new(),
+                tags: Vec::new(),
             },
             Example {
                 ids: vec![1; 10],
                 label: 0,
                 target: Vec::new(),
+                tags: Vec::new(),
             },
         ];
         assert_eq!(token_counts(&batch, 128), (20, 13));

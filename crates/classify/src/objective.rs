@@ -3,7 +3,9 @@
 
 use attn_data::TextBatch;
 use attn_rnn::RnnAttentionClassifier;
-use attn_train::{CrossEntropy, Objective, Result, Scored, scored, take_grads};
+use attn_train::{
+    CrossEntropy, Objective, Result, Scored, bert_grads_by_depth, scored, take_grads,
+};
 use attn_transformer::BertForSequenceClassification;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -24,7 +26,7 @@ impl<B: Backend> Objective<B, BertForSequenceClassification<B>> for TextClassifi
         Ok(scored(model.logits(batch)?, batch.labels.clone(), loss_fn))
     }
 
-    /// Pooler and classifier first, then the encoder layers from the top, then the embeddings.
+    /// Classifier and pooler first, then the encoder layers from the top, then the embeddings.
     fn grads_by_depth(
         &self,
         model: &BertForSequenceClassification<B>,
@@ -33,17 +35,8 @@ impl<B: Backend> Objective<B, BertForSequenceClassification<B>> for TextClassifi
     where
         B: AutodiffBackend,
     {
-        let mut groups = vec![
-            (0, take_grads(&mut grads, &model.classifier)),
-            (0, take_grads(&mut grads, &model.bert.pooler)),
-        ];
-        let layers = model.bert.encoder.layer.iter().rev();
-        for (depth, layer) in (1..).zip(layers) {
-            groups.push((depth, take_grads(&mut grads, layer)));
-        }
-        let bottom = groups.len() as i32 - 1;
-        groups.push((bottom, take_grads(&mut grads, &model.bert.embeddings)));
-        groups
+        let head = take_grads(&mut grads, &model.classifier);
+        bert_grads_by_depth(&model.bert, grads, head)
     }
 }
 

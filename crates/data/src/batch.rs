@@ -21,6 +21,18 @@ pub struct TextBatch<B: Backend> {
     pub lengths: Vec<usize>,
     /// The output sequences of sequence-to-sequence pairs (none for a classifier's batch).
     pub targets: Option<TargetBatch<B>>,
+    /// The scored tokens of tagged sentences (none for other batches).
+    pub tags: Option<TagBatch<B>>,
+}
+
+/// The tokens of a batch of tagged sentences that are scored, and their tags.
+#[derive(Debug, Clone)]
+pub struct TagBatch<B: Backend> {
+    /// Each scored token's position in the batch flattened row by row (`row * longest + j`):
+    /// [scored].
+    pub positions: Tensor<B, 1, Int>,
+    /// Each scored token's tag: [scored].
+    pub labels: Tensor<B, 1, Int>,
 }
 
 /// The output sequences of a batch for teacher forcing: the decoder reads `inputs` and is
@@ -93,6 +105,10 @@ impl TextBatcher {
             .iter()
             .any(|e| !e.target.is_empty())
             .then(|| self.targets(items, device));
+        let tags = items
+            .iter()
+            .any(|e| !e.tags.is_empty())
+            .then(|| Self::tags(items, &lengths, longest, device));
         TextBatch {
             input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
             attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
@@ -100,6 +116,31 @@ impl TextBatcher {
             labels: Tensor::from_data(TensorData::new(labels, [batch]), device),
             lengths,
             targets,
+            tags,
+        }
+    }
+
+    /// The scored positions of `items`' tags within their first `lengths` tokens, in a batch
+    /// `longest` wide.
+    fn tags<B: Backend>(
+        items: &[&Example],
+        lengths: &[usize],
+        longest: usize,
+        device: &B::Device,
+    ) -> TagBatch<B> {
+        let (mut positions, mut labels) = (Vec::new(), Vec::new());
+        for (row, (item, &len)) in items.iter().zip(lengths).enumerate() {
+            for (j, tag) in item.tags.iter().take(len).enumerate() {
+                if let Some(tag) = tag {
+                    positions.push((row * longest + j) as i64);
+                    labels.push(*tag as i64);
+                }
+            }
+        }
+        let scored = positions.len();
+        TagBatch {
+            positions: Tensor::from_data(TensorData::new(positions, [scored]), device),
+            labels: Tensor::from_data(TensorData::new(labels, [scored]), device),
         }
     }
 
@@ -178,6 +219,30 @@ mod tests {
             .unwrap();
         assert!(types.iter().all(|&t| t == 0));
         assert!(b.targets.is_none());
+        assert!(b.tags.is_none());
+    }
+
+    #[test]
+    fn tags_are_scored_at_their_flat_positions_within_each_row() {
+        let tagged = |ids: Vec<u32>, tags: Vec<Option<u32>>| Example {
+            ids,
+            tags,
+            ..Example::default()
+        };
+        let items = vec![
+            tagged(
+                vec![101, 7, 8, 9, 102],
+                vec![None, Some(1), None, Some(2), None],
+            ),
+            tagged(vec![101, 5, 102], vec![None, Some(0), None]),
+        ];
+        let b: TextBatch<Flex> = TextBatcher::longest(0, 4).batch(items, &Default::default());
+        let t = b.tags.expect("tagged sentences have tags");
+        let ints =
+            |x: Tensor<Flex, 1, Int>| x.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        // Width 4 (max_len): the tag at index 3 of row 0 is kept, row 1 starts at 4.
+        assert_eq!(ints(t.positions), [1, 3, 5]);
+        assert_eq!(ints(t.labels), [1, 2, 0]);
     }
 
     #[test]

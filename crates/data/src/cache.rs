@@ -83,6 +83,7 @@ fn labelled(ids: Vec<Vec<u32>>, rows: &[TextRow]) -> Vec<Example> {
             ids,
             label: r.label,
             target: Vec::new(),
+            tags: Vec::new(),
         })
         .collect()
 }

@@ -21,7 +21,7 @@ mod stats;
 mod subwords;
 mod vocab;
 
-pub use batch::{TargetBatch, TextBatch, TextBatcher};
+pub use batch::{TagBatch, TargetBatch, TextBatch, TextBatcher};
 pub use cache::{TokenizedSet, tokenize_cached};
 pub use csv_rows::{Column, CsvFormat, RawRow, RawTable, TextRow, read_raw};
 pub use error::{DataError, Result};
@@ -48,7 +48,8 @@ pub trait TextEncoder: Send + Sync {
     fn pad_id(&self) -> u32;
 }
 
-/// One tokenized example: a text and its class, or a source sentence and its translation.
+/// One tokenized example: a text and its class, a source sentence and its translation, or a
+/// tagged sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Example {
     /// Token ids (already truncated).
@@ -58,6 +59,9 @@ pub struct Example {
     /// The output sequence of a sequence-to-sequence pair, its start token first and its end
     /// token last (empty for a classifier's example).
     pub target: Vec<u32>,
+    /// A tagged sentence's tag of each token in `ids` (`None`: not scored, such as a special
+    /// token or a word's later pieces); empty for other examples.
+    pub tags: Vec<Option<u32>>,
 }
 
 /// FNV-1a, a stable 64-bit hash for cache keys.

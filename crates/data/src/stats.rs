@@ -55,6 +55,7 @@ mod tests {
                 ids: vec![0; n],
                 label: 0,
                 target: Vec::new(),
+                tags: Vec::new(),
             })
             .collect();
         let s = length_stats(&examples, 96);

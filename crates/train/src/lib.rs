@@ -34,7 +34,7 @@ pub use events::{Event, Observer, Quiet, Summary};
 pub use fit::fit;
 pub use job::TrainJob;
 pub use memory::peak_rss_bytes;
-pub use objective::{CrossEntropy, Objective, Scored, scored, take_grads};
+pub use objective::{CrossEntropy, Objective, Scored, bert_grads_by_depth, scored, take_grads};
 pub use report::Report;
 pub use step::{Step, StepTimes, adamw, train_step};
 pub use train_loop::{Trained, batch_at, train};

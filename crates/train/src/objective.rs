@@ -8,6 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
 use attn_kernels::fused;
+use attn_transformer::BertModel;
 
 use crate::error::Result;
 
@@ -69,6 +70,26 @@ pub fn take_grads<B: AutodiffBackend, M: Module<B>>(
     let mut take = Take(grads, GradientsParams::new());
     module.visit(&mut take);
     take.1
+}
+
+/// A BERT's gradients by depth under a task's `head` (at depth 0 with the pooler, if any): the
+/// encoder layers from the top at depths 1, 2, ..., L, the embeddings at L + 1 (for
+/// [`Objective::grads_by_depth`]).
+pub fn bert_grads_by_depth<B: AutodiffBackend>(
+    bert: &BertModel<B>,
+    mut grads: GradientsParams,
+    head: GradientsParams,
+) -> Vec<(i32, GradientsParams)> {
+    let mut groups = vec![(0, head)];
+    if let Some(pooler) = &bert.pooler {
+        groups.push((0, take_grads(&mut grads, pooler)));
+    }
+    for (depth, layer) in (1..).zip(bert.encoder.layer.iter().rev()) {
+        groups.push((depth, take_grads(&mut grads, layer)));
+    }
+    let bottom = bert.encoder.layer.len() as i32 + 1;
+    groups.push((bottom, take_grads(&mut grads, &bert.embeddings)));
+    groups
 }
 
 /// The cross-entropy of `logits` [rows, classes] against `labels` [rows], with its hits.

@@ -9,6 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::classifier::{BertForSequenceClassification, Pooling};
 use crate::hf_head::HfHead;
 use crate::model::BertModel;
+use crate::token_classifier::BertForTokenClassification;
 use crate::weights::{WeightStore, hf_tensors};
 use crate::{BertConfig, BertError, Result, io_err};
 
@@ -162,23 +163,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         pooling: Pooling,
         device: &B::Device,
     ) -> Result<(Self, BertConfig)> {
-        config.validate()?;
-        let saved = config
-            .num_labels
-            .or(config.id2label.as_ref().map(|m| m.len()));
-        let num_labels = num_labels.or(saved).unwrap_or(2);
-        let mut store = store_for(dir, &config)?;
-        if saved.is_some_and(|n| n != num_labels) {
-            // A head of another size cannot be reused: start a fresh one (HF's ignore_mismatched_sizes).
-            tracing::warn!(
-                "{}: dropping its {}-class head for a new {num_labels}-class one",
-                dir.display(),
-                saved.unwrap_or(0)
-            );
-            store.forget("classifier.");
-            config.id2label = None;
-        }
-        config.num_labels = Some(num_labels);
+        let (mut store, num_labels) = headed_store(dir, &mut config, num_labels)?;
         let model = store.load(Self::new(&config, num_labels, pooling, device))?;
         report(&store, dir, "BertForSequenceClassification");
         Ok((model, config))
@@ -196,35 +181,119 @@ impl<B: Backend> BertForSequenceClassification<B> {
         labels: &[String],
         tokenizer_dir: &Path,
     ) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let mut config_json = serde_json::to_value(config).expect("config serializes");
-        let id2label: BTreeMap<String, String> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i.to_string(), l.clone()))
-            .collect();
-        let label2id: BTreeMap<&String, usize> =
-            labels.iter().enumerate().map(|(i, l)| (l, i)).collect();
-        config_json["num_labels"] = self.num_labels().into();
-        config_json["id2label"] = serde_json::to_value(id2label).expect("map serializes");
-        config_json["label2id"] = serde_json::to_value(label2id).expect("map serializes");
         let head = HfHead::of(self.pooling);
-        head.declare(&mut config_json);
-        head.write_code(dir)?;
-        let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
-        attn_atomic::write(&dir.join("config.json"), text.as_bytes())?;
-
-        write_safetensors(&dir.join("model.safetensors"), &hf_tensors(self))?;
-
-        for file in TOKENIZER_FILES {
-            let from = tokenizer_dir.join(file);
-            if from.is_file() && tokenizer_dir != dir {
-                let bytes = std::fs::read(&from).map_err(io_err(&from))?;
-                attn_atomic::write(&dir.join(file), &bytes)?;
-            }
-        }
-        Ok(())
+        save_headed(
+            dir,
+            (config, labels),
+            &head,
+            &hf_tensors(self),
+            tokenizer_dir,
+        )
     }
+}
+
+impl<B: Backend> BertForTokenClassification<B> {
+    /// Loads a HF model directory as a tagger with `num_labels` tags (default: the config's
+    /// `num_labels`, else 2), as HF's `AutoModelForTokenClassification` does: a head the
+    /// checkpoint lacks, or one of another size, is freshly initialised; a pooler is not used.
+    pub fn from_pretrained_with(
+        dir: &Path,
+        mut config: BertConfig,
+        num_labels: Option<usize>,
+        device: &B::Device,
+    ) -> Result<(Self, BertConfig)> {
+        let (mut store, num_labels) = headed_store(dir, &mut config, num_labels)?;
+        let model = store.load(Self::new(&config, num_labels, device))?;
+        report(&store, dir, "BertForTokenClassification");
+        Ok((model, config))
+    }
+
+    /// Writes a HF-layout directory that HF loads as its own `BertForTokenClassification`
+    /// (`config.json` with the tags as `id2label`/`label2id`, `model.safetensors`, the tokenizer
+    /// files of `tokenizer_dir`), every file atomically.
+    pub fn save_pretrained(
+        &self,
+        dir: &Path,
+        config: &BertConfig,
+        labels: &[String],
+        tokenizer_dir: &Path,
+    ) -> Result<()> {
+        let tensors = hf_tensors(self);
+        save_headed(
+            dir,
+            (config, labels),
+            &HfHead::tagger(),
+            &tensors,
+            tokenizer_dir,
+        )
+    }
+}
+
+/// A store over the checkpoint in `dir` for a model with a labelled head of `num_labels` (else
+/// the config's count, else 2), and that count: a saved head of another size is forgotten (HF's
+/// `ignore_mismatched_sizes`); `config` is given the count.
+fn headed_store(
+    dir: &Path,
+    config: &mut BertConfig,
+    num_labels: Option<usize>,
+) -> Result<(WeightStore, usize)> {
+    config.validate()?;
+    let saved = config
+        .num_labels
+        .or(config.id2label.as_ref().map(|m| m.len()));
+    let num_labels = num_labels.or(saved).unwrap_or(2);
+    let mut store = store_for(dir, config)?;
+    if saved.is_some_and(|n| n != num_labels) {
+        // A head of another size cannot be reused: start a fresh one (HF's ignore_mismatched_sizes).
+        tracing::warn!(
+            "{}: dropping its {}-class head for a new {num_labels}-class one",
+            dir.display(),
+            saved.unwrap_or(0)
+        );
+        store.forget("classifier.");
+        config.id2label = None;
+    }
+    config.num_labels = Some(num_labels);
+    Ok((store, num_labels))
+}
+
+/// Writes a model with a labelled head as a HF directory: `config.json` (`config` with the
+/// labels as `num_labels`, `id2label`, `label2id`, and `head` declared), the head's custom code
+/// if any, `tensors` as `model.safetensors`, and the tokenizer files of `tokenizer_dir`.
+fn save_headed(
+    dir: &Path,
+    (config, labels): (&BertConfig, &[String]),
+    head: &HfHead,
+    tensors: &BTreeMap<String, TensorData>,
+    tokenizer_dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut config_json = serde_json::to_value(config).expect("config serializes");
+    let id2label: BTreeMap<String, String> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), l.clone()))
+        .collect();
+    let label2id: BTreeMap<&String, usize> =
+        labels.iter().enumerate().map(|(i, l)| (l, i)).collect();
+    config_json["num_labels"] = labels.len().into();
+    config_json["id2label"] = serde_json::to_value(id2label).expect("map serializes");
+    config_json["label2id"] = serde_json::to_value(label2id).expect("map serializes");
+    head.declare(&mut config_json);
+    head.write_code(dir)?;
+    let text = serde_json::to_string_pretty(&config_json).expect("json serializes");
+    attn_atomic::write(&dir.join("config.json"), text.as_bytes())?;
+
+    write_safetensors(&dir.join("model.safetensors"), tensors)?;
+
+    for file in TOKENIZER_FILES {
+        let from = tokenizer_dir.join(file);
+        if from.is_file() && tokenizer_dir != dir {
+            let bytes = std::fs::read(&from).map_err(io_err(&from))?;
+            attn_atomic::write(&dir.join(file), &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// The pooling a saved classifier was trained with (`attn_pooling` in its config), if any.

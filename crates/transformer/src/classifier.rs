@@ -57,6 +57,9 @@ pub fn mean_pool<B: Backend>(
     summed / counts
 }
 
+/// Why a sequence classifier's pooler is there: [`BertForSequenceClassification::new`] builds it.
+const HAS_POOLER: &str = "a sequence classifier's BERT has its pooler";
+
 /// BERT with a classification head (HF `BertForSequenceClassification`).
 #[derive(Module, Debug)]
 pub struct BertForSequenceClassification<B: Backend> {
@@ -108,7 +111,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         let mask = input.attention_mask.clone();
         let out = self.bert.forward(input, keep_attentions)?;
         let pooled = match self.pooling {
-            Pooling::Cls => out.pooler_output.clone(),
+            Pooling::Cls => out.pooler_output.clone().expect(HAS_POOLER),
             Pooling::Mean => mean_pool(out.last_hidden_state.clone(), mask),
         };
         Ok((self.head(pooled), out))
@@ -120,7 +123,7 @@ impl<B: Backend> BertForSequenceClassification<B> {
         let mask = input.attention_mask.clone();
         let hidden = self.bert.token_states(input)?;
         let pooled = match self.pooling {
-            Pooling::Cls => self.bert.pooler.forward(hidden),
+            Pooling::Cls => self.bert.pooler.as_ref().expect(HAS_POOLER).forward(hidden),
             Pooling::Mean => mean_pool(hidden, mask),
         };
         Ok(self.head(pooled))

@@ -28,8 +28,8 @@ pub struct HfHead {
     pub model_type: &'static str,
     /// `auto_map` entries (auto class, `module.Class`), empty for HF's own classes.
     pub auto_map: &'static [(&'static str, &'static str)],
-    /// The pooling declared, written as `attn_pooling`.
-    pub pooling: Pooling,
+    /// A sequence classifier's pooling, written as `attn_pooling` (none for a tagger).
+    pub pooling: Option<Pooling>,
 }
 
 impl HfHead {
@@ -40,7 +40,7 @@ impl HfHead {
                 architecture: "BertForSequenceClassification",
                 model_type: "bert",
                 auto_map: &[],
-                pooling,
+                pooling: Some(pooling),
             },
             Pooling::Mean => Self {
                 architecture: "AttnBertForSequenceClassification",
@@ -52,8 +52,18 @@ impl HfHead {
                         "modeling_attn_bert.AttnBertForSequenceClassification",
                     ),
                 ],
-                pooling,
+                pooling: Some(pooling),
             },
+        }
+    }
+
+    /// The declaration of a tagger: HF's own `BertForTokenClassification`.
+    pub fn tagger() -> Self {
+        Self {
+            architecture: "BertForTokenClassification",
+            model_type: "bert",
+            auto_map: &[],
+            pooling: None,
         }
     }
 
@@ -61,8 +71,11 @@ impl HfHead {
     pub fn declare(&self, config: &mut Value) {
         config["architectures"] = json!([self.architecture]);
         config["model_type"] = self.model_type.into();
-        config["attn_pooling"] = self.pooling.name().into();
         let object = config.as_object_mut().expect("config.json is an object");
+        match self.pooling {
+            Some(pooling) => object.insert("attn_pooling".into(), pooling.name().into()),
+            None => object.remove("attn_pooling"),
+        };
         if self.auto_map.is_empty() {
             object.remove("auto_map");
         } else {
@@ -130,5 +143,8 @@ mod tests {
         assert!(config.get("auto_map").is_none());
         assert_eq!(config["model_type"], "bert");
         assert_eq!(config["attn_pooling"], "cls");
+        HfHead::tagger().declare(&mut config);
+        assert_eq!(config["architectures"][0], "BertForTokenClassification");
+        assert!(config.get("attn_pooling").is_none());
     }
 }

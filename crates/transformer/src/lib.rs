@@ -1,7 +1,8 @@
 //! A hand-written BERT in [burn](https://burn.dev), numerically equal to Hugging Face transformers.
 //!
 //! Structs mirror HF's modules (`BertEmbeddings`, `MultiHeadAttention` for `BertSelfAttention`,
-//! `BertLayer`, `BertEncoder`, `BertPooler`, `BertModel`, `BertForSequenceClassification`) and
+//! `BertLayer`, `BertEncoder`, `BertPooler`, `BertModel`, `BertForSequenceClassification`,
+//! `BertForTokenClassification`) and
 //! their load/save code is a readable map of HF weight names. Checkpoints load from HF-layout
 //! directories (`config.json`, `model.safetensors` or shards, `tokenizer.json` or `vocab.txt`),
 //! with either `bert.`-prefixed or bare names, `gamma`/`beta` LayerNorms and f16/bf16 weights.
@@ -46,6 +47,7 @@ mod layer;
 mod model;
 mod packing;
 mod precision;
+mod token_classifier;
 mod tokenizer;
 pub mod weights;
 
@@ -63,4 +65,5 @@ pub use layer::{BertEncoder, BertLayer};
 pub use model::{BertInput, BertModel, BertOutput, BertPooler, mask_bias};
 pub use packing::Packing;
 pub use precision::{AutocastGuard, Precision, autocast, current_precision, linear, matmul};
-pub use tokenizer::{BertTokenizer, Encoded};
+pub use token_classifier::BertForTokenClassification;
+pub use tokenizer::{BertTokenizer, Encoded, Word};

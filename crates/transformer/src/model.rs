@@ -27,8 +27,8 @@ pub struct BertInput<B: Backend> {
 pub struct BertOutput<B: Backend> {
     /// The last hidden state [batch, seq, hidden].
     pub last_hidden_state: Tensor<B, 3>,
-    /// tanh(dense([CLS])) [batch, hidden].
-    pub pooler_output: Tensor<B, 2>,
+    /// tanh(dense([CLS])) [batch, hidden] (none for a model without a pooler).
+    pub pooler_output: Option<Tensor<B, 2>>,
     /// Each layer's attention probabilities [batch, heads, seq, seq], when asked for.
     pub attentions: Vec<Tensor<B, 4>>,
 }
@@ -49,7 +49,7 @@ impl<B: Backend> BertPooler<B> {
     }
 }
 
-/// BERT's encoder with its embeddings and pooler.
+/// BERT's encoder with its embeddings and pooler (HF's token classifier has no pooler).
 #[derive(Module, Debug)]
 pub struct BertModel<B: Backend> {
     /// `embeddings.*`.
@@ -57,7 +57,7 @@ pub struct BertModel<B: Backend> {
     /// `encoder.layer.*`.
     pub encoder: BertEncoder<B>,
     /// `pooler.dense.*`.
-    pub pooler: BertPooler<B>,
+    pub pooler: Option<BertPooler<B>>,
 }
 
 impl<B: Backend> BertModel<B> {
@@ -66,9 +66,18 @@ impl<B: Backend> BertModel<B> {
         Self {
             embeddings: BertEmbeddings::new(c, device),
             encoder: BertEncoder::new(c, device),
-            pooler: BertPooler {
+            pooler: Some(BertPooler {
                 dense: LinearConfig::new(c.hidden_size, c.hidden_size).init(device),
-            },
+            }),
+        }
+    }
+
+    /// The model for `c` without its pooler (HF's `add_pooling_layer=False`), parameters not yet
+    /// initialised.
+    pub fn without_pooler(c: &BertConfig, device: &B::Device) -> Self {
+        Self {
+            pooler: None,
+            ..Self::new(c, device)
         }
     }
 
@@ -87,7 +96,7 @@ impl<B: Backend> BertModel<B> {
             .forward(input.input_ids, input.token_type_ids)?;
         let (last_hidden_state, attentions) =
             self.encoder.forward(x, mask_bias, None, keep_attentions);
-        let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        let pooler_output = (self.pooler.as_ref()).map(|p| p.forward(last_hidden_state.clone()));
         Ok(BertOutput {
             last_hidden_state,
             pooler_output,

@@ -21,10 +21,24 @@ pub struct Encoded {
     pub tokens: Vec<String>,
 }
 
+/// A word of a text as BERT's pre-tokenizer splits it (at whitespace and punctuation), with its
+/// word pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// Offset of its first character in the text, in characters.
+    pub start: usize,
+    /// Offset just past its last character, in characters.
+    pub end: usize,
+    /// Its WordPiece ids.
+    pub ids: Vec<u32>,
+}
+
 /// A BERT WordPiece tokenizer that truncates to a maximum length (keeping [SEP]) and never pads.
 #[derive(Clone)]
 pub struct BertTokenizer {
     inner: Tokenizer,
+    /// The same tokenizer without truncation, for words.
+    whole: Tokenizer,
     path: PathBuf,
     /// Id of the padding token.
     pub pad_id: u32,
@@ -69,6 +83,11 @@ impl BertTokenizer {
                 "max length {max_len} leaves no room for [CLS] and [SEP]"
             )));
         }
+        inner.with_padding(None);
+        let mut whole = inner.clone();
+        whole
+            .with_truncation(None)
+            .map_err(|e| fail(e.to_string()))?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length: max_len,
@@ -76,15 +95,72 @@ impl BertTokenizer {
                 ..Default::default()
             }))
             .map_err(|e| fail(e.to_string()))?;
-        inner.with_padding(None);
         let pad_id = inner
             .token_to_id("[PAD]")
             .ok_or_else(|| fail("the vocabulary has no [PAD] token".into()))?;
         Ok(Self {
             inner,
+            whole,
             path,
             pad_id,
         })
+    }
+
+    /// The error of a failed call of the tokenizers library.
+    fn failed(&self, reason: impl ToString) -> BertError {
+        BertError::Tokenizer {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The id of a special token (`[CLS]`, `[SEP]`), or an error naming it.
+    pub fn special_id(&self, token: &str) -> Result<u32> {
+        self.inner
+            .token_to_id(token)
+            .ok_or_else(|| self.failed(format!("the vocabulary has no {token} token")))
+    }
+
+    /// Each word's WordPiece ids, without special tokens, for text already split into words (as
+    /// HF's `is_split_into_words`: each word is normalised and pre-tokenized on its own, so a
+    /// word may become several pieces, or none when normalisation removes all of it).
+    pub fn word_pieces(&self, words: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let encoded = (self.whole)
+            .encode_batch(words.to_vec(), false)
+            .map_err(|e| self.failed(e))?;
+        Ok(encoded.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// The words of a raw text as BERT's pre-tokenizer splits it, with their character offsets
+    /// and pieces (no truncation; characters normalisation removes belong to no word).
+    pub fn words(&self, text: &str) -> Result<Vec<Word>> {
+        let e = (self.whole)
+            .encode_char_offsets(text, false)
+            .map_err(|e| self.failed(e))?;
+        let mut words: Vec<(u32, Word)> = Vec::new();
+        let pieces = e
+            .get_word_ids()
+            .iter()
+            .zip(e.get_offsets())
+            .zip(e.get_ids());
+        for ((word, &(start, end)), &id) in pieces {
+            let Some(word) = *word else { continue };
+            match words.last_mut() {
+                Some((last, w)) if *last == word => {
+                    w.end = w.end.max(end);
+                    w.ids.push(id);
+                }
+                _ => words.push((
+                    word,
+                    Word {
+                        start,
+                        end,
+                        ids: vec![id],
+                    },
+                )),
+            }
+        }
+        Ok(words.into_iter().map(|(_, w)| w).collect())
     }
 
     /// Number of tokens in the vocabulary, special tokens included.

@@ -94,7 +94,7 @@ fn classifier_matches_hf_in_every_output() {
     );
     assert_close(
         "pooler_output",
-        out.pooler_output,
+        out.pooler_output.expect("a classifier has a pooler"),
         &r.floats("pooler_output"),
         1e-5,
     );

@@ -87,6 +87,7 @@ impl Vocabularies {
             ids: self.source_ids(source),
             label: 0,
             target: ids,
+            tags: Vec::new(),
         }
     }
 

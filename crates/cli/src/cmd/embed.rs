@@ -50,7 +50,12 @@ impl BackendTask for Embed {
                     let [b, _, h] = out.last_hidden_state.dims();
                     out.last_hidden_state.narrow(1, 0, 1).reshape([b, h])
                 }
-                EmbedPooling::Pooler => out.pooler_output,
+                EmbedPooling::Pooler => out.pooler_output.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: this model has no pooler; use --pooling mean or cls",
+                        dir.display()
+                    )
+                })?,
             };
             for mut v in rows(pooled) {
                 if self.0.normalize {

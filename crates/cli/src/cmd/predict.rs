@@ -35,6 +35,7 @@ impl BackendTask for Predict {
                         ids: vocab.encode(t),
                         label: 0,
                         target: Vec::new(),
+                        tags: Vec::new(),
                     })
                     .collect();
                 let batch = batcher.collate::<B<AD>>(&examples.iter().collect::<Vec<_>>(), &device);
