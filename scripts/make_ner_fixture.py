@@ -12,7 +12,8 @@ Writes crates/transformer/tests/fixtures/tiny-bert-ner/:
                      not the sorted order `attn train ner` gives its own labels), `bert.`- and
                      `classifier.`-prefixed names, no pooler; torch.manual_seed(0), then every
                      LayerNorm and bias moved by normal(0, 0.1) so that a swapped or missed tensor
-                     shows
+                     shows, and the classifier's weight redrawn from normal(0, 0.5) so that the
+                     tags vary from word to word
   vocab.txt, tokenizer.json  copied from tiny-bert-cls
   reference.json     for 3 texts given as word lists, HF's outputs in eval mode:
     labels           id2label as a list
@@ -71,6 +72,8 @@ def main():
         for name, p in model.named_parameters():
             if "LayerNorm" in name or name.endswith("bias"):
                 p.add_(torch.randn_like(p) * 0.1)
+        # A head large enough that the tags vary from word to word, not only with the bias.
+        model.classifier.weight.normal_(0.0, 0.5)
     model.save_pretrained(OUT, safe_serialization=True)
     model = BertForTokenClassification.from_pretrained(OUT, attn_implementation="eager").eval()
 

@@ -36,8 +36,8 @@ precision/recall/F1 are micro-averaged over entities; token_accuracy is the shar
 whose predicted tag equals the gold tag.
 
 Prints `epoch E: loss L` per epoch (mean batch loss), then `Entity F1: X` and one JSON line
-{"f1", "precision", "recall", "token_accuracy", "train_seconds", "epochs", "seed", "torch",
-"transformers", ...}; train_seconds is the wall time of the training epochs alone.
+{"f1", "precision", "recall", "token_accuracy", "train_seconds", "epoch_seconds", "epochs", "seed",
+"torch", "transformers", ...}; train_seconds is the wall time of the training epochs alone.
 """
 import argparse
 import json
@@ -217,7 +217,9 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
 
     start = time.time()
+    epoch_seconds = []
     for epoch in range(1, args.epochs + 1):
+        epoch_start = time.time()
         model.train()
         order = torch.randperm(len(train_ex), generator=gen).tolist()
         losses = []
@@ -231,6 +233,7 @@ def main():
             sched.step()
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
+        epoch_seconds.append(round(time.time() - epoch_start, 1))
         print(f"epoch {epoch}: loss {sum(losses) / len(losses):.4f}", flush=True)
     train_seconds = time.time() - start
 
@@ -244,7 +247,7 @@ def main():
     print(json.dumps({
         "f1": round(result["f1"], 4), "precision": round(result["precision"], 4),
         "recall": round(result["recall"], 4), "token_accuracy": round(result["token_accuracy"], 4),
-        "train_seconds": round(train_seconds, 1), "epochs": args.epochs, "seed": args.seed,
+        "train_seconds": round(train_seconds, 1), "epoch_seconds": epoch_seconds, "epochs": args.epochs, "seed": args.seed,
         "torch": torch.__version__, "transformers": transformers.__version__,
         "lr": args.lr, "batch_size": args.batch_size, "max_len": args.max_len,
         "label_all_pieces": args.label_all_pieces, "max_grad_norm": args.max_grad_norm,

@@ -44,6 +44,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fine-tune BERT (all-MiniLM-L6-v2) to tag named entities on WNUT-17 ($WNUT17_DIR, else
+    /// ../shared/data/wnut17), then print the per-type table and `Entity F1: X` on dev (or
+    /// test where the directory has one). Extra arguments go to `attn train ner`.
+    TrainNer {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Train (or read finished runs of) the translator with additive attention and without it
     /// (`--attention none`) on the same data and seed, print BLEU overall and by source length,
     /// and write the table into docs/results.md.
@@ -138,6 +145,7 @@ fn main() -> Result<()> {
             &["train", "seq2seq"],
             &with_defaults(seq2seq::DEFAULTS, &args),
         ),
+        Task::TrainNer { args } => attn(&["train", "ner"], &with_wnut17(args)),
         Task::CompareSeq2seq { attention, none } => compare_seq2seq(attention, none),
         Task::TrainNodes {
             nodes,
@@ -209,6 +217,24 @@ fn with_defaults(defaults: &[(&str, &str)], args: &[String]) -> Vec<String> {
     }
     out.extend(args.iter().cloned());
     out
+}
+
+/// `args` with `--data-dir` at the shared WNUT-17 copy beside the workspace where neither the
+/// arguments nor $WNUT17_DIR name the data.
+fn with_wnut17(args: Vec<String>) -> Vec<String> {
+    let named = args
+        .iter()
+        .any(|a| ["--data-dir", "--train"].iter().any(|f| a.starts_with(f)));
+    let from_env = std::env::var_os("WNUT17_DIR").is_some_and(|d| !d.is_empty());
+    let shared = workspace_root().join("../shared/data/wnut17");
+    match named || from_env || !shared.is_dir() {
+        true => args,
+        false => [
+            vec!["--data-dir".into(), shared.display().to_string()],
+            args,
+        ]
+        .concat(),
+    }
 }
 
 /// Runs the release `attn` binary with `fixed` then `extra` arguments.

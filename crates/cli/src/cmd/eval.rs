@@ -1,10 +1,11 @@
-//! `attn eval`: score a trained model (a run directory) on a test set.
+//! `attn eval`: score a trained model (a run directory) on a test set: accuracy, BLEU or entity F1.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::{DataFiles, eval_bert, eval_rnn};
+use attn_tag::{eval_ner, is_tagger};
 use attn_train::TrainConfig;
 use attn_translate::{ParallelPair, eval_seq2seq};
 use clap::Args;
@@ -56,6 +57,16 @@ impl BackendTask for EvalTask {
             ..TrainConfig::default()
         };
         let (dir, out) = (&self.args.model, self.args.output.as_deref());
+        if is_tagger(dir) {
+            let Some(test) = &self.args.data.test else {
+                bail!(
+                    "--model {}: a tagger is scored on a tagged file: --test F (CoNLL style)",
+                    dir.display()
+                );
+            };
+            eval_ner::<B::InnerBackend>(dir, test, &cfg, out, &device, &Terminal)?;
+            return Ok(());
+        }
         let Some(data) = &self.data else {
             let (Some(source), Some(target)) = (&self.args.test_src, &self.args.test_tgt) else {
                 bail!(
@@ -89,7 +100,7 @@ pub fn run(spec: BackendSpec, args: EvalArgs) -> Result<()> {
             args.model.display()
         );
     }
-    let data = match args.model.join("seq2seq.json").is_file() {
+    let data = match args.model.join("seq2seq.json").is_file() || is_tagger(&args.model) {
         true => None,
         false => Some(args.data.files()?),
     };

@@ -1,9 +1,12 @@
-//! `attn predict`: one JSON line `{"label", "probs", "logits"}` per text.
+//! `attn predict`: one JSON line per text: `{"label", "probs", "logits"}` of a classifier,
+//! `{"entities", "tokens", "tags"}` of a tagger.
 
 use anyhow::Result;
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::load_rnn;
 use attn_data::{Example, TextBatcher, WordVocab};
+use attn_tag::{is_tagger, load_tagger, tag_texts};
+use attn_train::TrainConfig;
 use attn_transformer::{BertForSequenceClassification, Pooling, saved_pooling};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
@@ -47,6 +50,22 @@ impl BackendTask for Predict {
             return Ok(());
         }
         let (dir, tokenizer, texts) = self.0.inputs.resolve()?;
+        if is_tagger(&dir) {
+            let tagger = load_tagger::<B<AD>>(&dir, self.0.inputs.max_len, &device)?;
+            let cfg = TrainConfig {
+                max_len: self.0.inputs.max_len,
+                eval_batch_size: CHUNK,
+                ..TrainConfig::default()
+            };
+            let layout = tagger.layout(&cfg)?;
+            for chunk in texts.chunks(CHUNK) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for tagged in tag_texts(&tagger, &refs, layout, &device)? {
+                    println!("{}", serde_json::to_string(&tagged)?);
+                }
+            }
+            return Ok(());
+        }
         let pooling = saved_pooling(&dir).unwrap_or(Pooling::Cls);
         let (model, config) =
             BertForSequenceClassification::<B<AD>>::from_pretrained(&dir, None, pooling, &device)?;

@@ -1,4 +1,4 @@
-//! `attn train bert|rnn|seq2seq`: fine-tune or train a model, then evaluate it on the test set.
+//! `attn train bert|rnn|seq2seq|ner`: fine-tune or train a model, then evaluate it on the test set.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,11 +6,13 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::{BertSettings, DataFiles, RnnSettings, train_bert, train_rnn};
+use attn_tag::{NerSettings, TagFiles, train_ner};
 use attn_train::{Cluster, TrainConfig};
 use attn_translate::{ParallelFiles, Seq2SeqSettings, train_seq2seq};
 use clap::{Args, ValueEnum};
 
 use crate::flags::data::DataArgs;
+use crate::flags::ner::NerArgs;
 use crate::flags::rnn::RnnArgs;
 use crate::flags::seq2seq::{AttentionKind, Seq2SeqArgs};
 use crate::flags::values::{PadTo, at_least_one, pad_lengths};
@@ -25,6 +27,9 @@ pub enum ModelKind {
     Rnn,
     /// The Bahdanau encoder-decoder translating parallel text (Multi30k by default).
     Seq2seq,
+    /// A pre-trained BERT fine-tuned to tag the words of CoNLL-style files (named entities;
+    /// WNUT-17 from --data-dir or $WNUT17_DIR), scored by entity F1.
+    Ner,
 }
 
 /// Arguments of `attn train`.
@@ -38,17 +43,17 @@ pub struct TrainArgs {
     pub model: String,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Training iterations (mini-batches).
-    #[arg(long, default_value_t = 500, conflicts_with = "epochs", value_parser = at_least_one)]
-    pub iterations: usize,
+    /// Training iterations (mini-batches) [default: 500; ner: 3 epochs].
+    #[arg(long, conflicts_with = "epochs", value_parser = at_least_one)]
+    pub iterations: Option<usize>,
     /// Train for this many passes over the training set instead of --iterations.
     #[arg(long, value_parser = at_least_one)]
     pub epochs: Option<usize>,
-    /// Examples per mini-batch [default: 8; seq2seq 64].
+    /// Examples per mini-batch [default: 8; seq2seq 64; ner 16].
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
-    /// the sweep in docs/results.md), 2e-3 for the RNN and seq2seq].
+    /// the sweep in docs/results.md), 1e-4 for ner, 2e-3 for the RNN and seq2seq].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Share of iterations of linear warm-up; the rate then decays linearly to 0.
@@ -62,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub freeze_embeddings: bool,
     /// Label smoothing of the cross-entropy loss [default: 0.1 for BERT (the best of the sweep in
-    /// docs/results.md), 0 for the RNN].
+    /// docs/results.md), 0 for ner and the RNN].
     #[arg(long)]
     pub label_smoothing: Option<f64>,
     /// AdamW weight decay.
@@ -148,6 +153,8 @@ pub struct TrainArgs {
     pub rnn: RnnArgs,
     #[command(flatten)]
     pub seq2seq: Seq2SeqArgs,
+    #[command(flatten)]
+    pub ner: NerArgs,
 }
 
 struct TrainTask {
@@ -160,10 +167,12 @@ struct TrainTask {
     run: PathBuf,
 }
 
-/// What a run trains on: labelled text, or parallel text and the translator's settings.
+/// What a run trains on: labelled text, parallel text and the translator's settings, or
+/// tagged text and the tagger's.
 enum Data {
     Labelled(DataFiles),
     Parallel(ParallelFiles, Box<Seq2SeqSettings>),
+    Tagged(TagFiles, NerSettings),
 }
 
 impl BackendTask for TrainTask {
@@ -175,6 +184,11 @@ impl BackendTask for TrainTask {
             (Data::Parallel(files, settings), _) => {
                 train_seq2seq::<B>(cfg, settings, files, run, &device, cluster, terminal)?;
             }
+            (Data::Tagged(files, settings), Some(dir)) => {
+                let model = (dir.as_path(), settings);
+                train_ner::<B>(cfg, model, files, run, &device, cluster, terminal)?;
+            }
+            (Data::Tagged(..), None) => unreachable!("a tagger fine-tunes a pre-trained BERT"),
             (Data::Labelled(data), Some(dir)) => {
                 let model = (dir.as_path(), &self.bert);
                 train_bert::<B>(cfg, model, data, run, &device, cluster, terminal)?;
@@ -194,17 +208,29 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         ModelKind::Seq2seq => Some(args.seq2seq.files(args.data.data_dir.as_deref())?),
         _ => None,
     };
+    let tagged = match kind {
+        ModelKind::Ner => Some((
+            args.ner.files(
+                args.data.train.as_ref(),
+                args.data.test.as_ref(),
+                args.data.data_dir.as_ref(),
+            )?,
+            args.ner.settings(args.max_len)?,
+        )),
+        _ => None,
+    };
     let labelled = match kind {
-        ModelKind::Seq2seq => None,
+        ModelKind::Seq2seq | ModelKind::Ner => None,
         _ => Some(args.data.files()?),
     };
-    let data = match (&parallel, &labelled) {
-        (Some(files), _) => files.test.source.clone(),
-        (None, Some(files)) => files.test.clone(),
-        (None, None) => unreachable!("a run reads labelled or parallel text"),
+    let data = match (&parallel, &labelled, &tagged) {
+        (Some(files), _, _) => files.test.source.clone(),
+        (None, Some(files), _) => files.test.clone(),
+        (None, None, Some((files, _))) => files.train.clone(),
+        (None, None, None) => unreachable!("a run reads labelled, parallel or tagged text"),
     };
     let model_dir = match kind {
-        ModelKind::Bert => Some(attn_hub::resolve_model(&args.model)?.path),
+        ModelKind::Bert | ModelKind::Ner => Some(attn_hub::resolve_model(&args.model)?.path),
         _ => None,
     };
     let bert = BertSettings {
@@ -215,6 +241,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         ModelKind::Bert => "bert",
         ModelKind::Rnn => "rnn",
         ModelKind::Seq2seq => "seq2seq",
+        ModelKind::Ner => "ner",
     };
     let run = match (&args.resume, &args.output) {
         (Some(dir), _) => dir.clone(),
@@ -229,11 +256,14 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     // BERT's defaults are the recipe `TrainConfig::default()` holds.
     let recipe = TrainConfig::default();
     let translator = Seq2SeqSettings::default();
-    let dropout = args.rnn.dropout.unwrap_or(match kind {
-        ModelKind::Bert => 0.0,
-        ModelKind::Rnn => 0.3,
-        ModelKind::Seq2seq => translator.dropout,
+    let dropout = args.rnn.dropout.or(match kind {
+        ModelKind::Bert => Some(0.0),
+        // The checkpoint's own, as HF's recipe keeps it.
+        ModelKind::Ner => None,
+        ModelKind::Rnn => Some(0.3),
+        ModelKind::Seq2seq => Some(translator.dropout),
     });
+    let ner = kind == ModelKind::Ner;
     let cfg = TrainConfig {
         model: model_dir
             .as_ref()
@@ -241,19 +271,24 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         precision: args.precision,
         layer_decay: args.layer_decay,
         data_dir: data.parent().map(PathBuf::from),
-        iterations: args.iterations,
-        epochs: args.epochs,
-        dropout: Some(dropout),
+        iterations: args.iterations.unwrap_or(recipe.iterations),
+        epochs: match (args.epochs, args.iterations) {
+            (None, None) if ner => Some(3),
+            (epochs, _) => epochs,
+        },
+        dropout,
         label_smoothing: args.label_smoothing.unwrap_or(match kind {
             ModelKind::Bert => recipe.label_smoothing,
             _ => 0.0,
         }),
         batch_size: args.batch_size.unwrap_or(match kind {
             ModelKind::Seq2seq => 64,
+            ModelKind::Ner => 16,
             _ => 8,
         }),
         lr: args.lr.unwrap_or(match kind {
             ModelKind::Bert => recipe.lr,
+            ModelKind::Ner => 1e-4,
             _ => 2e-3,
         }),
         warmup: args.warmup,
@@ -299,7 +334,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         embed_dim: a.embed_dim.unwrap_or(classifier.embed_dim),
         hidden: a.hidden.unwrap_or(classifier.hidden),
         attention_dim: a.attention_dim.unwrap_or(classifier.attention_dim),
-        dropout,
+        dropout: dropout.unwrap_or(classifier.dropout),
         min_freq: a.min_freq.unwrap_or(classifier.min_freq),
         max_vocab: a.max_vocab,
     };
@@ -315,7 +350,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
                 encoder_hidden: hidden,
                 decoder_hidden: s.decoder_hidden.unwrap_or(hidden),
                 attention_dim: a.attention_dim.unwrap_or(translator.attention_dim),
-                dropout,
+                dropout: dropout.unwrap_or(translator.dropout),
                 attention: s.attention == AttentionKind::Additive,
                 teacher_forcing: s.teacher_forcing,
                 maxout: s.maxout.unwrap_or(translator.maxout),
@@ -327,7 +362,10 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             Data::Parallel(files, Box::new(settings))
         }
         (None, Some(files)) => Data::Labelled(files),
-        (None, None) => unreachable!("a run reads labelled or parallel text"),
+        (None, None) => {
+            let (files, settings) = tagged.expect("a run reads labelled, parallel or tagged text");
+            Data::Tagged(files, settings)
+        }
     };
     let task = TrainTask {
         cluster: cluster(&args),

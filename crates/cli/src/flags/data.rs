@@ -13,10 +13,10 @@ pub struct DataArgs {
     /// AG News directory (train.csv, test.csv); else $AG_NEWS_DIR, the cache, or a download.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// A labelled training CSV/TSV (instead of AG News).
-    #[arg(long, requires = "test")]
+    /// A labelled training CSV/TSV (instead of AG News); NER: a tagged CoNLL-style file.
+    #[arg(long)]
     pub train: Option<PathBuf>,
-    /// A labelled test CSV/TSV (instead of AG News).
+    /// A labelled test CSV/TSV (instead of AG News); NER: a tagged CoNLL-style file.
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// With --train/--test: the files have a header row (implied by a column given by name).
@@ -37,6 +37,12 @@ impl DataArgs {
     /// The labelled files the flags name, else AG News.
     pub fn files(&self) -> Result<DataFiles> {
         let cache = attn_hub::attn_home();
+        if let (Some(train), None) = (&self.train, &self.test) {
+            bail!(
+                "--train {}: give the test file with --test F",
+                train.display()
+            );
+        }
         if let Some(test) = &self.test {
             for (flag, file) in [("--train", self.train.as_ref()), ("--test", Some(test))] {
                 if let Some(file) = file.filter(|f| !f.is_file()) {
