@@ -5,6 +5,7 @@
 
 mod compare;
 mod layers;
+mod ner;
 mod nodes;
 mod seq2seq;
 mod vs_pytorch;
@@ -50,6 +51,17 @@ enum Task {
     TrainNer {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Train (or read finished runs of) the BERT tagger and the BiGRU baseline (`attn train ner
+    /// --arch rnn`) on WNUT-17, print entity F1 per type, time and size, and write the table
+    /// into docs/results.md.
+    CompareNer {
+        /// A finished BERT tagger run (default: train one into runs/compare-ner-bert).
+        #[arg(long)]
+        bert: Option<PathBuf>,
+        /// A finished BiGRU tagger run (default: train one into runs/compare-ner-rnn).
+        #[arg(long)]
+        rnn: Option<PathBuf>,
     },
     /// Train (or read finished runs of) the translator with additive attention and without it
     /// (`--attention none`) on the same data and seed, print BLEU overall and by source length,
@@ -145,7 +157,11 @@ fn main() -> Result<()> {
             &["train", "seq2seq"],
             &with_defaults(seq2seq::DEFAULTS, &args),
         ),
-        Task::TrainNer { args } => attn(&["train", "ner"], &with_wnut17(args)),
+        Task::TrainNer { args } => attn(
+            &["train", "ner"],
+            &ner::with_wnut17(args, &workspace_root()),
+        ),
+        Task::CompareNer { bert, rnn } => ner::compare_ner(bert, rnn, &workspace_root(), attn),
         Task::CompareSeq2seq { attention, none } => compare_seq2seq(attention, none),
         Task::TrainNodes {
             nodes,
@@ -217,24 +233,6 @@ fn with_defaults(defaults: &[(&str, &str)], args: &[String]) -> Vec<String> {
     }
     out.extend(args.iter().cloned());
     out
-}
-
-/// `args` with `--data-dir` at the shared WNUT-17 copy beside the workspace where neither the
-/// arguments nor $WNUT17_DIR name the data.
-fn with_wnut17(args: Vec<String>) -> Vec<String> {
-    let named = args
-        .iter()
-        .any(|a| ["--data-dir", "--train"].iter().any(|f| a.starts_with(f)));
-    let from_env = std::env::var_os("WNUT17_DIR").is_some_and(|d| !d.is_empty());
-    let shared = workspace_root().join("../shared/data/wnut17");
-    match named || from_env || !shared.is_dir() {
-        true => args,
-        false => [
-            vec!["--data-dir".into(), shared.display().to_string()],
-            args,
-        ]
-        .concat(),
-    }
 }
 
 /// Runs the release `attn` binary with `fixed` then `extra` arguments.

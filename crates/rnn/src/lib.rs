@@ -8,8 +8,10 @@ mod attention;
 mod model;
 mod recurrent;
 mod seq2seq;
+mod tagger;
 
 pub use attention::AdditiveAttention;
 pub use model::{Cell, RnnAttentionClassifier, RnnConfig, RnnOutput, UnknownCell};
 pub use recurrent::{Recurrent, bidirectional, reverse_within_lengths};
 pub use seq2seq::{DecoderStep, Decoding, Encoded, Seq2Seq, Seq2SeqConfig, Translation};
+pub use tagger::{RnnTagger, RnnTaggerConfig};

@@ -22,6 +22,21 @@ pub enum Cell {
     Lstm,
 }
 
+impl Cell {
+    /// A recurrent layer of this cell from `input` to `hidden` features (with biases).
+    pub fn layer<B: Backend>(
+        self,
+        input: usize,
+        hidden: usize,
+        device: &B::Device,
+    ) -> Recurrent<B> {
+        match self {
+            Self::Gru => Recurrent::Gru(GruConfig::new(input, hidden, true).init(device)),
+            Self::Lstm => Recurrent::Lstm(LstmConfig::new(input, hidden, true).init(device)),
+        }
+    }
+}
+
 /// A cell name that is neither `gru` nor `lstm`.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown cell `{0}`: expected gru or lstm")]
@@ -89,14 +104,7 @@ impl RnnConfig {
     /// A freshly initialised model.
     pub fn init<B: Backend>(&self, device: &B::Device) -> RnnAttentionClassifier<B> {
         let state = 2 * self.hidden;
-        let cell = || match self.cell {
-            Cell::Gru => {
-                Recurrent::Gru(GruConfig::new(self.embed_dim, self.hidden, true).init(device))
-            }
-            Cell::Lstm => {
-                Recurrent::Lstm(LstmConfig::new(self.embed_dim, self.hidden, true).init(device))
-            }
-        };
+        let cell = || self.cell.layer(self.embed_dim, self.hidden, device);
         RnnAttentionClassifier {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embed_dim).init(device),
             forward_rnn: cell(),

@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 mod conll;
+mod data;
 mod entities;
 mod objective;
 mod predict;
 mod report;
+mod rnn;
 mod run;
 mod scheme;
 mod settings;
@@ -17,11 +19,15 @@ mod tags;
 mod windows;
 
 pub use conll::{TaggedFile, TaggedSentence, read_conll};
+pub use data::TagFiles;
 pub use entities::{Entity, entities};
 pub use objective::TokenClassification;
 pub use predict::{TaggedEntity, TaggedText, tag_texts};
 pub use report::{TagReport, TypeScores, score};
-pub use run::{TagFiles, Tagger, eval_ner, is_tagger, load_tagger, train_ner};
+pub use rnn::{
+    LoadedRnnTagger, RnnTaggerSettings, is_rnn_tagger, load_rnn_tagger, train_rnn_tagger,
+};
+pub use run::{Tagger, eval_ner, is_tagger, load_tagger, train_ner};
 pub use scheme::Scheme;
 pub use settings::NerSettings;
 pub use tagger::{Layout, Tag, WordTag, tag_words};

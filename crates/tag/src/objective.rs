@@ -1,7 +1,9 @@
 //! Token classification as the loop trains it: cross-entropy of the scored pieces' logits
-//! against their tags, and BERT's layers told apart for layer-wise learning rates.
+//! against their tags (BERT's or the recurrent tagger's), and BERT's layers told apart for
+//! layer-wise learning rates.
 
 use attn_data::TextBatch;
+use attn_rnn::RnnTagger;
 use attn_train::{
     CrossEntropy, Objective, Result, Scored, bert_grads_by_depth, scored, take_grads,
 };
@@ -37,5 +39,17 @@ impl<B: Backend> Objective<B, BertForTokenClassification<B>> for TokenClassifica
     {
         let head = take_grads(&mut grads, &model.classifier);
         bert_grads_by_depth(&model.bert, grads, head)
+    }
+}
+
+impl<B: Backend> Objective<B, RnnTagger<B>> for TokenClassification {
+    fn objective(
+        &self,
+        model: &RnnTagger<B>,
+        batch: &TextBatch<B>,
+        loss_fn: CrossEntropy,
+    ) -> Result<Scored<B>> {
+        let (logits, labels) = model.scored_logits(batch)?;
+        Ok(scored(logits, labels, loss_fn))
     }
 }

@@ -1,6 +1,7 @@
 //! What prediction needs of a tagger, and the tag of every word of many sentences.
 
 use attn_data::{Example, TagBatch, TextBatch, TextBatcher, shortest_first};
+use attn_rnn::RnnTagger;
 use attn_train::{Result, TrainError};
 use attn_transformer::{BertForTokenClassification, BertInput};
 use burn::tensor::backend::Backend;
@@ -35,6 +36,18 @@ impl<B: Backend> Tag<B> for BertForTokenClassification<B> {
     }
 }
 
+impl<B: Backend> Tag<B> for RnnTagger<B> {
+    fn scored_logits(&self, batch: &TextBatch<B>) -> Result<(Tensor<B, 2>, Tensor<B, 1, Int>)> {
+        let tags = tag_batch(batch)?;
+        let logits = self.forward_at(
+            batch.input_ids.clone(),
+            &batch.lengths,
+            tags.positions.clone(),
+        );
+        Ok((logits, tags.labels.clone()))
+    }
+}
+
 /// A word's predicted tag id and its probability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WordTag {
@@ -47,9 +60,9 @@ pub struct WordTag {
 /// How sentences are cut and batched for a tagger.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
-    /// `[CLS]` and `[SEP]` ids.
-    pub specials: (u32, u32),
-    /// Word pieces a window holds (the model's length less the two specials).
+    /// `[CLS]` and `[SEP]` ids (none for a model that reads words alone).
+    pub specials: Option<(u32, u32)>,
+    /// Word pieces a window holds (the model's length less any specials).
     pub budget: usize,
     /// Pieces consecutive windows share.
     pub stride: usize,

@@ -68,19 +68,22 @@ pub fn windows(pieces: &[usize], budget: usize, stride: usize) -> Vec<Window> {
         .collect()
 }
 
-/// The example of `window` over words of `pieces` ids each: `[CLS]`, each word's first
-/// `budget` pieces, `[SEP]`. `tag(word)` of an owned word gives the tag of its first piece and,
+/// The example of `window` over words of `pieces` ids each: `[CLS]` (where `specials` has it),
+/// each word's first `budget` pieces, `[SEP]`. `tag(word)` of an owned word gives the tag of its first piece and,
 /// where every piece is labelled, of the others (`None`: not scored); the other words are
 /// context only.
 pub fn window_example(
     pieces: &[Vec<u32>],
     window: &Window,
-    (cls, sep): (u32, u32),
+    specials: Option<(u32, u32)>,
     budget: usize,
     tag: impl Fn(usize) -> Option<(u32, Option<u32>)>,
 ) -> Example {
-    let mut ids = vec![cls];
-    let mut tags = vec![None];
+    let (mut ids, mut tags) = (Vec::new(), Vec::new());
+    if let Some((cls, _)) = specials {
+        ids.push(cls);
+        tags.push(None);
+    }
     for word in window.words.clone() {
         let scored = match window.owned.binary_search(&word) {
             Ok(_) => tag(word),
@@ -95,8 +98,10 @@ pub fn window_example(
             });
         }
     }
-    ids.push(sep);
-    tags.push(None);
+    if let Some((_, sep)) = specials {
+        ids.push(sep);
+        tags.push(None);
+    }
     Example {
         ids,
         tags,
@@ -143,7 +148,7 @@ mod tests {
         assert_eq!(owned, [0, 1, 2]);
         let pieces = vec![vec![7, 8], (100..150).collect(), vec![9]];
         for window in &w {
-            let e = window_example(&pieces, window, (1, 2), 4, |_| Some((5, None)));
+            let e = window_example(&pieces, window, Some((1, 2)), 4, |_| Some((5, None)));
             assert!(e.ids.len() <= 6, "{:?}", e.ids);
         }
     }
@@ -164,16 +169,21 @@ mod tests {
             words: 0..3,
             owned: vec![0, 1, 2],
         };
-        let first = window_example(&pieces, &window, (1, 2), 8, |w| Some((w as u32 + 3, None)));
+        let first = window_example(&pieces, &window, Some((1, 2)), 8, |w| {
+            Some((w as u32 + 3, None))
+        });
         assert_eq!(first.ids, [1, 10, 11, 12, 2]);
         assert_eq!(first.tags, [None, Some(3), None, Some(5), None]);
-        let all = window_example(&pieces, &window, (1, 2), 8, |_| Some((3, Some(4))));
+        let all = window_example(&pieces, &window, Some((1, 2)), 8, |_| Some((3, Some(4))));
         assert_eq!(all.tags, [None, Some(3), Some(4), Some(3), None]);
         let context = Window {
             words: 0..3,
             owned: vec![2],
         };
-        let e = window_example(&pieces, &context, (1, 2), 8, |_| Some((3, None)));
+        let e = window_example(&pieces, &context, Some((1, 2)), 8, |_| Some((3, None)));
         assert_eq!(e.tags, [None, None, None, Some(3), None]);
+        // A recurrent tagger's words go without specials.
+        let bare = window_example(&pieces, &window, None, 8, |_| Some((3, None)));
+        assert_eq!((bare.ids.len(), bare.tags.len()), (3, 3));
     }
 }

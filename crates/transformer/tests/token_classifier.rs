@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use attn_transformer::{BertConfig, BertForTokenClassification, BertInput};
+use attn_transformer::{BertConfig, BertForTokenClassification, BertInput, BertTokenizer};
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -18,7 +18,8 @@ fn fixture(name: &str) -> PathBuf {
 /// One row of ids as model input.
 fn input(ids: &[i64]) -> BertInput<B> {
     let device = Default::default();
-    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
     BertInput {
         attention_mask: ids.ones_like(),
         token_type_ids: ids.zeros_like(),
@@ -37,7 +38,9 @@ fn a_saved_tagger_loads_back_exactly_without_a_pooler() {
     let model = BertForTokenClassification::<B>::random(&c, 5, &device).unwrap();
     assert!(model.bert.pooler.is_none());
     let out = tempfile::tempdir().unwrap();
-    let tags: Vec<String> = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"].map(String::from).to_vec();
+    let tags: Vec<String> = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+        .map(String::from)
+        .to_vec();
     model
         .save_pretrained(out.path(), &c, &tags, &fixture("tiny-bert-bare"))
         .unwrap();
@@ -64,17 +67,46 @@ fn the_tagger_equals_hf_on_the_fixture() {
     let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
     let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
     let config = BertConfig::from_file(&dir.join("config.json")).unwrap();
-    let (model, _) =
-        BertForTokenClassification::<B>::from_pretrained_with(&dir, config, None, &Default::default())
-            .unwrap();
+    let (model, _) = BertForTokenClassification::<B>::from_pretrained_with(
+        &dir,
+        config,
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    let tokenizer = BertTokenizer::from_dir(&dir, 128).unwrap();
     let cases = reference["cases"].as_array().expect("cases");
     assert!(!cases.is_empty());
     for case in cases {
         let ids: Vec<i64> = (case["input_ids"].as_array().unwrap().iter())
             .map(|x| x.as_i64().unwrap())
             .collect();
+        // The words' pieces are HF's `is_split_into_words` pieces, word by word.
+        let words: Vec<&str> = (case["words"].as_array().unwrap().iter())
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        let pieces = tokenizer.word_pieces(&words).unwrap();
+        let flat: Vec<i64> = pieces.iter().flatten().map(|&id| id as i64).collect();
+        assert_eq!(flat, ids[1..ids.len() - 1]);
+        let word_ids: Vec<Option<u64>> = (case["word_ids"].as_array().unwrap().iter())
+            .map(|w| w.as_u64())
+            .collect();
+        let ours: Vec<Option<u64>> = std::iter::once(None)
+            .chain(
+                (0..)
+                    .zip(&pieces)
+                    .flat_map(|(w, p)| p.iter().map(move |_| Some(w))),
+            )
+            .chain(std::iter::once(None))
+            .collect();
+        assert_eq!(ours, word_ids);
         let expected: Vec<f32> = (case["logits"].as_array().unwrap().iter())
-            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
             .collect();
         let got = floats(model.forward_full(input(&ids), false).unwrap().0);
         let worst = got

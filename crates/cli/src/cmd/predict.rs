@@ -2,10 +2,11 @@
 //! `{"entities", "tokens", "tags"}` of a tagger.
 
 use anyhow::Result;
+use anyhow::bail;
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::load_rnn;
 use attn_data::{Example, TextBatcher, WordVocab};
-use attn_tag::{is_tagger, load_tagger, tag_texts};
+use attn_tag::{is_rnn_tagger, is_tagger, load_tagger, tag_texts};
 use attn_train::TrainConfig;
 use attn_transformer::{BertForSequenceClassification, Pooling, saved_pooling};
 use burn::tensor::Tensor;
@@ -48,6 +49,13 @@ impl BackendTask for Predict {
                 );
             }
             return Ok(());
+        }
+        if is_rnn_tagger(std::path::Path::new(&self.0.inputs.model)) {
+            bail!(
+                "--model {}: the recurrent tagger is scored with `attn eval --model RUN --test F`; \
+                 `attn predict` tags text with BERT taggers",
+                self.0.inputs.model
+            );
         }
         let (dir, tokenizer, texts) = self.0.inputs.resolve()?;
         if is_tagger(&dir) {

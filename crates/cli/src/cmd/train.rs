@@ -6,13 +6,13 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::{BertSettings, DataFiles, RnnSettings, train_bert, train_rnn};
-use attn_tag::{NerSettings, TagFiles, train_ner};
+use attn_tag::{NerSettings, RnnTaggerSettings, TagFiles, train_ner, train_rnn_tagger};
 use attn_train::{Cluster, TrainConfig};
 use attn_translate::{ParallelFiles, Seq2SeqSettings, train_seq2seq};
 use clap::{Args, ValueEnum};
 
 use crate::flags::data::DataArgs;
-use crate::flags::ner::NerArgs;
+use crate::flags::ner::{NerArgs, TaggerArch};
 use crate::flags::rnn::RnnArgs;
 use crate::flags::seq2seq::{AttentionKind, Seq2SeqArgs};
 use crate::flags::values::{PadTo, at_least_one, pad_lengths};
@@ -172,7 +172,7 @@ struct TrainTask {
 enum Data {
     Labelled(DataFiles),
     Parallel(ParallelFiles, Box<Seq2SeqSettings>),
-    Tagged(TagFiles, NerSettings),
+    Tagged(TagFiles, NerSettings, Option<RnnTaggerSettings>),
 }
 
 impl BackendTask for TrainTask {
@@ -184,11 +184,17 @@ impl BackendTask for TrainTask {
             (Data::Parallel(files, settings), _) => {
                 train_seq2seq::<B>(cfg, settings, files, run, &device, cluster, terminal)?;
             }
-            (Data::Tagged(files, settings), Some(dir)) => {
+            (Data::Tagged(files, settings, Some(rnn)), _) => {
+                let model = (rnn, settings);
+                train_rnn_tagger::<B>(cfg, model, files, run, &device, cluster, terminal)?;
+            }
+            (Data::Tagged(files, settings, None), Some(dir)) => {
                 let model = (dir.as_path(), settings);
                 train_ner::<B>(cfg, model, files, run, &device, cluster, terminal)?;
             }
-            (Data::Tagged(..), None) => unreachable!("a tagger fine-tunes a pre-trained BERT"),
+            (Data::Tagged(_, _, None), None) => {
+                unreachable!("a BERT tagger fine-tunes a pre-trained BERT")
+            }
             (Data::Labelled(data), Some(dir)) => {
                 let model = (dir.as_path(), &self.bert);
                 train_bert::<B>(cfg, model, data, run, &device, cluster, terminal)?;
@@ -229,7 +235,9 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         (None, None, Some((files, _))) => files.train.clone(),
         (None, None, None) => unreachable!("a run reads labelled, parallel or tagged text"),
     };
+    let rnn_tagger = kind == ModelKind::Ner && args.ner.arch == TaggerArch::Rnn;
     let model_dir = match kind {
+        ModelKind::Ner if rnn_tagger => None,
         ModelKind::Bert | ModelKind::Ner => Some(attn_hub::resolve_model(&args.model)?.path),
         _ => None,
     };
@@ -241,6 +249,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         ModelKind::Bert => "bert",
         ModelKind::Rnn => "rnn",
         ModelKind::Seq2seq => "seq2seq",
+        ModelKind::Ner if args.ner.arch == TaggerArch::Rnn => "ner-rnn",
         ModelKind::Ner => "ner",
     };
     let run = match (&args.resume, &args.output) {
@@ -258,6 +267,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     let translator = Seq2SeqSettings::default();
     let dropout = args.rnn.dropout.or(match kind {
         ModelKind::Bert => Some(0.0),
+        ModelKind::Ner if rnn_tagger => Some(0.3),
         // The checkpoint's own, as HF's recipe keeps it.
         ModelKind::Ner => None,
         ModelKind::Rnn => Some(0.3),
@@ -273,6 +283,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         data_dir: data.parent().map(PathBuf::from),
         iterations: args.iterations.unwrap_or(recipe.iterations),
         epochs: match (args.epochs, args.iterations) {
+            (None, None) if rnn_tagger => Some(10),
             (None, None) if ner => Some(3),
             (epochs, _) => epochs,
         },
@@ -288,6 +299,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         }),
         lr: args.lr.unwrap_or(match kind {
             ModelKind::Bert => recipe.lr,
+            ModelKind::Ner if rnn_tagger => 2e-3,
             ModelKind::Ner => 1e-4,
             _ => 2e-3,
         }),
@@ -364,7 +376,15 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         (None, Some(files)) => Data::Labelled(files),
         (None, None) => {
             let (files, settings) = tagged.expect("a run reads labelled, parallel or tagged text");
-            Data::Tagged(files, settings)
+            let recurrent = RnnTaggerSettings::default();
+            let rnn = rnn_tagger.then(|| RnnTaggerSettings {
+                cell: a.cell,
+                embed_dim: a.embed_dim.unwrap_or(recurrent.embed_dim),
+                hidden: a.hidden.unwrap_or(recurrent.hidden),
+                min_freq: a.min_freq.unwrap_or(recurrent.min_freq),
+                max_vocab: a.max_vocab,
+            });
+            Data::Tagged(files, settings, rnn)
         }
     };
     let task = TrainTask {

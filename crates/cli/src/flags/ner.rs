@@ -4,11 +4,23 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use attn_tag::{NerSettings, Scheme, TagFiles};
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+/// Which tagger `attn train ner` trains.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaggerArch {
+    /// A pre-trained BERT with a tag for every word piece (HF's `BertForTokenClassification`).
+    Bert,
+    /// The recurrent baseline: a BiGRU over the training file's words, a tag for every word.
+    Rnn,
+}
 
 /// Settings of a tagging run.
 #[derive(Args, Debug)]
 pub struct NerArgs {
+    /// NER: the tagger, a fine-tuned BERT or the BiGRU baseline.
+    #[arg(long, value_enum, default_value = "bert")]
+    pub arch: TaggerArch,
     /// NER: a tagged development file (CoNLL style), for validation and, without --test, the
     /// final score.
     #[arg(long)]
