@@ -53,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
-    /// the sweep in docs/results.md), 1e-4 for ner, 2e-3 for the RNN and seq2seq].
+    /// the sweep in docs/results.md; ner too), 2e-3 for the RNN, the BiGRU tagger and seq2seq].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Share of iterations of linear warm-up; the rate then decays linearly to 0.
@@ -300,7 +300,6 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         lr: args.lr.unwrap_or(match kind {
             ModelKind::Bert => recipe.lr,
             ModelKind::Ner if rnn_tagger => 2e-3,
-            ModelKind::Ner => 1e-4,
             _ => 2e-3,
         }),
         warmup: args.warmup,

@@ -32,9 +32,10 @@ pub struct NerArgs {
     /// piece alone (HF's label_all_tokens).
     #[arg(long)]
     pub label_all_pieces: bool,
-    /// NER: word pieces shared by consecutive windows of a sentence longer than --max-len.
-    #[arg(long, default_value_t = 32)]
-    pub stride: usize,
+    /// NER: word pieces shared by consecutive windows of a sentence longer than --max-len
+    /// [default: 32, or half a window where that is less].
+    #[arg(long)]
+    pub stride: Option<usize>,
 }
 
 fn parse_scheme(s: &str) -> Result<Scheme, String> {
@@ -45,16 +46,17 @@ impl NerArgs {
     /// The run's tagging settings, the stride checked against the window of `max_len`.
     pub fn settings(&self, max_len: usize) -> Result<NerSettings> {
         let budget = max_len.saturating_sub(2);
-        if self.stride * 2 > budget {
-            bail!(
-                "--stride {} must be at most half of the {budget} word pieces a window of --max-len {max_len} holds",
-                self.stride
-            );
-        }
+        let stride = match self.stride {
+            Some(stride) if stride * 2 > budget => bail!(
+                "--stride {stride} must be at most half of the {budget} word pieces a window of --max-len {max_len} holds"
+            ),
+            Some(stride) => stride,
+            None => NerSettings::default().stride.min(budget / 2),
+        };
         Ok(NerSettings {
             scheme: self.scheme,
             label_all_pieces: self.label_all_pieces,
-            stride: self.stride,
+            stride,
         })
     }
 
