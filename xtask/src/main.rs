@@ -9,6 +9,7 @@ mod ner;
 mod nodes;
 mod seq2seq;
 mod vs_pytorch;
+mod vs_pytorch_ner;
 mod vs_pytorch_rnn;
 
 use std::path::{Path, PathBuf};
@@ -119,7 +120,12 @@ enum Task {
         /// AG_NEWS_DIR or the fetched data).
         #[arg(long, conflicts_with = "vs_pytorch")]
         vs_pytorch_rnn: bool,
-        /// With --vs-pytorch or --vs-pytorch-rnn: rounds of each case on each side.
+        /// Instead: `cargo xtask train-ner`'s run against scripts/pytorch_ner.py (HF's recipe on
+        /// the same model and files), alternately, one seed a round (42, 1, 2, …), entity F1 and
+        /// training time into docs/results.md (needs torch + transformers).
+        #[arg(long, conflicts_with_all = ["vs_pytorch", "vs_pytorch_rnn"])]
+        vs_pytorch_ner: bool,
+        /// With --vs-pytorch, --vs-pytorch-rnn or --vs-pytorch-ner: rounds of each case on each side.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// With --vs-pytorch: the Python that has torch and transformers.
@@ -184,10 +190,15 @@ fn main() -> Result<()> {
         Task::Bench {
             vs_pytorch,
             vs_pytorch_rnn,
+            vs_pytorch_ner,
             rounds,
             python,
         } => {
-            if vs_pytorch_rnn {
+            if vs_pytorch_ner {
+                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                let data = ner::with_wnut17(Vec::new(), &workspace_root());
+                vs_pytorch_ner::run("target/release/attn", &python, rounds.max(1), &data)
+            } else if vs_pytorch_rnn {
                 cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
                 let defaults = with_defaults(RNN_DEFAULTS, &[]);
                 vs_pytorch_rnn::run("target/release/attn", &python, rounds.max(1), &defaults)

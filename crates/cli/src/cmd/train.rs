@@ -43,7 +43,7 @@ pub struct TrainArgs {
     pub model: String,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Training iterations (mini-batches) [default: 500; ner: 3 epochs].
+    /// Training iterations (mini-batches) [default: 500; ner: 3 epochs, 30 with --arch rnn].
     #[arg(long, conflicts_with = "epochs", value_parser = at_least_one)]
     pub iterations: Option<usize>,
     /// Train for this many passes over the training set instead of --iterations.
@@ -53,7 +53,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Peak learning rate of AdamW [default: 2e-4 for BERT (with --layer-decay 0.8, the best of
-    /// the sweep in docs/results.md; ner too), 2e-3 for the RNN, the BiGRU tagger and seq2seq].
+    /// the sweep in docs/results.md; ner too), 2e-3 for the RNN and seq2seq, 5e-3 for the BiGRU
+    /// tagger].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Share of iterations of linear warm-up; the rate then decays linearly to 0.
@@ -283,7 +284,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         data_dir: data.parent().map(PathBuf::from),
         iterations: args.iterations.unwrap_or(recipe.iterations),
         epochs: match (args.epochs, args.iterations) {
-            (None, None) if rnn_tagger => Some(10),
+            (None, None) if rnn_tagger => Some(30),
             (None, None) if ner => Some(3),
             (epochs, _) => epochs,
         },
@@ -299,7 +300,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         }),
         lr: args.lr.unwrap_or(match kind {
             ModelKind::Bert => recipe.lr,
-            ModelKind::Ner if rnn_tagger => 2e-3,
+            ModelKind::Ner if rnn_tagger => 5e-3,
             _ => 2e-3,
         }),
         warmup: args.warmup,
