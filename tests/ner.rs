@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{attn, fixture, json_lines};
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 /// Words and tags of the tiny vocabulary's sentences: organisations, two-word persons,
@@ -314,4 +315,127 @@ fn a_tagger_killed_with_sigkill_resumes_exactly() {
         );
         assert!((a - b).abs() < 1e-4, "redone loss {a} vs first {b}");
     }
+}
+
+#[test]
+fn the_recipes_defaults_reach_run_json() {
+    let (home, file, _) = setup();
+    let model = fixture("tiny-bert-bare");
+    for (arch, lr, dropout) in [("bert", 2e-4, None), ("rnn", 5e-3, Some(0.3))] {
+        let run = home.path().join(arch);
+        attn(home.path())
+            .args(["train", "ner", "--arch", arch, "--iterations", "1", "--max-len", "32"])
+            .arg("--model")
+            .arg(&model)
+            .arg("--train")
+            .arg(&file)
+            .arg("--dev")
+            .arg(&file)
+            .arg("--output")
+            .arg(&run)
+            .assert()
+            .success()
+            .stdout(contains("Entity F1: "));
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(cfg["lr"], lr, "{arch}");
+        assert_eq!(cfg["batch_size"], 16, "{arch}");
+        assert_eq!(cfg["dropout"].as_f64(), dropout, "{arch}");
+        // The tagger's settings join the run's (and are checked on resume).
+        assert_eq!((&cfg["scheme"], &cfg["stride"]), (&"iob2".into(), &15.into()), "{arch}");
+    }
+}
+
+#[test]
+fn a_tagger_made_by_hf_predicts_as_hf_and_trains_on_with_its_head() {
+    let home = tempfile::tempdir().unwrap();
+    let hf = fixture("tiny-bert-ner");
+    let text = std::fs::read_to_string(hf.join("reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    let mut cmd = attn(home.path());
+    cmd.args(["predict", "--model"]).arg(&hf);
+    for case in cases {
+        cmd.arg(case["text"].as_str().unwrap());
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), cases.len());
+    for (line, case) in lines.iter().zip(cases) {
+        // HF's words (spans in characters) and the tag of each word's first piece.
+        assert_eq!(line["tags"], case["text_tags"], "{}", case["text"]);
+        let text: Vec<char> = case["text"].as_str().unwrap().chars().collect();
+        let spans: Vec<String> = (case["text_spans"].as_array().unwrap().iter())
+            .map(|s| {
+                let (a, b) = (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize);
+                text[a..b].iter().collect()
+            })
+            .collect();
+        assert_eq!(line["tokens"], serde_json::json!(spans));
+    }
+
+    // Training on the same tags (in another order in the file) goes on from HF's head.
+    let file = home.path().join("per-loc.conll");
+    std::fs::write(&file, "nasa\tB-LOC\nsays\tO\n\npresident\tB-PER\nminister\tI-PER\nsays\tO\n\nspace\tI-LOC\n").unwrap();
+    let run = home.path().join("run");
+    attn(home.path())
+        .args(["train", "ner", "--iterations", "1", "--max-len", "32", "--lr", "1e-9"])
+        .arg("--model")
+        .arg(&hf)
+        .arg("--train")
+        .arg(&file)
+        .arg("--dev")
+        .arg(&file)
+        .arg("--output")
+        .arg(&run)
+        .assert()
+        .success()
+        .stderr(contains("newly initialized").not());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["id2label"], original["id2label"]);
+}
+
+#[test]
+fn a_long_sentence_and_a_type_never_trained_are_handled_as_documented() {
+    let (home, file, run) = setup();
+    // Dev: a sentence of 2,000 words (windows of 30 pieces), and a type the training file lacks.
+    let dev = home.path().join("dev.conll");
+    let mut text: String = (0..2000)
+        .map(|i| match i % 3 {
+            0 => "google\tB-org\n",
+            1 => "says\tO\n",
+            _ => "nasa\tB-xyz\n",
+        })
+        .collect();
+    text += "\napple\tB-org\n";
+    std::fs::write(&dev, text).unwrap();
+    attn(home.path())
+        .args(["train", "ner", "--iterations", "60", "--max-len", "32", "--lr", "3e-3"])
+        .arg("--model")
+        .arg(fixture("tiny-bert-bare"))
+        .arg("--train")
+        .arg(&file)
+        .arg("--dev")
+        .arg(&dev)
+        .arg("--output")
+        .arg(&run)
+        .assert()
+        .success()
+        .stdout(contains("Entity F1: "));
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    // Every word is scored, none lost to truncation.
+    assert_eq!(eval["words"], 2001);
+    let xyz = (eval["per_type"].as_array().unwrap().iter())
+        .find(|t| t["kind"] == "xyz")
+        .expect("the untrained type is in the table");
+    assert_eq!((xyz["support"].as_u64(), xyz["recall"].as_f64()), (Some(666), Some(0.0)));
+    let org = (eval["per_type"].as_array().unwrap().iter())
+        .find(|t| t["kind"] == "org")
+        .unwrap();
+    assert_eq!(org["support"], 668);
 }

@@ -26,12 +26,16 @@ const ROWS: &[Row] = &[
     }),
 ];
 
+/// Reads a JSON file (of a run directory).
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// Reads a run directory's `summary.json`.
 pub fn read_summary(run: &Path) -> Result<serde_json::Value> {
-    let path = run.join("summary.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    read_json(&run.join("summary.json"))
 }
 
 /// A markdown table with one column per (name, summary).

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::compare;
 
@@ -30,10 +30,7 @@ type Field = (&'static str, &'static str, bool, fn(f64) -> String);
 
 /// A run's `eval.json`.
 fn read_eval(run: &Path) -> Result<serde_json::Value> {
-    let path = run.join("eval.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    compare::read_json(&run.join("eval.json"))
 }
 
 /// The comparison table of tagger runs (name, run directory): entity F1 per type and overall,

@@ -18,10 +18,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 
 /// Reads a run directory's `name` (JSON).
 fn read(run: &Path, name: &str) -> Result<serde_json::Value> {
-    let path = run.join(name);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    crate::compare::read_json(&run.join(name))
 }
 
 /// The markdown table of translator runs `(name, run directory)`: BLEU, cost, and BLEU by the

@@ -9,17 +9,11 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use crate::compare::read_json;
 use crate::vs_pytorch::json_line;
 
 /// Seeds of the rounds, in order.
 const SEEDS: [u64; 5] = [42, 1, 2, 3, 4];
-
-/// A JSON file of a run directory.
-fn read_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
 
 /// One round at `seed`: attn's run (its `summary.json` and the model it fine-tuned), then
 /// PyTorch's JSON line.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder};
-use attn_train::{Cluster, Observer, Result, TrainConfig, TrainError, TrainJob};
+use attn_train::{show_scores, Cluster, Observer, Result, TrainConfig, TrainError, TrainJob};
 use attn_transformer::{
     BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, autocast, saved_pooling,
 };
@@ -15,7 +15,7 @@ use crate::data::{DataFiles, prepare};
 use crate::encoder::WordPieceEncoder;
 use crate::fit::fit;
 use crate::metrics::EvalReport;
-use crate::predict::{evaluate, finish};
+use crate::predict::evaluate;
 
 /// How a pre-trained BERT is headed and tuned for classification (saved in `run.json` beside
 /// the loop's settings).
@@ -130,7 +130,7 @@ pub fn eval_bert<B: Backend>(
     encoder.tokenizer.check_fits(config.vocab_size)?;
     let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &encoder, observer)?;
     let report = evaluate(&model, &test, &labels, cfg, encoder.pad_id(), device)?;
-    finish(&report, out, observer)?;
+    show_scores(&report, out, observer)?;
     Ok(report)
 }
 

@@ -1,7 +1,7 @@
 //! A classifier's run: the shared one, with the label map saved first and the test set scored
 //! at the end.
 
-use attn_train::{Objective, Result, TrainConfig, TrainJob};
+use attn_train::{show_scores, Objective, Result, TrainConfig, TrainJob};
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::tensor::backend::AutodiffBackend;
 
@@ -9,7 +9,7 @@ use crate::data::Prepared;
 use crate::logits::Classify;
 use crate::metrics::EvalReport;
 use crate::objective::TextClassification;
-use crate::predict::{evaluate, finish};
+use crate::predict::evaluate;
 
 /// Runs `job` (on the prepared data's training and validation rows) for a classifier, saves
 /// it with `save`, evaluates it on the test set and writes `run.json`, `labels.json`,
@@ -31,7 +31,7 @@ where
     let observer = job.observer.clone();
     let evaluate = |model: &M::InnerModule, cfg: &TrainConfig| {
         let report = evaluate(model, &data.test, &data.labels, cfg, pad_id, device)?;
-        finish(&report, Some(run), observer.as_ref())?;
+        show_scores(&report, Some(run), observer.as_ref())?;
         let summary = serde_json::json!({
             "inference_samples_per_s": report.samples_per_s,
             "test_accuracy": report.test_accuracy,

@@ -1,10 +1,9 @@
 //! Predictions of a trained classifier over a data set, and their scores.
 
-use std::path::Path;
 use std::time::Instant;
 
 use attn_data::{Example, LabelMap, TextBatcher, shortest_first};
-use attn_train::{Event, Observer, Result, TrainConfig, io_err};
+use attn_train::{Result, TrainConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -83,20 +82,4 @@ pub(crate) fn evaluate<B: Backend, M: Classify<B>>(
     let rate = test.len() as f64 / started.elapsed().as_secs_f64();
     let actual: Vec<usize> = test.iter().map(|e| e.label).collect();
     Ok(EvalReport::new(&predicted, &actual, &labels.names, rate))
-}
-
-/// Tells the observer of the report (`Final accuracy: X` and the table) and, given a directory,
-/// writes `eval.json`.
-pub(crate) fn finish(
-    report: &EvalReport,
-    dir: Option<&Path>,
-    observer: &dyn Observer,
-) -> Result<()> {
-    observer.event(Event::Scores(report));
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let json = serde_json::to_string_pretty(report).expect("serializes");
-        attn_atomic::write(&dir.join("eval.json"), json.as_bytes())?;
-    }
-    Ok(())
 }

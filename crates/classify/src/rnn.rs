@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
-use attn_train::{Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
+use attn_train::{show_scores, Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DataFiles, prepare};
 use crate::fit::fit;
 use crate::metrics::EvalReport;
-use crate::predict::{evaluate, finish};
+use crate::predict::evaluate;
 
 /// The RNN's sizes and vocabulary settings (saved as `rnn.json` in the run directory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +166,6 @@ pub fn eval_rnn<B: Backend>(
     };
     let test = data.examples(&data.test, &labels, cfg.skip_bad_rows, &vocab, observer)?;
     let report = evaluate(&model, &test, &labels, &cfg, vocab.pad_id(), device)?;
-    finish(&report, out, observer)?;
+    show_scores(&report, out, observer)?;
     Ok(report)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use attn_data::{DataError, Example};
-use attn_train::{Event, Observer, Result, TrainConfig, io_err};
+use attn_train::{Event, Observer, Result, TrainConfig, show_scores};
 use burn::tensor::backend::Backend;
 
 use crate::conll::{TaggedFile, read_conll};
@@ -202,22 +202,6 @@ pub(crate) fn score_file<B: Backend, M: Tag<B>>(
     Ok(score(&gold, &predicted, without, rate))
 }
 
-/// Tells the observer of the report (the table and `Entity F1: X`) and, given a directory,
-/// writes `eval.json`.
-pub(crate) fn finish(
-    report: &TagReport,
-    dir: Option<&Path>,
-    observer: &dyn Observer,
-) -> Result<()> {
-    observer.event(Event::Scores(report));
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let json = serde_json::to_string_pretty(report).expect("serializes");
-        attn_atomic::write(&dir.join("eval.json"), json.as_bytes())?;
-    }
-    Ok(())
-}
-
 /// The end of a tagger's run: `file` tagged and scored with `layout_of`'s layout (given the run's
 /// settings), the report shown and written into `run` as `eval.json`, and the summary's fields.
 pub(crate) fn evaluation<'a, B: Backend, M: Tag<B>>(
@@ -235,7 +219,7 @@ pub(crate) fn evaluation<'a, B: Backend, M: Tag<B>>(
             (layout, cfg.eval_limit),
             device,
         )?;
-        finish(&report, Some(run), observer)?;
+        show_scores(&report, Some(run), observer)?;
         let fields = serde_json::json!({
             "entity_f1": report.f1,
             "entity_precision": report.precision,

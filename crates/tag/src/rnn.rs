@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use attn_data::WordVocab;
 use attn_rnn::{Cell, RnnTagger, RnnTaggerConfig};
-use attn_train::{Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
+use attn_train::{show_scores, Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::conll::TaggedFile;
-use crate::data::{TagData, TagFiles, evaluation, examples, finish, read, score_file};
+use crate::data::{TagData, TagFiles, evaluation, examples, read, score_file};
 use crate::objective::TokenClassification;
 use crate::report::TagReport;
 use crate::settings::NerSettings;
@@ -253,6 +253,6 @@ pub(crate) fn eval_rnn_tagger<B: Backend>(
         (layout, cfg.eval_limit),
         device,
     )?;
-    finish(&report, out, observer)?;
+    show_scores(&report, out, observer)?;
     Ok(report)
 }

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use attn_train::{Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob};
+use attn_train::{show_scores, Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob};
 use attn_transformer::{BertConfig, BertForTokenClassification, BertTokenizer, autocast};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::conll::TaggedFile;
-use crate::data::{TagData, TagFiles, evaluation, examples, finish, read, score_file};
+use crate::data::{TagData, TagFiles, evaluation, examples, read, score_file};
 use crate::objective::TokenClassification;
 use crate::report::TagReport;
 use crate::rnn::{eval_rnn_tagger, is_rnn_tagger};
@@ -27,12 +27,19 @@ pub struct Tagger<B: Backend> {
     pub tags: TagSet,
     /// Its run's settings (the defaults for a directory without `run.json`).
     pub settings: NerSettings,
+    /// The longest window its position table takes.
+    pub max_len: usize,
 }
 
 impl<B: Backend> Tagger<B> {
-    /// How this tagger cuts and batches sentences, `cfg` giving the length and batch size.
+    /// How this tagger cuts and batches sentences, `cfg` giving the length (at most the
+    /// model's positions) and batch size.
     pub fn layout(&self, cfg: &TrainConfig) -> Result<Layout> {
-        layout_of::<B>(&self.tokenizer, &self.settings, cfg)
+        let cfg = TrainConfig {
+            max_len: cfg.max_len.min(self.max_len),
+            ..cfg.clone()
+        };
+        layout_of::<B>(&self.tokenizer, &self.settings, &cfg)
     }
 }
 
@@ -78,36 +85,22 @@ pub fn load_tagger<B: Backend>(
     device: &B::Device,
 ) -> Result<Tagger<B>> {
     let config = BertConfig::from_file(&dir.join("config.json"))?;
-    let id2label = config.id2label.clone().unwrap_or_default();
-    let mut ids: Vec<(usize, String)> = id2label
-        .into_iter()
-        .map(|(id, name)| {
-            id.parse::<usize>().map(|id| (id, name)).map_err(|_| {
-                TrainError::Settings(format!(
-                    "{}: id2label has the id `{id}`, not a number",
-                    dir.join("config.json").display()
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
-    ids.sort_unstable();
-    if ids.is_empty() || ids.iter().enumerate().any(|(i, (id, _))| i != *id) {
-        return Err(TrainError::Settings(format!(
-            "{}: a tagger needs id2label with the ids 0 to num_labels - 1",
+    let names = config.labels().ok_or_else(|| {
+        TrainError::Settings(format!(
+            "{}: a tagger needs id2label naming the ids 0 to num_labels - 1",
             dir.join("config.json").display()
-        )));
-    }
-    let tags = TagSet {
-        names: ids.into_iter().map(|(_, name)| name).collect(),
-    };
-    let (model, _) =
-        BertForTokenClassification::from_pretrained_with(dir, config, Some(tags.len()), device)?;
+        ))
+    })?;
+    let tags = TagSet { names };
+    let positions = config.max_position_embeddings;
+    let (model, _) = BertForTokenClassification::from_pretrained_with(dir, config, None, device)?;
     let tokenizer = BertTokenizer::from_dir(dir, max_len)?;
     Ok(Tagger {
         model,
         tokenizer,
         tags,
         settings: saved_settings(dir),
+        max_len: max_len.min(positions),
     })
 }
 
@@ -150,9 +143,10 @@ pub fn train_ner<B: AutodiffBackend>(
     let _autocast = autocast(cfg.precision);
     let started = Instant::now();
     let data = TagData::read(files, settings, cfg, observer.as_ref())?;
-    let tags = TagSet::from_file(&data.train);
     let tokenizer = BertTokenizer::from_dir(model_dir, cfg.max_len)?;
     let mut config = BertConfig::from_file(&model_dir.join("config.json"))?;
+    // A tagger fine-tuned further keeps its head where it tags what the training file tags.
+    let tags = TagSet::from_file(&data.train).in_order_of(config.labels());
     if cfg.max_len > config.max_position_embeddings {
         return Err(TrainError::TooLong {
             max_len: cfg.max_len,
@@ -185,7 +179,7 @@ pub fn train_ner<B: AutodiffBackend>(
     let (model, config) = BertForTokenClassification::<B>::from_pretrained_with(
         model_dir,
         config,
-        Some(tags.len()),
+        Some(&tags.names),
         device,
     )?;
     tokenizer.check_fits(config.vocab_size)?;
@@ -241,6 +235,6 @@ pub fn eval_ner<B: Backend>(
         (layout, cfg.eval_limit),
         device,
     )?;
-    finish(&report, out, observer)?;
+    show_scores(&report, out, observer)?;
     Ok(report)
 }

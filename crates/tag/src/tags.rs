@@ -28,6 +28,21 @@ impl TagSet {
         Self { names }
     }
 
+    /// The same tags in `saved`'s order (a checkpoint's `id2label`, whose head can then go on
+    /// training), or these when `saved` names other tags.
+    pub fn in_order_of(self, saved: Option<Vec<String>>) -> Self {
+        let same = |saved: &Vec<String>| {
+            let (mut a, mut b) = (saved.clone(), self.names.clone());
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        };
+        match saved {
+            Some(names) if same(&names) => Self { names },
+            _ => self,
+        }
+    }
+
     /// Number of tags.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -79,5 +94,11 @@ mod tests {
         assert_eq!(set.names, ["O", "B-loc", "I-loc", "B-person", "I-person"]);
         assert_eq!(set.continuation(set.id("B-person").unwrap()), 4);
         assert_eq!(set.continuation(0), 0);
+        // A checkpoint's order of the same tags is kept; other tags are not taken.
+        let mut saved = set.names.clone();
+        saved.reverse();
+        assert_eq!(set.clone().in_order_of(Some(saved.clone())).names, saved);
+        saved.pop();
+        assert_eq!(set.clone().in_order_of(Some(saved)), set);
     }
 }

@@ -193,16 +193,30 @@ impl<B: Backend> BertForSequenceClassification<B> {
 }
 
 impl<B: Backend> BertForTokenClassification<B> {
-    /// Loads a HF model directory as a tagger with `num_labels` tags (default: the config's
-    /// `num_labels`, else 2), as HF's `AutoModelForTokenClassification` does: a head the
-    /// checkpoint lacks, or one of another size, is freshly initialised; a pooler is not used.
+    /// Loads a HF model directory as a tagger of `tags` (default: the config's labels, else its
+    /// `num_labels`, else 2) as HF's `AutoModelForTokenClassification` does: a head the
+    /// checkpoint lacks, or one of another size, is freshly initialised, and so is one whose
+    /// `id2label` names other tags or another order than `tags` (it would tag wrongly); a pooler
+    /// is not used. `config` is the directory's `config.json`, possibly changed (its dropout).
     pub fn from_pretrained_with(
         dir: &Path,
         mut config: BertConfig,
-        num_labels: Option<usize>,
+        tags: Option<&[String]>,
         device: &B::Device,
     ) -> Result<(Self, BertConfig)> {
-        let (mut store, num_labels) = headed_store(dir, &mut config, num_labels)?;
+        let other_tags = match (tags, config.labels()) {
+            (Some(tags), Some(saved)) => saved.len() == tags.len() && saved != tags,
+            _ => false,
+        };
+        let (mut store, num_labels) = headed_store(dir, &mut config, tags.map(<[String]>::len))?;
+        if other_tags {
+            tracing::warn!(
+                "{}: its head tags {:?}; starting a new one for {tags:?}",
+                dir.display(),
+                config.labels().unwrap_or_default()
+            );
+            store.forget("classifier.");
+        }
         let model = store.load(Self::new(&config, num_labels, device))?;
         report(&store, dir, "BertForTokenClassification");
         Ok((model, config))

@@ -154,6 +154,15 @@ impl BertConfig {
         self.hidden_size / self.num_attention_heads
     }
 
+    /// The head's class names in id order, when `id2label` names every id from 0 to its
+    /// length - 1 (and nothing else).
+    pub fn labels(&self) -> Option<Vec<String>> {
+        let map = self.id2label.as_ref()?;
+        (0..map.len())
+            .map(|id| map.get(&id.to_string()).cloned())
+            .collect()
+    }
+
     /// The number of parameters of the encoder with its pooler (no classification head).
     pub fn num_parameters(&self) -> u128 {
         let h = self.hidden_size as u128;

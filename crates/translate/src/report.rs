@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use attn_data::translation_tokens;
 use attn_rnn::Seq2Seq;
-use attn_train::{Event, Observer, Result, io_err};
+use attn_train::{Observer, Result, show_scores};
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
@@ -133,10 +133,7 @@ pub(crate) fn write_evaluation(
     dir: &Path,
     observer: &dyn Observer,
 ) -> Result<()> {
-    observer.event(Event::Scores(report));
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let json = serde_json::to_string_pretty(report).expect("serializes");
-    attn_atomic::write(&dir.join("eval.json"), json.as_bytes())?;
+    show_scores(report, Some(dir), observer)?;
     let lines: Vec<String> = hypotheses.iter().map(|h| detokenize(h) + "\n").collect();
     attn_atomic::write(&dir.join("translations.txt"), lines.concat().as_bytes())?;
     Ok(())

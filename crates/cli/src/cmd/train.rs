@@ -299,9 +299,9 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             _ => 8,
         }),
         lr: args.lr.unwrap_or(match kind {
-            ModelKind::Bert => recipe.lr,
             ModelKind::Ner if rnn_tagger => 5e-3,
-            _ => 2e-3,
+            ModelKind::Bert | ModelKind::Ner => recipe.lr,
+            ModelKind::Rnn | ModelKind::Seq2seq => 2e-3,
         }),
         warmup: args.warmup,
         constant_lr: args.constant_lr,
