@@ -324,7 +324,16 @@ fn the_recipes_defaults_reach_run_json() {
     for (arch, lr, dropout) in [("bert", 2e-4, None), ("rnn", 5e-3, Some(0.3))] {
         let run = home.path().join(arch);
         attn(home.path())
-            .args(["train", "ner", "--arch", arch, "--iterations", "1", "--max-len", "32"])
+            .args([
+                "train",
+                "ner",
+                "--arch",
+                arch,
+                "--iterations",
+                "1",
+                "--max-len",
+                "32",
+            ])
             .arg("--model")
             .arg(&model)
             .arg("--train")
@@ -342,7 +351,11 @@ fn the_recipes_defaults_reach_run_json() {
         assert_eq!(cfg["batch_size"], 16, "{arch}");
         assert_eq!(cfg["dropout"].as_f64(), dropout, "{arch}");
         // The tagger's settings join the run's (and are checked on resume).
-        assert_eq!((&cfg["scheme"], &cfg["stride"]), (&"iob2".into(), &15.into()), "{arch}");
+        assert_eq!(
+            (&cfg["scheme"], &cfg["stride"]),
+            (&"iob2".into(), &15.into()),
+            "{arch}"
+        );
     }
 }
 
@@ -359,7 +372,11 @@ fn a_tagger_made_by_hf_predicts_as_hf_and_trains_on_with_its_head() {
         cmd.arg(case["text"].as_str().unwrap());
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), cases.len());
     for (line, case) in lines.iter().zip(cases) {
@@ -368,7 +385,10 @@ fn a_tagger_made_by_hf_predicts_as_hf_and_trains_on_with_its_head() {
         let text: Vec<char> = case["text"].as_str().unwrap().chars().collect();
         let spans: Vec<String> = (case["text_spans"].as_array().unwrap().iter())
             .map(|s| {
-                let (a, b) = (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize);
+                let (a, b) = (
+                    s[0].as_u64().unwrap() as usize,
+                    s[1].as_u64().unwrap() as usize,
+                );
                 text[a..b].iter().collect()
             })
             .collect();
@@ -377,10 +397,23 @@ fn a_tagger_made_by_hf_predicts_as_hf_and_trains_on_with_its_head() {
 
     // Training on the same tags (in another order in the file) goes on from HF's head.
     let file = home.path().join("per-loc.conll");
-    std::fs::write(&file, "nasa\tB-LOC\nsays\tO\n\npresident\tB-PER\nminister\tI-PER\nsays\tO\n\nspace\tI-LOC\n").unwrap();
+    std::fs::write(
+        &file,
+        "nasa\tB-LOC\nsays\tO\n\npresident\tB-PER\nminister\tI-PER\nsays\tO\n\nspace\tI-LOC\n",
+    )
+    .unwrap();
     let run = home.path().join("run");
     attn(home.path())
-        .args(["train", "ner", "--iterations", "1", "--max-len", "32", "--lr", "1e-9"])
+        .args([
+            "train",
+            "ner",
+            "--iterations",
+            "1",
+            "--max-len",
+            "32",
+            "--lr",
+            "1e-9",
+        ])
         .arg("--model")
         .arg(&hf)
         .arg("--train")
@@ -414,7 +447,16 @@ fn a_long_sentence_and_a_type_never_trained_are_handled_as_documented() {
     text += "\napple\tB-org\n";
     std::fs::write(&dev, text).unwrap();
     attn(home.path())
-        .args(["train", "ner", "--iterations", "60", "--max-len", "32", "--lr", "3e-3"])
+        .args([
+            "train",
+            "ner",
+            "--iterations",
+            "60",
+            "--max-len",
+            "32",
+            "--lr",
+            "3e-3",
+        ])
         .arg("--model")
         .arg(fixture("tiny-bert-bare"))
         .arg("--train")
@@ -433,7 +475,10 @@ fn a_long_sentence_and_a_type_never_trained_are_handled_as_documented() {
     let xyz = (eval["per_type"].as_array().unwrap().iter())
         .find(|t| t["kind"] == "xyz")
         .expect("the untrained type is in the table");
-    assert_eq!((xyz["support"].as_u64(), xyz["recall"].as_f64()), (Some(666), Some(0.0)));
+    assert_eq!(
+        (xyz["support"].as_u64(), xyz["recall"].as_f64()),
+        (Some(666), Some(0.0))
+    );
     let org = (eval["per_type"].as_array().unwrap().iter())
         .find(|t| t["kind"] == "org")
         .unwrap();

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder};
-use attn_train::{show_scores, Cluster, Observer, Result, TrainConfig, TrainError, TrainJob};
+use attn_train::{Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, show_scores};
 use attn_transformer::{
     BertConfig, BertForSequenceClassification, BertTokenizer, Pooling, autocast, saved_pooling,
 };

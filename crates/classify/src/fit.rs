@@ -1,7 +1,7 @@
 //! A classifier's run: the shared one, with the label map saved first and the test set scored
 //! at the end.
 
-use attn_train::{show_scores, Objective, Result, TrainConfig, TrainJob};
+use attn_train::{Objective, Result, TrainConfig, TrainJob, show_scores};
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::tensor::backend::AutodiffBackend;
 

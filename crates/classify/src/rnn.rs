@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use attn_data::{LabelMap, TextEncoder, WordVocab};
 use attn_rnn::{RnnAttentionClassifier, RnnConfig};
-use attn_train::{show_scores, Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
+use attn_train::{
+    Cluster, Observer, Result, TrainConfig, TrainError, TrainJob, io_err, show_scores,
+};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use attn_data::WordVocab;
 use attn_rnn::{Cell, RnnTagger, RnnTaggerConfig};
-use attn_train::{show_scores, Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, io_err};
+use attn_train::{
+    Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, io_err, show_scores,
+};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};

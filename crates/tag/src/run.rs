@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use attn_train::{show_scores, Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob};
+use attn_train::{
+    Cluster, Event, Observer, Result, TrainConfig, TrainError, TrainJob, show_scores,
+};
 use attn_transformer::{BertConfig, BertForTokenClassification, BertTokenizer, autocast};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -176,12 +178,15 @@ pub fn train_ner<B: AutodiffBackend>(
     });
     // The fresh head is drawn from the backend's generator: seed it first.
     B::seed(device, cfg.seed);
-    let (model, config) = BertForTokenClassification::<B>::from_pretrained_with(
+    let (mut model, config) = BertForTokenClassification::<B>::from_pretrained_with(
         model_dir,
         config,
         Some(&tags.names),
         device,
     )?;
+    if settings.freeze_embeddings {
+        model.bert.embeddings = model.bert.embeddings.freeze_word_embeddings();
+    }
     tokenizer.check_fits(config.vocab_size)?;
     let job = TrainJob {
         examples: &train,

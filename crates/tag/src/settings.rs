@@ -16,6 +16,9 @@ pub struct NerSettings {
     pub label_all_pieces: bool,
     /// Pieces consecutive windows of a sentence longer than the model's length share.
     pub stride: usize,
+    /// BERT: keep the word-piece embeddings fixed (no gradient, no optimizer update).
+    #[serde(default)]
+    pub freeze_embeddings: bool,
 }
 
 impl Default for NerSettings {
@@ -24,6 +27,7 @@ impl Default for NerSettings {
             scheme: Scheme::Iob2,
             label_all_pieces: false,
             stride: 32,
+            freeze_embeddings: false,
         }
     }
 }

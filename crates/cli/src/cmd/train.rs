@@ -63,7 +63,7 @@ pub struct TrainArgs {
     /// Keep the learning rate constant after warm-up (the reference run: --lr 2e-5 --warmup 0 --constant-lr --weight-decay 0 --grad-clip 0 --pooling cls --dropout 0.1).
     #[arg(long)]
     pub constant_lr: bool,
-    /// BERT: keep the word embeddings fixed (no gradient and no AdamW update for the vocab x
+    /// BERT and ner: keep the word embeddings fixed (no gradient and no AdamW update for the vocab x
     /// hidden table: faster steps; positions, segments and LayerNorm still train).
     #[arg(long)]
     pub freeze_embeddings: bool,
@@ -222,7 +222,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
                 args.data.test.as_ref(),
                 args.data.data_dir.as_ref(),
             )?,
-            args.ner.settings(args.max_len)?,
+            args.ner.settings(args.max_len, args.freeze_embeddings)?,
         )),
         _ => None,
     };
@@ -328,6 +328,17 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         task: Default::default(),
     };
     check_ranges(&cfg)?;
+    if ner && cfg.val_fraction > 0.0 {
+        bail!(
+            "--val-fraction {}: a tagger validates on its --dev file",
+            cfg.val_fraction
+        );
+    }
+    if rnn_tagger && args.freeze_embeddings {
+        bail!(
+            "--freeze-embeddings: the BiGRU tagger's embeddings are its own, trained from scratch"
+        );
+    }
     // Ranks other than 0 write no run.json: rank 0 sends them its checkpoint.
     if let Some(dir) = &args.resume
         && args.node_rank == 0

@@ -44,7 +44,7 @@ fn parse_scheme(s: &str) -> Result<Scheme, String> {
 
 impl NerArgs {
     /// The run's tagging settings, the stride checked against the window of `max_len`.
-    pub fn settings(&self, max_len: usize) -> Result<NerSettings> {
+    pub fn settings(&self, max_len: usize, freeze_embeddings: bool) -> Result<NerSettings> {
         let budget = max_len.saturating_sub(2);
         let stride = match self.stride {
             Some(stride) if stride * 2 > budget => bail!(
@@ -57,6 +57,7 @@ impl NerArgs {
             scheme: self.scheme,
             label_all_pieces: self.label_all_pieces,
             stride,
+            freeze_embeddings,
         })
     }
 
