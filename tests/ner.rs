@@ -321,7 +321,11 @@ fn a_tagger_killed_with_sigkill_resumes_exactly() {
 fn the_recipes_defaults_reach_run_json() {
     let (home, file, _) = setup();
     let model = fixture("tiny-bert-bare");
-    for (arch, lr, dropout) in [("bert", 2e-4, None), ("rnn", 5e-3, Some(0.3))] {
+    // The BERT tagger buckets by length and keeps its word table fixed; the BiGRU does neither.
+    for (arch, lr, dropout, fast) in [
+        ("bert", 2e-4, None, true),
+        ("rnn", 5e-3, Some(0.3), false),
+    ] {
         let run = home.path().join(arch);
         attn(home.path())
             .args([
@@ -350,6 +354,8 @@ fn the_recipes_defaults_reach_run_json() {
         assert_eq!(cfg["lr"], lr, "{arch}");
         assert_eq!(cfg["batch_size"], 16, "{arch}");
         assert_eq!(cfg["dropout"].as_f64(), dropout, "{arch}");
+        assert_eq!(cfg["bucket"], fast, "{arch}");
+        assert_eq!(cfg["freeze_embeddings"], fast, "{arch}");
         // The tagger's settings join the run's (and are checked on resume).
         assert_eq!(
             (&cfg["scheme"], &cfg["stride"]),

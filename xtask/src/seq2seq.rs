@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// `attn train seq2seq` settings of the default run (German to English on Multi30k), each
 /// overridable by passing the flag again.

@@ -87,7 +87,8 @@ pub fn run(attn: &str, python: &str, rounds: usize, data: &[String]) -> Result<(
     let table = format!(
         "Measured by `cargo xtask bench --vs-pytorch-ner --rounds {rounds}` (runs alternately: \
          attn, PyTorch, attn, …, seeds {}; `attn train ner` with its defaults — all-MiniLM-L6-v2, \
-         3 epochs of batch 16, lr 2e-4 with layer decay 0.8 and 10 % warm-up, max length 128 — \
+         3 epochs of batch 16 grouped by length, lr 2e-4 with layer decay 0.8 and 10 % warm-up, \
+         the word-piece table fixed, max length 128 — \
          against `scripts/pytorch_ner.py`, HF's recipe on the same model and files — 3 epochs of \
          batch 16, lr 5e-5, max length 128, first piece labelled — {versions}; entity F1 on \
          WNUT-17 dev, conlleval's rules on both sides; training time only).\n\n\

@@ -64,9 +64,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub constant_lr: bool,
     /// BERT and ner: keep the word embeddings fixed (no gradient and no AdamW update for the vocab x
-    /// hidden table: faster steps; positions, segments and LayerNorm still train).
-    #[arg(long)]
-    pub freeze_embeddings: bool,
+    /// hidden table: faster steps; positions, segments and LayerNorm still train) [default: on for
+    /// ner's BERT tagger (the same dev F1, docs/results.md), off otherwise; `=false` turns it off].
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub freeze_embeddings: Option<bool>,
     /// Label smoothing of the cross-entropy loss [default: 0.1 for BERT (the best of the sweep in
     /// docs/results.md), 0 for ner and the RNN].
     #[arg(long)]
@@ -101,9 +102,10 @@ pub struct TrainArgs {
     /// Measure validation accuracy every this many iterations (0: at the end only).
     #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
-    /// Group examples of similar length into batches (less padding).
-    #[arg(long)]
-    pub bucket: bool,
+    /// Group examples of similar length into batches (less padding) [default: on for ner's BERT
+    /// tagger, off otherwise; `=false` turns it off].
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub bucket: Option<bool>,
     /// Layer-wise learning-rate decay: each BERT layer below the head learns at this factor of
     /// the one above it, the embeddings at the factor of the lowest layer (1: one rate for all;
     /// the RNN has one group).
@@ -215,6 +217,11 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         ModelKind::Seq2seq => Some(args.seq2seq.files(args.data.data_dir.as_deref())?),
         _ => None,
     };
+    let ner = kind == ModelKind::Ner;
+    let rnn_tagger = ner && args.ner.arch == TaggerArch::Rnn;
+    // Both speed the tagger's steps at the same dev F1 (docs/results.md).
+    let freeze_embeddings = args.freeze_embeddings.unwrap_or(ner && !rnn_tagger);
+    let bucket = args.bucket.unwrap_or(ner && !rnn_tagger);
     let tagged = match kind {
         ModelKind::Ner => Some((
             args.ner.files(
@@ -222,7 +229,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
                 args.data.test.as_ref(),
                 args.data.data_dir.as_ref(),
             )?,
-            args.ner.settings(args.max_len, args.freeze_embeddings)?,
+            args.ner.settings(args.max_len, freeze_embeddings)?,
         )),
         _ => None,
     };
@@ -236,7 +243,6 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         (None, None, Some((files, _))) => files.train.clone(),
         (None, None, None) => unreachable!("a run reads labelled, parallel or tagged text"),
     };
-    let rnn_tagger = kind == ModelKind::Ner && args.ner.arch == TaggerArch::Rnn;
     let model_dir = match kind {
         ModelKind::Ner if rnn_tagger => None,
         ModelKind::Bert | ModelKind::Ner => Some(attn_hub::resolve_model(&args.model)?.path),
@@ -244,7 +250,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     };
     let bert = BertSettings {
         pooling: args.pooling,
-        freeze_embeddings: args.freeze_embeddings,
+        freeze_embeddings,
     };
     let kind_name = match kind {
         ModelKind::Bert => "bert",
@@ -274,7 +280,6 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         ModelKind::Rnn => Some(0.3),
         ModelKind::Seq2seq => Some(translator.dropout),
     });
-    let ner = kind == ModelKind::Ner;
     let cfg = TrainConfig {
         model: model_dir
             .as_ref()
@@ -313,7 +318,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         seed: args.seed,
         eval_limit: args.eval_limit,
         eval_batch_size: 32,
-        bucket: args.bucket,
+        bucket,
         skip_bad_rows: args.data.skip_bad_rows,
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
@@ -334,7 +339,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             cfg.val_fraction
         );
     }
-    if rnn_tagger && args.freeze_embeddings {
+    if rnn_tagger && args.freeze_embeddings == Some(true) {
         bail!(
             "--freeze-embeddings: the BiGRU tagger's embeddings are its own, trained from scratch"
         );
