@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use attn_transformer::{BertInput, BertTokenizer};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 use clap::Args;
 
 /// The model and texts every inference command takes.
@@ -57,21 +57,7 @@ pub fn batch_input<B: Backend>(
 ) -> Result<BertInput<B>> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let encoded = tokenizer.encode_batch(&refs)?;
-    let longest = encoded.iter().map(|e| e.ids.len()).max().unwrap_or(1);
-    let mut ids = vec![tokenizer.pad_id as i64; texts.len() * longest];
-    let mut mask = vec![0i64; texts.len() * longest];
-    for (row, e) in encoded.iter().enumerate() {
-        for (j, &id) in e.ids.iter().enumerate() {
-            ids[row * longest + j] = id as i64;
-            mask[row * longest + j] = 1;
-        }
-    }
-    let shape = [texts.len(), longest];
-    Ok(BertInput {
-        input_ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), device),
-        attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
-        token_type_ids: Tensor::zeros(shape, device),
-    })
+    Ok(BertInput::from_encoded(&encoded, tokenizer.pad_id, device))
 }
 
 /// Rows of a [n, d] tensor.

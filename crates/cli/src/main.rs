@@ -17,8 +17,8 @@ use attn_backend::{BackendKind, BackendSpec, DeviceChoice};
 use clap::{Parser, Subcommand};
 
 use cmd::{
-    attend, backends, bench, data, embed, eval, fetch_data, fetch_model, predict, tokenize, train,
-    translate,
+    attend, backends, bench, data, embed, eval, fetch_data, fetch_model, predict, serve, tokenize,
+    train, translate,
 };
 
 /// Training allocates and frees tensors of tens of MB every step; glibc's malloc hands those
@@ -59,6 +59,9 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
     Predict(predict::PredictArgs),
+    /// Serve a model over HTTP (TEI's routes: /predict, /embed, /v1/embeddings, /info, /health)
+    /// with dynamic batching, until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
     /// Fine-tune a model on labelled text, then evaluate it on the test set.
     Train(Box<train::TrainArgs>),
     /// Evaluate a fine-tuned model (a run directory) on a test set.
@@ -113,6 +116,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Embed(args) => embed::run(spec, args),
         Command::Predict(args) => predict::run(spec, args),
+        Command::Serve(args) => serve::run(spec, args),
         Command::Train(args) => train::run(spec, *args),
         Command::Eval(args) => eval::run(spec, args),
         Command::Translate(args) => translate::run(spec, args),

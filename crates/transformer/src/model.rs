@@ -2,12 +2,13 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Int, Tensor, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::embeddings::BertEmbeddings;
 use crate::layer::BertEncoder;
 use crate::packing::Packing;
 use crate::precision::linear;
+use crate::tokenizer::Encoded;
 use crate::weights::WeightStore;
 use crate::{BertConfig, Result};
 
@@ -20,6 +21,34 @@ pub struct BertInput<B: Backend> {
     pub attention_mask: Tensor<B, 2, Int>,
     /// Segment ids (all 0 for single sentences).
     pub token_type_ids: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> BertInput<B> {
+    /// A batch of tokenized texts, each padded with `pad_id` to the longest (mask 0 there).
+    pub fn from_encoded(encoded: &[Encoded], pad_id: u32, device: &B::Device) -> Self {
+        let longest = encoded
+            .iter()
+            .map(|e| e.ids.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let shape = [encoded.len(), longest];
+        let mut ids = vec![pad_id as i64; encoded.len() * longest];
+        let mut mask = vec![0i64; encoded.len() * longest];
+        let mut types = vec![0i64; encoded.len() * longest];
+        for (row, e) in encoded.iter().enumerate() {
+            let at = row * longest;
+            for (j, (&id, &kind)) in e.ids.iter().zip(&e.type_ids).enumerate() {
+                (ids[at + j], mask[at + j], types[at + j]) = (id as i64, 1, kind as i64);
+            }
+        }
+        let tensor = |data: Vec<i64>| Tensor::from_data(TensorData::new(data, shape), device);
+        Self {
+            input_ids: tensor(ids),
+            attention_mask: tensor(mask),
+            token_type_ids: tensor(types),
+        }
+    }
 }
 
 /// What `BertModel::forward` returns.

@@ -194,6 +194,21 @@ impl BertTokenizer {
         Ok(to_encoded(&e))
     }
 
+    /// Tokenizes `text` (with `pair` as segment 1: [CLS] a [SEP] b [SEP]) truncated to the
+    /// maximum length when `truncate` (the longer text first), else whole however long.
+    pub fn encode_with(&self, text: &str, pair: Option<&str>, truncate: bool) -> Result<Encoded> {
+        let tokenizer = if truncate { &self.inner } else { &self.whole };
+        let encoded = match pair {
+            Some(pair) => tokenizer.encode((text, pair), true),
+            None => tokenizer.encode(text, true),
+        };
+        let e = encoded.map_err(|e| BertError::Tokenizer {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(to_encoded(&e))
+    }
+
     /// Tokenizes many texts in parallel.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoded>> {
         let all =

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fetch_data;
 pub mod fetch_model;
 pub mod predict;
+pub mod serve;
 pub mod tokenize;
 pub mod train;
 pub mod translate;

@@ -1,0 +1,213 @@
+//! The side of the server that reads requests: tokenizing texts into jobs off the worker, the
+//! limits on inputs, and the answers' shapes.
+
+use std::path::Path;
+
+use attn_data::WordVocab;
+use attn_transformer::BertTokenizer;
+use serde_json::{Value, json};
+
+use crate::config::ServeConfig;
+use crate::error::ApiError;
+use crate::job::{Job, Output, Sized};
+use crate::types::{EmbedPooling, Entity, Input, Prediction};
+
+/// What the served model does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Labels texts (these, by id).
+    Classifier(Vec<String>),
+    /// Tags words (these tags, by id).
+    Tagger(Vec<String>),
+    /// Embeds texts.
+    Embedding,
+}
+
+/// How the served model reads text.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// BERT's word pieces.
+    Bert(Box<BertTokenizer>),
+    /// The RNN baseline's words.
+    Words(WordVocab),
+}
+
+/// The served model as the request handlers see it.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    /// The model's directory, as `/info` names it.
+    pub model_id: String,
+    /// How it reads text.
+    pub reader: Reader,
+    /// What it does.
+    pub kind: Kind,
+    /// The longest input, in tokens.
+    pub max_len: usize,
+}
+
+impl Frontend {
+    /// The frontend of the model in `dir`.
+    pub fn new(dir: &Path, reader: Reader, kind: Kind, max_len: usize) -> Self {
+        Self {
+            model_id: dir.display().to_string(),
+            reader,
+            kind,
+            max_len,
+        }
+    }
+
+    /// `/predict`'s jobs: each input classified, or tagged (a tagger reads texts of any
+    /// length, in windows).
+    pub fn predict_jobs(&self, inputs: Vec<Input>, truncate: bool) -> Result<Vec<Sized>, ApiError> {
+        inputs
+            .into_iter()
+            .map(|(text, pair)| match (&self.kind, &self.reader) {
+                (Kind::Embedding, _) => Err(ApiError::backend(
+                    "the model is not a classifier or a tagger: use /embed",
+                )),
+                (_, Reader::Words(_)) | (Kind::Tagger(_), _) if pair.is_some() => Err(
+                    ApiError::validation("`inputs`: this model reads single texts, not pairs"),
+                ),
+                (Kind::Tagger(_), Reader::Bert(tokenizer)) => {
+                    let whole = tokenizer.encode_with(&text, None, false).map_err(tokens)?;
+                    Ok((Job::Tag(text), whole.ids.len()))
+                }
+                (_, Reader::Words(vocab)) => {
+                    let ids = vocab.encode(&text);
+                    let n = ids.len();
+                    Ok((Job::Words(ids), n))
+                }
+                (_, Reader::Bert(_)) => {
+                    let encoded = self.pieces(&text, pair.as_deref(), truncate)?;
+                    let n = encoded.ids.len();
+                    Ok((Job::Classify(encoded), n))
+                }
+            })
+            .collect()
+    }
+
+    /// `/embed`'s jobs.
+    pub fn embed_jobs(
+        &self,
+        texts: Vec<String>,
+        truncate: bool,
+        pooling: EmbedPooling,
+    ) -> Result<Vec<Sized>, ApiError> {
+        if self.kind != Kind::Embedding {
+            return Err(ApiError::backend(
+                "the model is not an embedding model: use /predict",
+            ));
+        }
+        (texts.iter())
+            .map(|text| {
+                let encoded = self.pieces(text, None, truncate)?;
+                let n = encoded.ids.len();
+                Ok((Job::Embed(encoded, pooling), n))
+            })
+            .collect()
+    }
+
+    /// A text's word pieces, refused when longer than the model reads unless `truncate`.
+    fn pieces(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        truncate: bool,
+    ) -> Result<attn_transformer::Encoded, ApiError> {
+        let Reader::Bert(tokenizer) = &self.reader else {
+            unreachable!("word pieces of a BERT model")
+        };
+        let encoded = tokenizer
+            .encode_with(text, pair, truncate)
+            .map_err(tokens)?;
+        if encoded.ids.len() > self.max_len {
+            return Err(ApiError::validation(format!(
+                "`inputs` must have at most {} tokens (--max-len). Given: {} (set `truncate` or \
+                 --auto-truncate to cut it)",
+                self.max_len,
+                encoded.ids.len()
+            )));
+        }
+        Ok(encoded)
+    }
+
+    /// `/predict`'s answer for one input: labels by score, or a tagger's entities.
+    pub fn prediction(&self, output: Output, raw_scores: bool) -> Value {
+        match (output, &self.kind) {
+            (Output::Logits(logits), Kind::Classifier(names)) => {
+                let scores = if raw_scores {
+                    logits
+                } else {
+                    probabilities(&logits)
+                };
+                let mut found: Vec<Prediction> = (scores.into_iter().zip(names))
+                    .map(|(score, label)| Prediction {
+                        score,
+                        label: label.clone(),
+                    })
+                    .collect();
+                found.sort_by(|a, b| b.score.total_cmp(&a.score));
+                json!(found)
+            }
+            (Output::Tagged(tagged), _) => {
+                let entities: Vec<Entity> = (tagged.entities.into_iter())
+                    .map(|e| Entity {
+                        entity_group: e.kind,
+                        score: e.score,
+                        word: e.text,
+                        start: e.start,
+                        end: e.end,
+                    })
+                    .collect();
+                json!(entities)
+            }
+            (other, _) => unreachable!("a {:?} model answered {other:?}", self.kind),
+        }
+    }
+
+    /// What `/info` says of the model and the limits.
+    pub fn info(&self, cfg: &ServeConfig) -> Value {
+        let labels = |names: &[String]| {
+            json!({
+                "id2label": (names.iter().enumerate())
+                    .map(|(i, n)| (i.to_string(), json!(n)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "label2id": (names.iter().enumerate())
+                    .map(|(i, n)| (n.clone(), json!(i)))
+                    .collect::<serde_json::Map<_, _>>(),
+            })
+        };
+        let model_type = match &self.kind {
+            Kind::Classifier(names) => json!({ "classifier": labels(names) }),
+            Kind::Tagger(names) => json!({ "tagger": labels(names) }),
+            Kind::Embedding => json!({ "embedding": { "pooling": "mean" } }),
+        };
+        json!({
+            "model_id": self.model_id,
+            "model_type": model_type,
+            "max_concurrent_requests": cfg.max_concurrent_requests,
+            "max_input_length": self.max_len,
+            "max_batch_tokens": cfg.max_batch_tokens,
+            "max_batch_requests": cfg.max_batch_requests,
+            "max_client_batch_size": cfg.max_client_batch_size,
+            "auto_truncate": cfg.auto_truncate,
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    }
+}
+
+/// Softmax of `logits`, or the sigmoid of a single one (as TEI scores).
+fn probabilities(logits: &[f32]) -> Vec<f32> {
+    if let [one] = logits {
+        return vec![1.0 / (1.0 + (-one).exp())];
+    }
+    let top = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|x| (x - top).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+/// A tokenizer's failure, as a 422.
+fn tokens(e: attn_transformer::BertError) -> ApiError {
+    ApiError::validation(format!("`inputs`: {e}"))
+}

@@ -1,0 +1,195 @@
+//! The served model: which kind a directory holds, and one batch of inputs through it.
+
+use std::path::Path;
+
+use attn_classify::load_rnn;
+use attn_data::{Example, TextBatcher, WordVocab};
+use attn_rnn::RnnAttentionClassifier;
+use attn_tag::{Layout, Tagger, is_rnn_tagger, is_tagger, load_tagger, tag_texts};
+use attn_train::TrainConfig;
+use attn_transformer::{
+    BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Encoded, Pooling,
+    mean_pool, saved_pooling,
+};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use crate::error::ServeError;
+use crate::frontend::{Frontend, Kind, Reader};
+use crate::job::{Job, Output};
+use crate::types::EmbedPooling;
+
+/// A loaded model, owned by the worker.
+pub enum Served<B: Backend> {
+    /// A BERT text classifier and its padding id.
+    Classifier(Box<BertForSequenceClassification<B>>, u32),
+    /// The RNN baseline classifier.
+    Rnn(Box<RnnAttentionClassifier<B>>, TextBatcher),
+    /// A BERT tagger and how it cuts texts.
+    Tagger(Box<Tagger<B>>, Layout),
+    /// A BERT encoder, for embeddings, and its padding id.
+    Encoder(Box<BertModel<B>>, u32),
+}
+
+/// Loads the model in `dir` as `attn predict` reads it (an RNN run, a tagger, a sequence
+/// classifier, else a bare encoder), with the reader of its inputs.
+pub fn load<B: Backend>(
+    dir: &Path,
+    max_len: usize,
+    device: &B::Device,
+) -> Result<(Served<B>, Frontend), ServeError> {
+    let refuse = |reason: &str| ServeError::Model {
+        path: dir.to_path_buf(),
+        reason: reason.into(),
+    };
+    if dir.join("rnn.json").is_file() {
+        let (model, vocab, labels) = load_rnn::<B>(dir, device)?;
+        let batcher = TextBatcher::longest(WordVocab::PAD, vocab.max_len);
+        let front = Frontend::new(
+            dir,
+            Reader::Words(vocab),
+            Kind::Classifier(labels.names.clone()),
+            max_len,
+        );
+        return Ok((Served::Rnn(Box::new(model), batcher), front));
+    }
+    if is_rnn_tagger(dir) {
+        return Err(refuse(
+            "the recurrent tagger is scored with `attn eval`; BERT taggers are served",
+        ));
+    }
+    if is_tagger(dir) {
+        let tagger = load_tagger::<B>(dir, max_len, device)?;
+        let cfg = TrainConfig {
+            max_len,
+            eval_batch_size: 32,
+            ..TrainConfig::default()
+        };
+        let layout = tagger.layout(&cfg)?;
+        let kind = Kind::Tagger(tagger.tags.names.clone());
+        let reader = Reader::Bert(Box::new(tagger.tokenizer.clone()));
+        let front = Frontend::new(dir, reader, kind, max_len);
+        return Ok((Served::Tagger(Box::new(tagger), layout), front));
+    }
+    let tokenizer = BertTokenizer::from_dir(dir, max_len)?;
+    if is_sequence_classifier(dir) {
+        let pooling = saved_pooling(dir).unwrap_or(Pooling::Cls);
+        let (model, config) =
+            BertForSequenceClassification::<B>::from_pretrained(dir, None, pooling, device)?;
+        tokenizer.check_fits(config.vocab_size)?;
+        let saved = config.id2label.unwrap_or_default();
+        let names: Vec<String> = (0..model.num_labels())
+            .map(|i| (saved.get(&i.to_string()).cloned()).unwrap_or_else(|| format!("LABEL_{i}")))
+            .collect();
+        let pad = tokenizer.pad_id;
+        let front = Frontend::new(
+            dir,
+            Reader::Bert(Box::new(tokenizer)),
+            Kind::Classifier(names),
+            max_len,
+        );
+        return Ok((Served::Classifier(Box::new(model), pad), front));
+    }
+    let (model, config) = BertModel::<B>::from_pretrained(dir, device)?;
+    tokenizer.check_fits(config.vocab_size)?;
+    let pad = tokenizer.pad_id;
+    let front = Frontend::new(
+        dir,
+        Reader::Bert(Box::new(tokenizer)),
+        Kind::Embedding,
+        max_len,
+    );
+    Ok((Served::Encoder(Box::new(model), pad), front))
+}
+
+/// Whether `dir`'s `config.json` declares a sequence-classification head.
+fn is_sequence_classifier(dir: &Path) -> bool {
+    let text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    (config["architectures"].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str())
+        .any(|a| a.ends_with("ForSequenceClassification"))
+}
+
+impl<B: Backend> Served<B> {
+    /// Runs `jobs` (of this model's kind) as one batch.
+    pub fn run(&self, jobs: &[&Job], device: &B::Device) -> Result<Vec<Output>, String> {
+        match self {
+            Served::Classifier(model, pad) => {
+                let encoded: Vec<Encoded> = jobs.iter().map(|j| pieces(j).clone()).collect();
+                let input = BertInput::from_encoded(&encoded, *pad, device);
+                let logits = model.forward(input).map_err(|e| e.to_string())?;
+                Ok(rows(logits).into_iter().map(Output::Logits).collect())
+            }
+            Served::Rnn(model, batcher) => {
+                let examples: Vec<Example> = (jobs.iter())
+                    .map(|j| match j {
+                        Job::Words(ids) => Example {
+                            ids: ids.clone(),
+                            label: 0,
+                            target: Vec::new(),
+                            tags: Vec::new(),
+                        },
+                        other => unreachable!("the RNN classifier ran {other:?}"),
+                    })
+                    .collect();
+                let batch = batcher.collate::<B>(&examples.iter().collect::<Vec<_>>(), device);
+                let logits = model.forward(batch.input_ids, &batch.lengths).logits;
+                Ok(rows(logits).into_iter().map(Output::Logits).collect())
+            }
+            Served::Tagger(tagger, layout) => {
+                let texts: Vec<&str> = (jobs.iter())
+                    .map(|j| match j {
+                        Job::Tag(text) => text.as_str(),
+                        other => unreachable!("a tagger ran {other:?}"),
+                    })
+                    .collect();
+                let tagged =
+                    tag_texts(tagger, &texts, *layout, device).map_err(|e| e.to_string())?;
+                Ok(tagged.into_iter().map(Output::Tagged).collect())
+            }
+            Served::Encoder(model, pad) => {
+                let encoded: Vec<Encoded> = jobs.iter().map(|j| pieces(j).clone()).collect();
+                let input = BertInput::from_encoded(&encoded, *pad, device);
+                let mask = input.attention_mask.clone();
+                let hidden = model.forward(input, false).map_err(|e| e.to_string())?;
+                let hidden = hidden.last_hidden_state;
+                let [b, _, h] = hidden.dims();
+                let pooled = |how: EmbedPooling| match how {
+                    EmbedPooling::Mean => rows(mean_pool(hidden.clone(), mask.clone())),
+                    EmbedPooling::Cls => rows(hidden.clone().narrow(1, 0, 1).reshape([b, h])),
+                };
+                let wants = |how| {
+                    jobs.iter()
+                        .any(|j| matches!(j, Job::Embed(_, p) if *p == how))
+                };
+                let mean = wants(EmbedPooling::Mean).then(|| pooled(EmbedPooling::Mean));
+                let cls = wants(EmbedPooling::Cls).then(|| pooled(EmbedPooling::Cls));
+                Ok((jobs.iter().enumerate())
+                    .map(|(i, j)| {
+                        let from = match j {
+                            Job::Embed(_, EmbedPooling::Cls) => &cls,
+                            _ => &mean,
+                        };
+                        Output::Embedding(from.as_ref().expect("pooled")[i].clone())
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// A BERT job's word pieces.
+fn pieces(job: &Job) -> &Encoded {
+    match job {
+        Job::Classify(e) | Job::Embed(e, _) => e,
+        other => unreachable!("a BERT model ran {other:?}"),
+    }
+}
+
+/// Rows of a [n, d] tensor.
+fn rows<B: Backend>(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [n, d] = t.dims();
+    let flat: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 data");
+    (0..n).map(|i| flat[i * d..(i + 1) * d].to_vec()).collect()
+}

@@ -1,0 +1,167 @@
+//! Request and response bodies, in TEI's shapes where TEI has the route.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// A text, or the parts of one input: `["a"]` one text, `["a", "b"]` a pair.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Sequence {
+    /// One text.
+    Text(String),
+    /// One text or a pair.
+    Parts(Vec<String>),
+}
+
+/// One input: a text and, for a pair, the second text.
+pub type Input = (String, Option<String>);
+
+/// `/predict`'s inputs: `"t"`, a pair `["a", "b"]`, or a batch `[["a"], ["b", "c"], "d"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PredictInput {
+    /// One input.
+    One(Sequence),
+    /// A batch.
+    Many(Vec<Sequence>),
+}
+
+impl PredictInput {
+    /// The inputs as (text, pair) and whether the request held one input (not a batch).
+    pub fn sequences(self) -> Result<(Vec<Input>, bool), ApiError> {
+        let (all, one) = match self {
+            // `[]`: a batch of none.
+            PredictInput::One(Sequence::Parts(parts)) if parts.is_empty() => (Vec::new(), false),
+            PredictInput::One(s) => (vec![s], true),
+            PredictInput::Many(all) => (all, false),
+        };
+        let parts = all
+            .into_iter()
+            .map(|s| match s {
+                Sequence::Text(text) => Ok((text, None)),
+                Sequence::Parts(parts) => match <[String; 2]>::try_from(parts) {
+                    Ok([a, b]) => Ok((a, Some(b))),
+                    Err(mut parts) if parts.len() == 1 => Ok((parts.remove(0), None)),
+                    Err(parts) => Err(ApiError::validation(format!(
+                        "`inputs`: an input is a text or a pair of texts, not {} texts",
+                        parts.len()
+                    ))),
+                },
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((parts, one))
+    }
+}
+
+/// `POST /predict`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PredictRequest {
+    /// The inputs.
+    pub inputs: PredictInput,
+    /// Truncate long inputs (default: the server's `--auto-truncate`).
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    /// A classifier's logits instead of probabilities.
+    #[serde(default)]
+    pub raw_scores: bool,
+}
+
+/// One text or a list of texts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Texts {
+    /// One text.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Texts {
+    /// The texts.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Texts::One(text) => vec![text],
+            Texts::Many(texts) => texts,
+        }
+    }
+}
+
+/// How token vectors become one embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedPooling {
+    /// The attention-masked mean of the last hidden state (sentence-transformers).
+    #[default]
+    Mean,
+    /// The [CLS] token's last hidden state.
+    Cls,
+}
+
+/// `POST /embed`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmbedRequest {
+    /// The texts.
+    pub inputs: Texts,
+    /// Truncate long inputs (default: the server's `--auto-truncate`).
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    /// Scale each embedding to unit length.
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    /// The pooling (attn's addition; TEI fixes it at launch).
+    #[serde(default)]
+    pub pooling: EmbedPooling,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How `/v1/embeddings` writes a vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodingFormat {
+    /// A list of numbers.
+    #[default]
+    Float,
+    /// Base64 of the little-endian f32 bytes.
+    Base64,
+}
+
+/// `POST /v1/embeddings` (OpenAI's shape).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenAiRequest {
+    /// The texts.
+    pub input: Texts,
+    /// The model's name (informative).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// How the vectors are written.
+    #[serde(default)]
+    pub encoding_format: EncodingFormat,
+}
+
+/// A label and its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Its probability, or its logit with `raw_scores`.
+    pub score: f32,
+    /// The label.
+    pub label: String,
+}
+
+/// An entity, as HF's token-classification pipeline groups it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entity {
+    /// Its type.
+    pub entity_group: String,
+    /// The mean probability of its words' tags.
+    pub score: f32,
+    /// The text it spans.
+    pub word: String,
+    /// Offset of its first character, in characters.
+    pub start: usize,
+    /// Offset just past its last character, in characters.
+    pub end: usize,
+}

@@ -1,0 +1,107 @@
+//! The worker: the one thread that owns the model. It takes the queued inputs as they come,
+//! groups them into batches bounded in tokens and inputs, runs each batch in groups of similar
+//! length, and answers every input on its own channel.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::Receiver;
+
+use burn::tensor::backend::Backend;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::job::{Job, Output};
+use crate::model::Served;
+
+/// One queued input and where its answer goes.
+pub struct Entry {
+    /// What to run.
+    pub job: Job,
+    /// Its length in tokens.
+    pub tokens: usize,
+    /// Its answer's channel (closed when the client has gone).
+    pub reply: oneshot::Sender<Result<Output, ApiError>>,
+}
+
+/// How large a batch may grow.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Tokens, padding included (rows x longest).
+    pub max_batch_tokens: usize,
+    /// Inputs.
+    pub max_batch_requests: usize,
+}
+
+/// Runs batches from `queue` until every sender is gone (the server has stopped and answered
+/// all it accepted).
+pub fn work<B: Backend>(
+    model: &Served<B>,
+    queue: Receiver<Entry>,
+    limits: Limits,
+    device: &B::Device,
+) {
+    let mut held: Option<Entry> = None;
+    loop {
+        let first = match held.take() {
+            Some(entry) => entry,
+            None => match queue.recv() {
+                Ok(entry) => entry,
+                Err(_) => return,
+            },
+        };
+        let mut longest = first.tokens;
+        let mut batch = vec![first];
+        while batch.len() < limits.max_batch_requests {
+            let Ok(next) = queue.try_recv() else { break };
+            let wider = longest.max(next.tokens);
+            if wider * (batch.len() + 1) > limits.max_batch_tokens {
+                held = Some(next);
+                break;
+            }
+            longest = wider;
+            batch.push(next);
+        }
+        // Inputs whose client has gone are not run.
+        batch.retain(|e| !e.reply.is_closed());
+        run_batch(model, batch, device);
+    }
+}
+
+/// The padding bucket of a length: inputs of one bucket run together.
+fn bucket(tokens: usize) -> usize {
+    tokens.max(16).next_power_of_two()
+}
+
+/// Runs `batch` in groups of one padding bucket and answers each input; a group that fails or
+/// panics answers each of its inputs with the error, and the worker goes on.
+fn run_batch<B: Backend>(model: &Served<B>, mut batch: Vec<Entry>, device: &B::Device) {
+    batch.sort_by_key(|e| e.tokens);
+    while !batch.is_empty() {
+        let size = bucket(batch[0].tokens);
+        let split = batch.iter().position(|e| bucket(e.tokens) != size);
+        let rest = batch.split_off(split.unwrap_or(batch.len()));
+        let group = std::mem::replace(&mut batch, rest);
+        let jobs: Vec<&Job> = group.iter().map(|e| &e.job).collect();
+        let answers = match catch_unwind(AssertUnwindSafe(|| model.run(&jobs, device))) {
+            Ok(Ok(outputs)) => outputs.into_iter().map(Ok).collect(),
+            Ok(Err(reason)) => vec![Err(ApiError::backend(reason)); group.len()],
+            Err(panic) => vec![Err(ApiError::panicked("the model", &*panic)); group.len()],
+        };
+        for (entry, answer) in group.into_iter().zip(answers) {
+            // A client that went away meanwhile is not an error.
+            let _ = entry.reply.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket;
+
+    #[test]
+    fn lengths_share_a_bucket_up_to_the_next_power_of_two() {
+        assert_eq!(bucket(3), 16);
+        assert_eq!(bucket(16), 16);
+        assert_eq!(bucket(17), 32);
+        assert_eq!(bucket(100), 128);
+    }
+}
