@@ -59,8 +59,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
     Predict(predict::PredictArgs),
-    /// Serve a model over HTTP (TEI's routes: /predict, /embed, /v1/embeddings, /info, /health)
-    /// with dynamic batching, until SIGINT or SIGTERM.
+    /// Serve a model over HTTP (TEI's routes: /predict, /embed, /v1/embeddings, /tokenize, /info,
+    /// /health, /metrics) with dynamic batching, until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// Fine-tune a model on labelled text, then evaluate it on the test set.
     Train(Box<train::TrainArgs>),

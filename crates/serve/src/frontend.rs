@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::job::{Job, Output, Sized};
-use crate::types::{EmbedPooling, Entity, Input, Prediction};
+use crate::types::{EmbedPooling, Entity, Input, Prediction, SimpleToken};
 
 /// What the served model does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,33 @@ impl Frontend {
                 let encoded = self.pieces(text, None, truncate)?;
                 let n = encoded.ids.len();
                 Ok((Job::Embed(encoded, pooling), n))
+            })
+            .collect()
+    }
+
+    /// `/tokenize`'s answer: each text's tokens, untruncated.
+    pub fn tokenize(
+        &self,
+        texts: &[String],
+        specials: bool,
+    ) -> Result<Vec<Vec<SimpleToken>>, ApiError> {
+        let Reader::Bert(tokenizer) = &self.reader else {
+            return Err(ApiError::backend(
+                "the RNN classifier reads words, not word pieces: nothing to tokenize",
+            ));
+        };
+        (texts.iter())
+            .map(|text| {
+                let tokens = tokenizer.tokens(text, specials).map_err(tokens)?;
+                Ok((tokens.into_iter())
+                    .map(|t| SimpleToken {
+                        id: t.id,
+                        text: t.span.map_or(t.piece, |(a, b)| text[a..b].to_string()),
+                        special: t.special,
+                        start: t.span.map(|s| s.0),
+                        stop: t.span.map(|s| s.1),
+                    })
+                    .collect())
             })
             .collect()
     }

@@ -8,8 +8,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use tokio::sync::{Semaphore, oneshot};
 
+use crate::config::ServeConfig;
 use crate::error::{ApiError, ErrorType};
 use crate::job::{Output, Sized};
+use crate::metrics::Metrics;
 use crate::worker::Entry;
 
 /// The handlers' way to the worker.
@@ -18,15 +20,18 @@ pub struct Infer {
     queue: Sender<Entry>,
     permits: Arc<Semaphore>,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Infer {
-    /// Submits to `queue`, at most `max_concurrent` inputs at once, each answered within `timeout`.
-    pub fn new(queue: Sender<Entry>, max_concurrent: usize, timeout: Duration) -> Self {
+    /// Submits to `queue` at most `cfg.max_concurrent_requests` inputs at once, each answered
+    /// within `cfg.request_timeout`, counting the queued ones in `metrics`.
+    pub fn new(queue: Sender<Entry>, cfg: &ServeConfig, metrics: Arc<Metrics>) -> Self {
         Self {
             queue,
-            permits: Arc::new(Semaphore::new(max_concurrent)),
-            timeout,
+            permits: Arc::new(Semaphore::new(cfg.max_concurrent_requests)),
+            timeout: cfg.request_timeout,
+            metrics,
         }
     }
 
@@ -48,6 +53,7 @@ impl Infer {
             self.queue
                 .send(entry)
                 .map_err(|_| ApiError::internal("the model's worker has stopped"))?;
+            self.metrics.queue.inc();
             answers.push(answer);
         }
         let all = async {

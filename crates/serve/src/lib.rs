@@ -10,6 +10,7 @@ pub mod error;
 pub mod frontend;
 pub mod infer;
 pub mod job;
+pub mod metrics;
 pub mod model;
 pub mod routes;
 pub mod types;
@@ -25,6 +26,7 @@ pub use error::{ApiError, ErrorType, ServeError};
 pub use routes::{AppState, router};
 
 use crate::infer::Infer;
+use crate::metrics::Metrics;
 use crate::worker::{Limits, work};
 
 /// Serves `cfg.model` on backend `B` until SIGINT or SIGTERM: then it stops accepting, answers
@@ -58,11 +60,13 @@ pub fn serve_until<B: Backend>(
             source,
         })?;
     let addr = listener.local_addr()?;
-    let infer = Infer::new(queue, cfg.max_concurrent_requests, cfg.request_timeout);
+    let metrics = Arc::new(Metrics::default());
+    let infer = Infer::new(queue, &cfg, metrics.clone());
     let state = AppState {
         cfg: Arc::new(cfg),
         front: Arc::new(front),
         infer,
+        metrics: metrics.clone(),
     };
     // The HTTP side runs on the runtime's threads; this thread is the worker. When the server
     // has stopped, its state (the queue's sender) is dropped and the worker's loop ends.
@@ -74,7 +78,7 @@ pub fn serve_until<B: Backend>(
                 .await
         })
     });
-    work(&model, inputs, limits, device);
+    work(&model, inputs, limits, device, &metrics);
     http.join()
         .map_err(|_| std::io::Error::other("the HTTP thread panicked"))??;
     Ok(())

@@ -1,11 +1,13 @@
-//! The routes: `/predict`, `/embed`, `/v1/embeddings`, `/info` (behind the API key when one is
-//! set) and `/health`, with the body limit, JSON errors and panics answered 500.
+//! The routes: `/predict`, `/embed`, `/v1/embeddings`, `/tokenize`, `/info` (behind the API key
+//! when one is set), `/health` and `/metrics`, with the body limit, JSON errors, panics answered
+//! 500, and every request counted and timed.
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +22,11 @@ use crate::error::{ApiError, ErrorType};
 use crate::frontend::Frontend;
 use crate::infer::Infer;
 use crate::job::{Output, Sized};
-use crate::types::{EmbedPooling, EmbedRequest, EncodingFormat, OpenAiRequest, PredictRequest};
+use crate::metrics::{Metrics, Route, RouteStatus};
+use crate::types::{
+    EmbedPooling, EmbedRequest, EncodingFormat, OpenAiRequest, PredictRequest, SimpleToken,
+    TokenizeRequest,
+};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -31,6 +37,8 @@ pub struct AppState {
     pub front: Arc<Frontend>,
     /// The way to the worker.
     pub infer: Infer,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The server's routes over `state`.
@@ -40,17 +48,44 @@ pub fn router(state: AppState) -> Router {
         .route("/predict", post(predict))
         .route("/embed", post(embed))
         .route("/v1/embeddings", post(openai))
+        .route("/tokenize", post(tokenize))
         .route("/info", get(info))
         .route_layer(middleware::from_fn_with_state(key, authorize));
+    let metrics = state.metrics.clone();
     Router::new()
         .merge(api)
         .route("/health", get(|| async { StatusCode::OK }))
+        .route("/metrics", get(render))
+        .route_layer(middleware::from_fn_with_state(metrics, track))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorType::NotFound, "no such route")
         })
         .layer(DefaultBodyLimit::max(state.cfg.payload_limit))
         .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// Counts and times each request by its route and answer.
+async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = (request.extensions().get::<MatchedPath>())
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let counted = RouteStatus {
+        route: route.clone(),
+        status,
+    };
+    metrics.requests.get_or_create(&counted).inc();
+    let timed = metrics.latency.get_or_create(&Route { route });
+    timed.observe(start.elapsed().as_secs_f64());
+    response
+}
+
+async fn render(State(state): State<AppState>) -> Response {
+    let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, kind)], state.metrics.render()).into_response()
 }
 
 /// 401 without `Authorization: Bearer KEY` when the server has a key.
@@ -198,6 +233,21 @@ async fn openai(
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     })))
+}
+
+async fn tokenize(
+    State(state): State<AppState>,
+    body: Result<Json<TokenizeRequest>, JsonRejection>,
+) -> Result<Json<Vec<Vec<SimpleToken>>>, ApiError> {
+    let Json(request) = body?;
+    let texts = request.inputs.into_vec();
+    state.check_count(texts.len())?;
+    let front = state.front.clone();
+    let specials = request.add_special_tokens;
+    let tokens = tokio::task::spawn_blocking(move || front.tokenize(&texts, specials))
+        .await
+        .map_err(|e| ApiError::internal(format!("tokenizing: {e}")))??;
+    Ok(Json(tokens))
 }
 
 async fn info(State(state): State<AppState>) -> Json<Value> {

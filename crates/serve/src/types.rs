@@ -118,6 +118,31 @@ fn yes() -> bool {
     true
 }
 
+/// `POST /tokenize`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenizeRequest {
+    /// The texts.
+    pub inputs: Texts,
+    /// Add [CLS] and [SEP].
+    #[serde(default = "yes")]
+    pub add_special_tokens: bool,
+}
+
+/// A token as `/tokenize` answers it (TEI's shape: byte offsets, none for a special token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimpleToken {
+    /// Its id.
+    pub id: u32,
+    /// The text it covers, or a special token's name.
+    pub text: String,
+    /// Whether it is a special token.
+    pub special: bool,
+    /// Its first byte in the text.
+    pub start: Option<usize>,
+    /// The byte just past it.
+    pub stop: Option<usize>,
+}
+
 /// How `/v1/embeddings` writes a vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::job::{Job, Output};
+use crate::metrics::Metrics;
 use crate::model::Served;
 
 /// One queued input and where its answer goes.
@@ -38,13 +39,17 @@ pub fn work<B: Backend>(
     queue: Receiver<Entry>,
     limits: Limits,
     device: &B::Device,
+    metrics: &Metrics,
 ) {
     let mut held: Option<Entry> = None;
     loop {
         let first = match held.take() {
             Some(entry) => entry,
             None => match queue.recv() {
-                Ok(entry) => entry,
+                Ok(entry) => {
+                    metrics.queue.dec();
+                    entry
+                }
                 Err(_) => return,
             },
         };
@@ -52,6 +57,7 @@ pub fn work<B: Backend>(
         let mut batch = vec![first];
         while batch.len() < limits.max_batch_requests {
             let Ok(next) = queue.try_recv() else { break };
+            metrics.queue.dec();
             let wider = longest.max(next.tokens);
             if wider * (batch.len() + 1) > limits.max_batch_tokens {
                 held = Some(next);
@@ -62,7 +68,7 @@ pub fn work<B: Backend>(
         }
         // Inputs whose client has gone are not run.
         batch.retain(|e| !e.reply.is_closed());
-        run_batch(model, batch, device);
+        run_batch(model, batch, device, metrics);
     }
 }
 
@@ -73,7 +79,12 @@ fn bucket(tokens: usize) -> usize {
 
 /// Runs `batch` in groups of one padding bucket and answers each input; a group that fails or
 /// panics answers each of its inputs with the error, and the worker goes on.
-fn run_batch<B: Backend>(model: &Served<B>, mut batch: Vec<Entry>, device: &B::Device) {
+fn run_batch<B: Backend>(
+    model: &Served<B>,
+    mut batch: Vec<Entry>,
+    device: &B::Device,
+    metrics: &Metrics,
+) {
     batch.sort_by_key(|e| e.tokens);
     while !batch.is_empty() {
         let size = bucket(batch[0].tokens);
@@ -81,6 +92,12 @@ fn run_batch<B: Backend>(model: &Served<B>, mut batch: Vec<Entry>, device: &B::D
         let rest = batch.split_off(split.unwrap_or(batch.len()));
         let group = std::mem::replace(&mut batch, rest);
         let jobs: Vec<&Job> = group.iter().map(|e| &e.job).collect();
+        let longest = group.last().map_or(0, |e| e.tokens);
+        metrics.batch_size.observe(group.len() as f64);
+        metrics.batch_tokens.observe((group.len() * longest) as f64);
+        metrics
+            .tokens
+            .inc_by(group.iter().map(|e| e.tokens as u64).sum());
         let answers = match catch_unwind(AssertUnwindSafe(|| model.run(&jobs, device))) {
             Ok(Ok(outputs)) => outputs.into_iter().map(Ok).collect(),
             Ok(Err(reason)) => vec![Err(ApiError::backend(reason)); group.len()],

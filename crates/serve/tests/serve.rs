@@ -408,3 +408,82 @@ async fn a_tagger_answers_entities_as_tagging_directly() {
     let (_, info) = server.post_get("/info").await;
     assert_eq!(info["model_type"]["tagger"]["id2label"]["0"], "O");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokenize_answers_teis_tokens_with_byte_offsets() {
+    let server = Server::start("tiny-bert-cls", |_| {});
+    // "é" is two bytes: offsets are bytes, as TEI gives them.
+    let text = "héllo world";
+    let (status, answer) = server.post("/tokenize", json!({"inputs": text})).await;
+    assert_eq!(status, 200, "{answer}");
+    let tokens = answer[0].as_array().unwrap();
+    let tokenizer = BertTokenizer::from_dir(&fixture("tiny-bert-cls"), 32).unwrap();
+    let ids: Vec<u64> = tokens.iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = (tokenizer.encode(text).unwrap().ids.iter())
+        .map(|&i| i as u64)
+        .collect();
+    assert_eq!(ids, want);
+    let (first, last) = (&tokens[0], &tokens[tokens.len() - 1]);
+    assert_eq!(
+        (&first["special"], &first["start"]),
+        (&json!(true), &Value::Null)
+    );
+    assert_eq!(
+        (&first["text"], &last["text"]),
+        (&json!("[CLS]"), &json!("[SEP]"))
+    );
+    let before_sep = &tokens[tokens.len() - 2];
+    assert_eq!(before_sep["stop"], text.len());
+    for t in &tokens[1..tokens.len() - 1] {
+        let (a, b) = (t["start"].as_u64().unwrap(), t["stop"].as_u64().unwrap());
+        assert_eq!(t["text"], text[a as usize..b as usize]);
+    }
+    let (_, bare) = server
+        .post(
+            "/tokenize",
+            json!({"inputs": [text, "x"], "add_special_tokens": false}),
+        )
+        .await;
+    assert_eq!(bare.as_array().unwrap().len(), 2);
+    assert_eq!(bare[0].as_array().unwrap().len(), tokens.len() - 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_batches_and_tokens() {
+    let server = Server::start("tiny-bert-cls", |_| {});
+    for _ in 0..3 {
+        let (status, _) = server
+            .post("/predict", json!({"inputs": [["a b"], ["c"]]}))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = server.post("/predict", json!({"inputs": []})).await;
+    assert_eq!(status, 400);
+    let response = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        let line = (text.lines())
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        line[name.len()..].trim().parse().unwrap()
+    };
+    assert_eq!(
+        value("attn_requests_total{route=\"/predict\",status=\"200\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("attn_requests_total{route=\"/predict\",status=\"400\"}"),
+        1.0
+    );
+    // Every input ran once, and none is left in the queue.
+    assert_eq!(value("attn_batch_size_sum"), 6.0);
+    assert_eq!(value("attn_queue_size"), 0.0);
+    assert!(value("attn_tokens_total") >= 6.0 * 3.0);
+    assert_eq!(
+        value("attn_request_duration_seconds_count{route=\"/predict\"}"),
+        4.0
+    );
+}

@@ -66,4 +66,4 @@ pub use model::{BertInput, BertModel, BertOutput, BertPooler, mask_bias};
 pub use packing::Packing;
 pub use precision::{AutocastGuard, Precision, autocast, current_precision, linear, matmul};
 pub use token_classifier::BertForTokenClassification;
-pub use tokenizer::{BertTokenizer, Encoded, Word};
+pub use tokenizer::{BertTokenizer, Encoded, Token, Word};

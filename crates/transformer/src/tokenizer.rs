@@ -33,6 +33,20 @@ pub struct Word {
     pub ids: Vec<u32>,
 }
 
+/// A token of a text as the tokenizer cut it: its id, its piece, whether it is a special token,
+/// and its span of the text in bytes (none for a special token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Its id.
+    pub id: u32,
+    /// Its piece (`##ing`, `[CLS]`).
+    pub piece: String,
+    /// Whether it is a special token.
+    pub special: bool,
+    /// Its first byte in the text and the byte just past it.
+    pub span: Option<(usize, usize)>,
+}
+
 /// A BERT WordPiece tokenizer that truncates to a maximum length (keeping [SEP]) and never pads.
 #[derive(Clone)]
 pub struct BertTokenizer {
@@ -207,6 +221,23 @@ impl BertTokenizer {
             reason: e.to_string(),
         })?;
         Ok(to_encoded(&e))
+    }
+
+    /// The tokens of `text`, untruncated, with [CLS] and [SEP] when `specials`.
+    pub fn tokens(&self, text: &str, specials: bool) -> Result<Vec<Token>> {
+        let e = (self.whole.encode(text, specials)).map_err(|e| BertError::Tokenizer {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let special = e.get_special_tokens_mask();
+        Ok((0..e.len())
+            .map(|i| Token {
+                id: e.get_ids()[i],
+                piece: e.get_tokens()[i].clone(),
+                special: special[i] == 1,
+                span: (special[i] == 0).then(|| e.get_offsets()[i]),
+            })
+            .collect())
     }
 
     /// Tokenizes many texts in parallel.
