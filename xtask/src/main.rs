@@ -5,6 +5,7 @@
 
 mod compare;
 mod layers;
+mod load_test;
 mod ner;
 mod nodes;
 mod seq2seq;
@@ -141,6 +142,23 @@ enum Task {
         /// Targets to run (default: all).
         targets: Vec<String>,
     },
+    /// Load-test `attn serve` against the Python way to serve the same model (FastAPI + uvicorn +
+    /// HF's pipeline: scripts/serve_pytorch.py, needs fastapi, uvicorn, torch, transformers),
+    /// alternately at each concurrency, on AG News test texts; the table into docs/results.md.
+    LoadTest {
+        /// A BERT text classifier's run (trained with `--pooling cls`, 100 iterations, if missing).
+        #[arg(long, default_value = "runs/load-test")]
+        model: PathBuf,
+        /// Clients sending at once, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        concurrency: Vec<usize>,
+        /// Seconds of load per run.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// The Python interpreter with fastapi, uvicorn, torch and transformers.
+        #[arg(long, env = "PYTHON", default_value = "python3")]
+        python: String,
+    },
     /// Check the layering of docs/architecture.md: no import circle between the top-level
     /// modules of any crate, and no task named in attn-train's sources.
     Layers {
@@ -210,6 +228,17 @@ fn main() -> Result<()> {
             }
         }
         Task::Fuzz { seconds, targets } => fuzz(seconds, &targets),
+        Task::LoadTest {
+            model,
+            concurrency,
+            seconds,
+            python,
+        } => {
+            cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+            let data = load_test::ag_news(&workspace_root());
+            let attn = "target/release/attn";
+            load_test::run(attn, &python, &model, &data, &concurrency, seconds)
+        }
         Task::Layers { root } => layers::check(&root.unwrap_or_else(workspace_root)),
         Task::Ci => ci(),
     }
