@@ -102,3 +102,95 @@ pub fn tiny_bert_on(csv: &Path) -> Vec<std::ffi::OsString> {
     ];
     args.iter().map(|a| a.to_os_string()).collect()
 }
+
+/// Writes `n` pairs: a source of 3 to 6 words `s0`..`s9`, and its target, the same words as
+/// `t0`..`t9` in reverse order (a translation whose alignment is the anti-diagonal).
+pub fn write_pairs(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let (mut source, mut target) = (String::new(), String::new());
+    let mut state = 7u64;
+    for _ in 0..n {
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) as usize
+        };
+        let len = 3 + next() % 4;
+        let words: Vec<usize> = (0..len).map(|_| next() % 10).collect();
+        let line = |prefix: &str, words: &mut dyn Iterator<Item = &usize>| {
+            words
+                .map(|w| format!("{prefix}{w}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        source += &(line("s", &mut words.iter()) + "\n");
+        target += &(line("t", &mut words.iter().rev()) + "\n");
+    }
+    let (s, t) = (dir.join("pairs.src"), dir.join("pairs.tgt"));
+    std::fs::write(&s, source).unwrap();
+    std::fs::write(&t, target).unwrap();
+    (s, t)
+}
+
+/// `attn train seq2seq` of a tiny model on `pairs` (training, validation and test set at once)
+/// with `extra` flags, into or resuming `run` (`--output` or `--resume`).
+pub fn tiny_seq2seq(
+    home: &Path,
+    pairs: &(PathBuf, PathBuf),
+    extra: &[&str],
+    how: &str,
+    run: &Path,
+) -> assert_cmd::assert::Assert {
+    let (s, t) = pairs;
+    let mut cmd = attn(home);
+    cmd.args(["train", "seq2seq"]);
+    for (flag, file) in [
+        ("--train-src", s),
+        ("--train-tgt", t),
+        ("--val-src", s),
+        ("--val-tgt", t),
+        ("--test-src", s),
+        ("--test-tgt", t),
+    ] {
+        cmd.arg(flag).arg(file);
+    }
+    cmd.args([
+        "--embed-dim",
+        "24",
+        "--hidden",
+        "32",
+        "--attention-dim",
+        "24",
+        "--min-freq",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-2",
+        "--warmup",
+        "0.05",
+        "--beam",
+        "1",
+    ])
+    .args(extra)
+    .arg(how)
+    .arg(run)
+    .assert()
+}
+
+/// [`tiny_seq2seq`] into a new run directory, without dropout unless `extra` sets it.
+pub fn tiny_seq2seq_train(
+    home: &Path,
+    pairs: &(PathBuf, PathBuf),
+    run: &Path,
+    extra: &[&str],
+) -> assert_cmd::assert::Assert {
+    let mut all = extra.to_vec();
+    if !extra.contains(&"--dropout") {
+        all.extend(["--dropout", "0"]);
+    }
+    if !extra.contains(&"--report-every") {
+        all.extend(["--report-every", "50"]);
+    }
+    tiny_seq2seq(home, pairs, &all, "--output", run)
+}

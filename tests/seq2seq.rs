@@ -3,102 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{attn, json_lines};
+use common::{attn, json_lines, tiny_seq2seq, tiny_seq2seq_train, write_pairs};
 use predicates::str::contains;
-
-/// Writes `n` pairs: a source of 3 to 6 words `s0`..`s9`, and its target, the same words as
-/// `t0`..`t9` in reverse order (a translation whose alignment is the anti-diagonal).
-fn write_pairs(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
-    let (mut source, mut target) = (String::new(), String::new());
-    let mut state = 7u64;
-    for _ in 0..n {
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 33) as usize
-        };
-        let len = 3 + next() % 4;
-        let words: Vec<usize> = (0..len).map(|_| next() % 10).collect();
-        let line = |prefix: &str, words: &mut dyn Iterator<Item = &usize>| {
-            words
-                .map(|w| format!("{prefix}{w}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        source += &(line("s", &mut words.iter()) + "\n");
-        target += &(line("t", &mut words.iter().rev()) + "\n");
-    }
-    let (s, t) = (dir.join("pairs.src"), dir.join("pairs.tgt"));
-    std::fs::write(&s, source).unwrap();
-    std::fs::write(&t, target).unwrap();
-    (s, t)
-}
-
-/// `attn train seq2seq` of a tiny model on `pairs` (training, validation and test set at once)
-/// with `extra` flags, into or resuming `run` (`--output` or `--resume`).
-fn tiny(
-    home: &Path,
-    pairs: &(PathBuf, PathBuf),
-    extra: &[&str],
-    how: &str,
-    run: &Path,
-) -> assert_cmd::assert::Assert {
-    let (s, t) = pairs;
-    let mut cmd = attn(home);
-    cmd.args(["train", "seq2seq"]);
-    for (flag, file) in [
-        ("--train-src", s),
-        ("--train-tgt", t),
-        ("--val-src", s),
-        ("--val-tgt", t),
-        ("--test-src", s),
-        ("--test-tgt", t),
-    ] {
-        cmd.arg(flag).arg(file);
-    }
-    cmd.args([
-        "--embed-dim",
-        "24",
-        "--hidden",
-        "32",
-        "--attention-dim",
-        "24",
-        "--min-freq",
-        "1",
-        "--batch-size",
-        "16",
-        "--lr",
-        "1e-2",
-        "--warmup",
-        "0.05",
-        "--beam",
-        "1",
-    ])
-    .args(extra)
-    .arg(how)
-    .arg(run)
-    .assert()
-}
-
-/// [`tiny`] into a new run directory, without dropout unless `extra` sets it.
-fn tiny_train(
-    home: &Path,
-    pairs: &(PathBuf, PathBuf),
-    run: &Path,
-    extra: &[&str],
-) -> assert_cmd::assert::Assert {
-    let mut all = extra.to_vec();
-    if !extra.contains(&"--dropout") {
-        all.extend(["--dropout", "0"]);
-    }
-    if !extra.contains(&"--report-every") {
-        all.extend(["--report-every", "50"]);
-    }
-    tiny(home, pairs, &all, "--output", run)
-}
 
 fn reports(run: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
@@ -112,7 +20,7 @@ fn a_tiny_translator_learns_64_pairs_exactly_translates_and_draws_its_alignment(
     let home = tempfile::tempdir().unwrap();
     let pairs = write_pairs(home.path(), 64);
     let run = home.path().join("s2s");
-    tiny_train(
+    tiny_seq2seq_train(
         home.path(),
         &pairs,
         &run,
@@ -224,7 +132,7 @@ fn without_attention_the_decoder_still_trains_and_attend_says_why_it_cannot_draw
     let home = tempfile::tempdir().unwrap();
     let pairs = write_pairs(home.path(), 32);
     let run = home.path().join("plain");
-    tiny_train(
+    tiny_seq2seq_train(
         home.path(),
         &pairs,
         &run,
@@ -263,7 +171,7 @@ fn a_subword_translator_reads_and_writes_pieces_and_gives_back_words() {
     let run = home.path().join("pieces");
     // 12 pieces per language: `s`/`t`, the ten digits and their continuations do not all fit,
     // so every word is split.
-    tiny_train(
+    tiny_seq2seq_train(
         home.path(),
         &pairs,
         &run,
@@ -315,10 +223,10 @@ fn a_resumed_translator_redoes_the_iterations_after_its_checkpoint_exactly() {
         "--dropout",
         "0.2",
     ];
-    tiny_train(home.path(), &pairs, &run, &args).success();
+    tiny_seq2seq_train(home.path(), &pairs, &run, &args).success();
     let straight = reports(&run);
     assert_eq!(straight.len(), 4);
-    tiny(home.path(), &pairs, &args, "--resume", &run)
+    tiny_seq2seq(home.path(), &pairs, &args, "--resume", &run)
         .success()
         .stderr(contains("at iteration 10"));
     let all = reports(&run);

@@ -59,8 +59,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Classify texts with a fine-tuned model: one JSON line `{"label", "probs", "logits"}` per text.
     Predict(predict::PredictArgs),
-    /// Serve a model over HTTP (TEI's routes: /predict, /embed, /v1/embeddings, /tokenize, /info,
-    /// /health, /metrics) with dynamic batching, until SIGINT or SIGTERM.
+    /// Serve a model over HTTP (TEI's routes: /predict, /translate, /embed, /v1/embeddings,
+    /// /tokenize, /info, /health, /metrics) with dynamic batching, until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// Fine-tune a model on labelled text, then evaluate it on the test set.
     Train(Box<train::TrainArgs>),
@@ -80,8 +80,11 @@ enum Command {
 }
 
 fn main() {
-    allocator::keep_freed_memory();
     let cli = Cli::parse();
+    // A server runs for days: what it frees goes back to the OS after mimalloc's delay.
+    if !matches!(cli.command, Command::Serve(_)) {
+        allocator::keep_freed_memory();
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",

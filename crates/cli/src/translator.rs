@@ -1,48 +1,11 @@
-//! A translator's run directory opened at the command line: translations with their
-//! alignments, and the alignment as a heatmap.
+//! A translator's run directory opened at the command line, and its alignment as a heatmap.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use attn_translate::{LoadedSeq2Seq, load_seq2seq, translate_ids};
+use attn_translate::{LoadedSeq2Seq, load_seq2seq, translate_texts};
 
 use crate::heatmap::Heatmap;
-
-/// A sentence's translation with what produced it.
-pub struct Translated {
-    /// The source's tokens as the model read them.
-    pub source: Vec<String>,
-    /// The output tokens (subwords where the translator has them).
-    pub tokens: Vec<String>,
-    /// The output words.
-    pub words: Vec<String>,
-    /// One row per output token and one for the end, over the source tokens (empty without
-    /// attention).
-    pub alignment: Vec<Vec<f32>>,
-}
-
-/// Translates `texts` with a loaded translator.
-pub fn translate_texts<B: attn_backend::Backend>(
-    loaded: &LoadedSeq2Seq<B>,
-    texts: &[String],
-    beam: Option<usize>,
-    device: &B::Device,
-) -> Vec<Translated> {
-    let vocabs = &loaded.vocabs;
-    let sources: Vec<Vec<u32>> = texts.iter().map(|t| vocabs.source_ids(t)).collect();
-    let beam = beam.unwrap_or(loaded.settings.beam);
-    let out = translate_ids(&loaded.model, vocabs, &sources, beam, 32, device);
-    texts
-        .iter()
-        .zip(out)
-        .map(|(text, t)| Translated {
-            source: vocabs.source_tokens(text),
-            tokens: vocabs.target_tokens(&t.tokens),
-            words: vocabs.target_words(&t.tokens),
-            alignment: t.alignment,
-        })
-        .collect()
-}
 
 /// Opens a translator's run directory, naming the flag when it is not one.
 pub fn open<B: attn_backend::Backend>(run: &Path, device: &B::Device) -> Result<LoadedSeq2Seq<B>> {
@@ -63,7 +26,7 @@ pub fn alignment<B: attn_backend::Backend>(
     device: &B::Device,
 ) -> Result<Heatmap> {
     let loaded = open::<B>(run, device)?;
-    let t = translate_texts(&loaded, &[text.to_string()], None, device).remove(0);
+    let t = translate_texts(&loaded, &[text], None, 1, device).remove(0);
     if t.alignment.is_empty() {
         bail!(
             "--model {}: this translator has no attention (trained with --attention none)",

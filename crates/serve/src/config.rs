@@ -26,7 +26,7 @@ pub struct ServeConfig {
     pub auto_truncate: bool,
     /// The bearer key every route but `/health` requires, if any.
     pub api_key: Option<String>,
-    /// A request not answered within this gets 504.
+    /// A request not answered within this gets 504; a body not received within it, 408.
     pub request_timeout: Duration,
 }
 

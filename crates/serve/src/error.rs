@@ -8,6 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tower_http::timeout::TimeoutError;
 
 /// Why a server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +55,14 @@ pub enum ErrorType {
     Unauthorized,
     /// A body over the payload limit.
     PayloadTooLarge,
-    /// No answer within the request timeout.
+    /// No answer, or no body, within the request timeout.
     Timeout,
     /// No such route.
     NotFound,
     /// A bug: a panic or a lost worker.
     Internal,
+    /// The server is stopping.
+    Unhealthy,
 }
 
 /// An error answer: its status and `{"error", "error_type"}` body.
@@ -130,6 +133,17 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(error) = cause {
+            if error.is::<TimeoutError>() {
+                return Self::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorType::Timeout,
+                    "the request's body did not arrive within --request-timeout",
+                );
+            }
+            cause = error.source();
+        }
         let status = rejection.status();
         let kind = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorType::PayloadTooLarge,

@@ -5,12 +5,13 @@ use std::path::Path;
 
 use attn_data::WordVocab;
 use attn_transformer::BertTokenizer;
+use attn_translate::{Vocabularies, detokenize};
 use serde_json::{Value, json};
 
 use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::job::{Job, Output, Sized};
-use crate::types::{EmbedPooling, Entity, Input, Prediction, SimpleToken};
+use crate::types::{EmbedPooling, Entity, Input, Prediction, SimpleToken, Translation};
 
 /// What the served model does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Kind {
     Tagger(Vec<String>),
     /// Embeds texts.
     Embedding,
+    /// Translates texts (with this beam width unless asked otherwise).
+    Translator(usize),
 }
 
 /// How the served model reads text.
@@ -30,6 +33,8 @@ pub enum Reader {
     Bert(Box<BertTokenizer>),
     /// The RNN baseline's words.
     Words(WordVocab),
+    /// A translator's source tokens.
+    Source(Box<Vocabularies>),
 }
 
 /// The served model as the request handlers see it.
@@ -65,6 +70,9 @@ impl Frontend {
                 (Kind::Embedding, _) => Err(ApiError::backend(
                     "the model is not a classifier or a tagger: use /embed",
                 )),
+                (Kind::Translator(_), _) | (_, Reader::Source(_)) => Err(ApiError::backend(
+                    "the model is a translator: use /translate",
+                )),
                 (_, Reader::Words(_)) | (Kind::Tagger(_), _) if pair.is_some() => Err(
                     ApiError::validation("`inputs`: this model reads single texts, not pairs"),
                 ),
@@ -84,6 +92,39 @@ impl Frontend {
                 }
             })
             .collect()
+    }
+
+    /// `/translate`'s jobs: each text with beam width `beam`, refused when longer than the
+    /// translator reads unless `truncate`.
+    pub fn translate_jobs(
+        &self,
+        texts: Vec<String>,
+        truncate: bool,
+        beam: usize,
+    ) -> Result<Vec<Sized>, ApiError> {
+        let Reader::Source(vocabs) = &self.reader else {
+            return Err(ApiError::backend(
+                "the model is not a translator: use /predict or /embed",
+            ));
+        };
+        (texts.into_iter())
+            .map(|text| {
+                let n = vocabs.source_len(&text);
+                if n > self.max_len && !truncate {
+                    return Err(self.too_long(n));
+                }
+                Ok((Job::Translate(text, beam), n.clamp(1, self.max_len)))
+            })
+            .collect()
+    }
+
+    /// A 422 for an input of `n` tokens, longer than the model reads.
+    fn too_long(&self, n: usize) -> ApiError {
+        ApiError::validation(format!(
+            "`inputs` must have at most {} tokens (the model's length). Given: {n} (set \
+             `truncate` or --auto-truncate to cut it)",
+            self.max_len
+        ))
     }
 
     /// `/embed`'s jobs.
@@ -115,7 +156,7 @@ impl Frontend {
     ) -> Result<Vec<Vec<SimpleToken>>, ApiError> {
         let Reader::Bert(tokenizer) = &self.reader else {
             return Err(ApiError::backend(
-                "the RNN classifier reads words, not word pieces: nothing to tokenize",
+                "the model reads words, not BERT's word pieces: nothing to tokenize",
             ));
         };
         (texts.iter())
@@ -148,12 +189,7 @@ impl Frontend {
             .encode_with(text, pair, truncate)
             .map_err(tokens)?;
         if encoded.ids.len() > self.max_len {
-            return Err(ApiError::validation(format!(
-                "`inputs` must have at most {} tokens (--max-len). Given: {} (set `truncate` or \
-                 --auto-truncate to cut it)",
-                self.max_len,
-                encoded.ids.len()
-            )));
+            return Err(self.too_long(encoded.ids.len()));
         }
         Ok(encoded)
     }
@@ -192,6 +228,19 @@ impl Frontend {
         }
     }
 
+    /// `/translate`'s answer for one input, with its alignment if `alignment`.
+    pub fn translation(&self, output: Output, alignment: bool) -> Translation {
+        let Output::Translated(t) = output else {
+            unreachable!("a translator answered {output:?}")
+        };
+        Translation {
+            translation: detokenize(&t.words),
+            tokens: t.tokens,
+            source_tokens: t.source,
+            alignment: alignment.then_some(t.alignment),
+        }
+    }
+
     /// What `/info` says of the model and the limits.
     pub fn info(&self, cfg: &ServeConfig) -> Value {
         let labels = |names: &[String]| {
@@ -208,6 +257,7 @@ impl Frontend {
             Kind::Classifier(names) => json!({ "classifier": labels(names) }),
             Kind::Tagger(names) => json!({ "tagger": labels(names) }),
             Kind::Embedding => json!({ "embedding": { "pooling": "mean" } }),
+            Kind::Translator(beam) => json!({ "translator": { "beam": beam } }),
         };
         json!({
             "model_id": self.model_id,

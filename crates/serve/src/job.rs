@@ -2,6 +2,7 @@
 
 use attn_tag::TaggedText;
 use attn_transformer::Encoded;
+use attn_translate::Translated;
 
 use crate::types::EmbedPooling;
 
@@ -16,6 +17,8 @@ pub enum Job {
     Tag(String),
     /// An encoder's word pieces and how to pool them.
     Embed(Encoded, EmbedPooling),
+    /// A text to translate and the beam width.
+    Translate(String, usize),
 }
 
 /// What the worker answers for one input.
@@ -27,6 +30,8 @@ pub enum Output {
     Tagged(TaggedText),
     /// An embedding, not normalised.
     Embedding(Vec<f32>),
+    /// A translation with its alignment.
+    Translated(Translated),
 }
 
 /// A job and its length in tokens (what it takes of a batch).

@@ -11,6 +11,7 @@ use attn_transformer::{
     BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Encoded, Pooling,
     mean_pool, saved_pooling,
 };
+use attn_translate::{LoadedSeq2Seq, load_seq2seq, translate_texts};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
@@ -29,10 +30,12 @@ pub enum Served<B: Backend> {
     Tagger(Box<Tagger<B>>, Layout),
     /// A BERT encoder, for embeddings, and its padding id.
     Encoder(Box<BertModel<B>>, u32),
+    /// A translator.
+    Translator(Box<LoadedSeq2Seq<B>>),
 }
 
-/// Loads the model in `dir` as `attn predict` reads it (an RNN run, a tagger, a sequence
-/// classifier, else a bare encoder), with the reader of its inputs.
+/// Loads the model in `dir` as `attn predict` and `attn translate` read it (a translator, an RNN
+/// run, a tagger, a sequence classifier, else a bare encoder), with the reader of its inputs.
 pub fn load<B: Backend>(
     dir: &Path,
     max_len: usize,
@@ -42,6 +45,14 @@ pub fn load<B: Backend>(
         path: dir.to_path_buf(),
         reason: reason.into(),
     };
+    if dir.join("seq2seq.json").is_file() {
+        let loaded = load_seq2seq::<B>(dir, device)?;
+        let longest = loaded.vocabs.source.max_len;
+        let reader = Reader::Source(Box::new(loaded.vocabs.clone()));
+        let kind = Kind::Translator(loaded.settings.beam);
+        let front = Frontend::new(dir, reader, kind, longest);
+        return Ok((Served::Translator(Box::new(loaded)), front));
+    }
     if dir.join("rnn.json").is_file() {
         let (model, vocab, labels) = load_rnn::<B>(dir, device)?;
         let batcher = TextBatcher::longest(WordVocab::PAD, vocab.max_len);
@@ -174,6 +185,29 @@ impl<B: Backend> Served<B> {
                         Output::Embedding(from.as_ref().expect("pooled")[i].clone())
                     })
                     .collect())
+            }
+            Served::Translator(loaded) => {
+                let asked: Vec<(&str, usize)> = (jobs.iter())
+                    .map(|j| match j {
+                        Job::Translate(text, beam) => (text.as_str(), *beam),
+                        other => unreachable!("a translator ran {other:?}"),
+                    })
+                    .collect();
+                // One decoding per beam width asked for.
+                let mut out = vec![None; jobs.len()];
+                let mut beams: Vec<usize> = asked.iter().map(|a| a.1).collect();
+                beams.sort_unstable();
+                beams.dedup();
+                for beam in beams {
+                    let rows: Vec<usize> =
+                        (0..asked.len()).filter(|&i| asked[i].1 == beam).collect();
+                    let texts: Vec<&str> = rows.iter().map(|&i| asked[i].0).collect();
+                    let done = translate_texts(loaded, &texts, Some(beam), texts.len(), device);
+                    for (i, t) in rows.into_iter().zip(done) {
+                        out[i] = Some(Output::Translated(t));
+                    }
+                }
+                Ok(out.into_iter().map(|o| o.expect("translated")).collect())
             }
         }
     }

@@ -1,6 +1,7 @@
-//! The routes: `/predict`, `/embed`, `/v1/embeddings`, `/tokenize`, `/info` (behind the API key
-//! when one is set), `/health` and `/metrics`, with the body limit, JSON errors, panics answered
-//! 500, and every request counted and timed.
+//! The routes: `/predict`, `/translate`, `/embed`, `/v1/embeddings`, `/tokenize`, `/info`
+//! (behind the API key when one is set), `/health` and `/metrics`, with the body's size and time
+//! limits, JSON errors, panics answered 500, and every request let in by the gate, counted and
+//! timed.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -16,16 +17,18 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::config::ServeConfig;
 use crate::error::{ApiError, ErrorType};
-use crate::frontend::Frontend;
+use crate::frontend::{Frontend, Kind};
+use crate::gate::Gate;
 use crate::infer::Infer;
 use crate::job::{Output, Sized};
 use crate::metrics::{Metrics, Route, RouteStatus};
 use crate::types::{
-    EmbedPooling, EmbedRequest, EncodingFormat, OpenAiRequest, PredictRequest, SimpleToken,
-    TokenizeRequest,
+    EmbedPooling, EmbedRequest, EncodingFormat, MAX_BEAM, OpenAiRequest, PredictRequest,
+    SimpleToken, TokenizeRequest, TranslateRequest,
 };
 
 /// What every handler shares.
@@ -39,6 +42,8 @@ pub struct AppState {
     pub infer: Infer,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// What lets requests in, and stops them at shutdown.
+    pub gate: Arc<Gate>,
 }
 
 /// The server's routes over `state`.
@@ -46,27 +51,33 @@ pub fn router(state: AppState) -> Router {
     let key = state.cfg.api_key.clone().map(Arc::<str>::from);
     let api = Router::new()
         .route("/predict", post(predict))
+        .route("/translate", post(translate))
         .route("/embed", post(embed))
         .route("/v1/embeddings", post(openai))
         .route("/tokenize", post(tokenize))
         .route("/info", get(info))
         .route_layer(middleware::from_fn_with_state(key, authorize));
-    let metrics = state.metrics.clone();
     Router::new()
         .merge(api)
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/metrics", get(render))
-        .route_layer(middleware::from_fn_with_state(metrics, track))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorType::NotFound, "no such route")
         })
         .layer(DefaultBodyLimit::max(state.cfg.payload_limit))
+        .layer(RequestBodyTimeoutLayer::new(state.cfg.request_timeout))
         .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
 
-/// Counts and times each request by its route and answer.
-async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// Lets each request in (503 once stopping), counts and times it by its route and answer.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let pass = match state.gate.enter() {
+        Ok(pass) => pass,
+        Err(stopping) => return stopping.into_response(),
+    };
+    let metrics = &state.metrics;
     let route = (request.extensions().get::<MatchedPath>())
         .map_or("unmatched", MatchedPath::as_str)
         .to_string();
@@ -80,6 +91,7 @@ async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
     metrics.requests.get_or_create(&counted).inc();
     let timed = metrics.latency.get_or_create(&Route { route });
     timed.observe(start.elapsed().as_secs_f64());
+    pass.answered();
     response
 }
 
@@ -157,6 +169,39 @@ async fn predict(
         .await?;
     let mut answers: Vec<Value> = (outputs.into_iter())
         .map(|o| state.front.prediction(o, request.raw_scores))
+        .collect();
+    Ok(Json(if one {
+        answers.remove(0)
+    } else {
+        Value::Array(answers)
+    }))
+}
+
+async fn translate(
+    State(state): State<AppState>,
+    body: Result<Json<TranslateRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body?;
+    let Kind::Translator(default) = state.front.kind else {
+        return Err(ApiError::backend(
+            "the model is not a translator: use /predict or /embed",
+        ));
+    };
+    let beam = request.beam.unwrap_or(default);
+    if !(1..=MAX_BEAM).contains(&beam) {
+        return Err(ApiError::validation(format!(
+            "`beam` must be 1 (greedy) to {MAX_BEAM}. Given: {beam}"
+        )));
+    }
+    let one = request.inputs.is_one();
+    let texts = request.inputs.into_vec();
+    state.check_count(texts.len())?;
+    let truncate = request.truncate.unwrap_or(state.cfg.auto_truncate);
+    let (outputs, _) = state
+        .run(move |front| front.translate_jobs(texts, truncate, beam))
+        .await?;
+    let mut answers: Vec<Value> = (outputs.into_iter())
+        .map(|o| json!(state.front.translation(o, request.alignment)))
         .collect();
     Ok(Json(if one {
         answers.remove(0)

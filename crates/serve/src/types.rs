@@ -78,6 +78,11 @@ pub enum Texts {
 }
 
 impl Texts {
+    /// Whether the request held one text (not a list).
+    pub fn is_one(&self) -> bool {
+        matches!(self, Texts::One(_))
+    }
+
     /// The texts.
     pub fn into_vec(self) -> Vec<String> {
         match self {
@@ -116,6 +121,40 @@ pub struct EmbedRequest {
 
 fn yes() -> bool {
     true
+}
+
+/// `POST /translate`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TranslateRequest {
+    /// The texts.
+    pub inputs: Texts,
+    /// Truncate long inputs (default: the server's `--auto-truncate`).
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    /// The beam width, 1 (greedy) to [`MAX_BEAM`] (default: the run's own).
+    #[serde(default)]
+    pub beam: Option<usize>,
+    /// Answer each translation's alignment matrix too.
+    #[serde(default)]
+    pub alignment: bool,
+}
+
+/// The widest beam a request may ask for.
+pub const MAX_BEAM: usize = 16;
+
+/// A translation, as `attn translate` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Translation {
+    /// The output words, detokenized.
+    pub translation: String,
+    /// The output tokens (subwords where the translator has them).
+    pub tokens: Vec<String>,
+    /// The source's tokens as the model read them.
+    pub source_tokens: Vec<String>,
+    /// One row per output token and one for the end, over the source tokens (when asked; empty
+    /// without attention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<Vec<Vec<f32>>>,
 }
 
 /// `POST /tokenize`.

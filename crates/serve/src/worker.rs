@@ -112,7 +112,56 @@ fn run_batch<B: Backend>(
 
 #[cfg(test)]
 mod tests {
-    use super::bucket;
+    use std::path::PathBuf;
+
+    use attn_transformer::BertTokenizer;
+    use burn::backend::Flex;
+
+    use super::{Entry, Limits, bucket, work};
+    use crate::job::Job;
+    use crate::metrics::Metrics;
+    use crate::model::load;
+
+    #[test]
+    fn inputs_whose_client_has_gone_are_not_run() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../transformer/tests/fixtures/tiny-bert-cls");
+        let device = Default::default();
+        let (model, _) = load::<Flex>(&dir, 32, &device).unwrap();
+        let tokenizer = BertTokenizer::from_dir(&dir, 32).unwrap();
+        let (queue, inputs) = std::sync::mpsc::channel();
+        let mut waiting = Vec::new();
+        for (i, text) in ["a short one", "one a client left", "the last one"]
+            .iter()
+            .enumerate()
+        {
+            let encoded = tokenizer.encode(text).unwrap();
+            let tokens = encoded.ids.len();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let job = Job::Classify(encoded);
+            queue.send(Entry { job, tokens, reply }).unwrap();
+            match i {
+                1 => drop(answer),
+                _ => waiting.push((answer, tokens)),
+            }
+        }
+        drop(queue);
+        let metrics = Metrics::default();
+        let limits = Limits {
+            max_batch_tokens: 1024,
+            max_batch_requests: 8,
+        };
+        work(&model, inputs, limits, &device, &metrics);
+        let run: u64 = waiting.iter().map(|(_, n)| *n as u64).sum();
+        assert_eq!(
+            metrics.tokens.get(),
+            run,
+            "only the inputs still awaited ran"
+        );
+        for (mut answer, _) in waiting {
+            assert!(answer.try_recv().unwrap().is_ok());
+        }
+    }
 
     #[test]
     fn lengths_share_a_bucket_up_to_the_next_power_of_two() {

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use attn_serve::{ServeConfig, ServeError, serve_until};
+use attn_serve::{ServeConfig, ServeError, Tally, serve_until};
 use attn_tag::{load_tagger, tag_texts};
 use attn_train::TrainConfig;
 use attn_transformer::{
@@ -27,7 +27,7 @@ fn fixture(name: &str) -> PathBuf {
 struct Server {
     url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), ServeError>>>,
+    thread: Option<JoinHandle<Result<Tally, ServeError>>>,
 }
 
 impl Server {

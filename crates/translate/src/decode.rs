@@ -1,10 +1,12 @@
-//! Decoding many sources at once: batches sorted by length, greedy or beam search.
+//! Decoding many sources at once: batches sorted by length, greedy or beam search; texts in,
+//! words and alignments out.
 
 use attn_data::WordVocab;
 use attn_rnn::{Seq2Seq, Translation};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::run::LoadedSeq2Seq;
 use crate::vocab::Vocabularies;
 
 /// Translates `sources` (each as ids) in batches of `batch_size` sorted by length: greedy
@@ -44,4 +46,44 @@ pub fn translate_ids<B: Backend>(
         }
     }
     out
+}
+
+/// A sentence's translation with what produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translated {
+    /// The source's tokens as the model read them.
+    pub source: Vec<String>,
+    /// The output tokens (subwords where the translator has them).
+    pub tokens: Vec<String>,
+    /// The output words.
+    pub words: Vec<String>,
+    /// One row per output token and one for the end, over the source tokens (empty without
+    /// attention).
+    pub alignment: Vec<Vec<f32>>,
+}
+
+/// Translates `texts` with a loaded translator, with beam width `beam` (the run's own when
+/// `None`), in batches of `batch_size`.
+pub fn translate_texts<B: Backend, S: AsRef<str>>(
+    loaded: &LoadedSeq2Seq<B>,
+    texts: &[S],
+    beam: Option<usize>,
+    batch_size: usize,
+    device: &B::Device,
+) -> Vec<Translated> {
+    let vocabs = &loaded.vocabs;
+    let sources: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| vocabs.source_ids(t.as_ref()))
+        .collect();
+    let beam = beam.unwrap_or(loaded.settings.beam);
+    let out = translate_ids(&loaded.model, vocabs, &sources, beam, batch_size, device);
+    (texts.iter().zip(out))
+        .map(|(text, t)| Translated {
+            source: vocabs.source_tokens(text.as_ref()),
+            tokens: vocabs.target_tokens(&t.tokens),
+            words: vocabs.target_words(&t.tokens),
+            alignment: t.alignment,
+        })
+        .collect()
 }

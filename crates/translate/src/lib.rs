@@ -13,7 +13,7 @@ mod settings;
 mod vocab;
 
 pub use bleu::{corpus_bleu, detokenize, tokenize_13a};
-pub use decode::translate_ids;
+pub use decode::{Translated, translate_ids, translate_texts};
 pub use files::{ParallelFiles, ParallelPair};
 pub use objective::MachineTranslation;
 pub use report::{BleuReport, LengthBucket, score_bleu};

@@ -91,13 +91,25 @@ impl Vocabularies {
         }
     }
 
+    /// The tokens of a source sentence, however many.
+    fn all_source_tokens(&self, source: &str) -> Vec<String> {
+        let tokens = translation_tokens(source);
+        match &self.subwords {
+            Some((subwords, _)) => subwords.split(&tokens),
+            None => tokens,
+        }
+    }
+
+    /// How many tokens a source sentence has before [`Vocabularies::source_tokens`] cuts it to
+    /// the model's `max_len`.
+    pub fn source_len(&self, source: &str) -> usize {
+        self.all_source_tokens(source).len()
+    }
+
     /// The tokens of a source sentence as the model reads them: at most `max_len`, at least one
     /// (`<unk>` for an empty sentence).
     pub fn source_tokens(&self, source: &str) -> Vec<String> {
-        let mut tokens = translation_tokens(source);
-        if let Some((subwords, _)) = &self.subwords {
-            tokens = subwords.split(&tokens);
-        }
+        let mut tokens = self.all_source_tokens(source);
         tokens.truncate(self.source.max_len);
         if tokens.is_empty() {
             tokens.push(self.source.words[WordVocab::UNK as usize].clone());

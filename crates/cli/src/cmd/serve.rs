@@ -1,6 +1,8 @@
-//! `attn serve`: the model behind an HTTP API (TEI's routes and shapes) until SIGINT/SIGTERM.
+//! `attn serve`: the model behind an HTTP API (TEI's routes and shapes) until SIGINT/SIGTERM,
+//! then what it answered.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,7 +13,8 @@ use clap::Args;
 /// Arguments of `attn serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// A run directory of `attn train` or a HF model directory or name (fetched if needed).
+    /// A run directory of `attn train` (a classifier, tagger or translator) or a HF model
+    /// directory or name (fetched if needed).
     #[arg(long)]
     pub model: String,
     /// The address to listen on.
@@ -44,7 +47,7 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "ATTN_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Seconds a request may wait for its answer (then 504).
+    /// Seconds a request may wait for its answer (then 504), or its body take to arrive (408).
     #[arg(long, default_value_t = 60.0)]
     pub request_timeout: f64,
 }
@@ -54,10 +57,15 @@ struct Serve(ServeConfig);
 impl BackendTask for Serve {
     type Output = Result<()>;
     fn run<AD: AutodiffBackend>(self, device: AD::Device) -> Result<()> {
-        serve::<AD::InnerBackend>(self.0, &device, |addr| {
+        let tally = serve::<AD::InnerBackend>(self.0, &device, |addr| {
             println!("Listening on http://{addr}");
             let _ = std::io::stdout().flush();
         })?;
+        eprintln!(
+            "Stopped: answered {} of the {} requests accepted ({} left by their clients), \
+             refused {} while stopping",
+            tally.answered, tally.accepted, tally.abandoned, tally.refused
+        );
         Ok(())
     }
 }
@@ -73,8 +81,18 @@ pub fn run(spec: BackendSpec, args: ServeArgs) -> Result<()> {
                 args.request_timeout
             )
         })?;
+    // A translator's or the RNN baseline's run has no HF files; everything else is resolved as
+    // a HF model (a directory, the cache or the hub).
+    let run = PathBuf::from(&args.model);
+    let model = match ["seq2seq.json", "rnn.json"]
+        .iter()
+        .any(|f| run.join(f).is_file())
+    {
+        true => run,
+        false => attn_hub::resolve_model(&args.model)?.path,
+    };
     let cfg = ServeConfig {
-        model: attn_hub::resolve_model(&args.model)?.path,
+        model,
         addr: format!("{}:{}", args.host, args.port),
         max_len: args.max_len,
         max_batch_tokens: args.max_batch_tokens,

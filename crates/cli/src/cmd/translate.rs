@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
-use attn_translate::detokenize;
+use attn_translate::{detokenize, translate_texts};
 use clap::Args;
 
 use crate::flags::values::at_least_one;
-use crate::translator::{open, translate_texts};
+use crate::translator::open;
 
 /// Arguments of `attn translate`.
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ impl BackendTask for Translate {
     type Output = Result<()>;
     fn run<AD: AutodiffBackend>(self, device: AD::Device) -> Result<()> {
         let loaded = open::<AD::InnerBackend>(&self.0.model, &device)?;
-        for t in translate_texts(&loaded, &self.0.text, self.0.beam, &device) {
+        for t in translate_texts(&loaded, &self.0.text, self.0.beam, 32, &device) {
             let line = serde_json::json!({
                 "translation": detokenize(&t.words),
                 "tokens": t.tokens,
