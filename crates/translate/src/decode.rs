@@ -6,7 +6,7 @@ use attn_rnn::{Seq2Seq, Translation};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::run::LoadedSeq2Seq;
+use crate::saved::LoadedSeq2Seq;
 use crate::vocab::Vocabularies;
 
 /// Translates `sources` (each as ids) in batches of `batch_size` sorted by length: greedy

@@ -9,6 +9,7 @@ mod files;
 mod objective;
 mod report;
 mod run;
+mod saved;
 mod settings;
 mod vocab;
 
@@ -17,6 +18,7 @@ pub use decode::{Translated, translate_ids, translate_texts};
 pub use files::{ParallelFiles, ParallelPair};
 pub use objective::MachineTranslation;
 pub use report::{BleuReport, LengthBucket, score_bleu};
-pub use run::{LoadedSeq2Seq, eval_seq2seq, load_seq2seq, train_seq2seq};
+pub use run::{eval_seq2seq, train_seq2seq};
+pub use saved::{LoadedSeq2Seq, load_seq2seq};
 pub use settings::Seq2SeqSettings;
 pub use vocab::{BOS, EOS, Vocabularies};
