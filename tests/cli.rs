@@ -157,7 +157,7 @@ fn attend_draws_a_bert_head_and_the_cls_grid() {
         .arg("x")
         .assert()
         .failure()
-        .stderr(contains("2 layers and 4 heads"));
+        .stderr(contains("`layer` must be below 2 and `head` below 4"));
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -73,6 +76,28 @@ pub fn write_separable_csv(path: &Path, n: usize) {
         out += &format!("{class},\"{}\"\n", text.join(" "));
     }
     std::fs::write(path, out).unwrap();
+}
+
+/// `attn train rnn` of a small RNN classifier on `csv` (training and test set at once) into `run`:
+/// 80 iterations overfit [`write_separable_csv`]'s rows.
+pub fn tiny_rnn(home: &Path, csv: &Path, run: &Path) -> assert_cmd::assert::Assert {
+    attn(home)
+        .args(["train", "rnn", "--train"])
+        .arg(csv)
+        .arg("--test")
+        .arg(csv)
+        .args(["--batch-size", "16", "--lr", "5e-3", "--iterations", "80"])
+        .args([
+            "--report-every",
+            "20",
+            "--embed-dim",
+            "16",
+            "--hidden",
+            "16",
+        ])
+        .args(["--attention-dim", "16", "--dropout", "0", "--output"])
+        .arg(run)
+        .assert()
 }
 
 /// Training settings of the tiny fixture BERT runs.
@@ -193,4 +218,90 @@ pub fn tiny_seq2seq_train(
         all.extend(["--report-every", "50"]);
     }
     tiny_seq2seq(home, pairs, &all, "--output", run)
+}
+
+/// A running `attn serve`, killed if a test fails before it stops.
+pub struct Server {
+    /// The server process.
+    pub child: Child,
+    /// `http://host:port`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `attn serve --port 0 --model MODEL FLAGS` and waits for its `Listening on` line.
+    pub fn start(home: &Path, model: &Path, flags: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attn"))
+            .env("ATTN_HOME", home)
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("ATTN_BACKEND")
+            .env_remove("ATTN_API_KEY")
+            .args(["serve", "--port", "0", "--model"])
+            .arg(model)
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let Some(Ok(first)) = BufReader::new(stdout).lines().next() else {
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            panic!("attn serve did not start: {stderr}");
+        };
+        let url = first
+            .strip_prefix("Listening on ")
+            .unwrap_or_else(|| panic!("{first:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// The server's resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        if std::env::var_os("SHOW_THREADS").is_some() {
+            eprintln!(
+                "{}",
+                status.lines().find(|l| l.starts_with("Threads:")).unwrap()
+            );
+        }
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Sends SIGTERM; its exit status (within `within`) and what it wrote to stderr.
+    pub fn terminate(&mut self, within: Duration) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        let mut pipe = self.child.stderr.take().unwrap();
+        pipe.read_to_string(&mut stderr).unwrap();
+        (status, stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,99 +5,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{attn, fixture, json_lines, tiny_seq2seq_train, write_pairs};
+use common::{Server, attn, fixture, json_lines, tiny_seq2seq_train, write_pairs};
 use serde_json::{Value, json};
-
-/// A running `attn serve`, killed if a test fails before it stops.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(home: &Path, model: &Path, flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_attn"))
-            .env("ATTN_HOME", home)
-            .env("HF_HUB_OFFLINE", "1")
-            .env_remove("ATTN_BACKEND")
-            .env_remove("ATTN_API_KEY")
-            .args(["serve", "--port", "0", "--model"])
-            .arg(model)
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let Some(Ok(first)) = BufReader::new(stdout).lines().next() else {
-            let mut stderr = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            panic!("attn serve did not start: {stderr}");
-        };
-        let url = first
-            .strip_prefix("Listening on ")
-            .unwrap_or_else(|| panic!("{first:?}"))
-            .to_string();
-        Self { child, url }
-    }
-
-    /// `host:port`.
-    fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
-    }
-
-    /// The server's resident memory in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        if std::env::var_os("SHOW_THREADS").is_some() {
-            eprintln!(
-                "{}",
-                status.lines().find(|l| l.starts_with("Threads:")).unwrap()
-            );
-        }
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// Sends SIGTERM; its exit status (within `within`) and what it wrote to stderr.
-    fn terminate(&mut self, within: Duration) -> (ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        let mut pipe = self.child.stderr.take().unwrap();
-        pipe.read_to_string(&mut stderr).unwrap();
-        (status, stderr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The counts of the server's last stderr line, `Stopped: answered A of the M requests accepted
 /// (L left by their clients), refused R while stopping`: (A, M, L, R).

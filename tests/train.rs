@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TINY_SETTINGS, attn, fixture, tiny_bert_on, write_separable_csv};
+use common::{TINY_SETTINGS, attn, fixture, tiny_bert_on, tiny_rnn, write_separable_csv};
 use predicates::str::contains;
 
 /// A private home with 64 separable rows in `train.csv`, and where the run directory goes.
@@ -270,34 +270,7 @@ fn the_rnn_baseline_overfits_64_rows_and_reloads_for_eval() {
     let csv = home.path().join("train.csv");
     write_separable_csv(&csv, 64);
     let run = home.path().join("rnn");
-    attn(home.path())
-        .args(["train", "rnn", "--train"])
-        .arg(&csv)
-        .arg("--test")
-        .arg(&csv)
-        .args([
-            "--batch-size",
-            "16",
-            "--lr",
-            "5e-3",
-            "--iterations",
-            "80",
-            "--report-every",
-            "20",
-        ])
-        .args([
-            "--embed-dim",
-            "16",
-            "--hidden",
-            "16",
-            "--attention-dim",
-            "16",
-            "--dropout",
-            "0",
-        ])
-        .arg("--output")
-        .arg(&run)
-        .assert()
+    tiny_rnn(home.path(), &csv, &run)
         .success()
         .stdout(contains("Loss = "))
         .stdout(contains("Final accuracy: 1.0000"));

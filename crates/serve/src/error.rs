@@ -38,6 +38,9 @@ pub enum ServeError {
     /// The runtime or the connection loop.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// An input the model refuses, as the server answers it (4xx).
+    #[error(transparent)]
+    Input(#[from] ApiError),
 }
 
 /// The kinds of error a request gets, named as TEI names them.

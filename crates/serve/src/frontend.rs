@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use attn_data::WordVocab;
+use attn_data::{WordVocab, basic_english};
 use attn_transformer::BertTokenizer;
 use attn_translate::{Vocabularies, detokenize};
 use serde_json::{Value, json};
 
+use crate::attention::{Heads, Probe};
 use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::job::{Job, Output, Sized};
@@ -48,16 +49,19 @@ pub struct Frontend {
     pub kind: Kind,
     /// The longest input, in tokens.
     pub max_len: usize,
+    /// What it attends with.
+    pub heads: Heads,
 }
 
 impl Frontend {
     /// The frontend of the model in `dir`.
-    pub fn new(dir: &Path, reader: Reader, kind: Kind, max_len: usize) -> Self {
+    pub fn new(dir: &Path, reader: Reader, kind: Kind, max_len: usize, heads: Heads) -> Self {
         Self {
             model_id: dir.display().to_string(),
             reader,
             kind,
             max_len,
+            heads,
         }
     }
 
@@ -116,6 +120,55 @@ impl Frontend {
                 Ok((Job::Translate(text, beam), n.clamp(1, self.max_len)))
             })
             .collect()
+    }
+
+    /// `/attend`'s job for `text`: BERT's matrices (every layer and head, or the `pick`ed one),
+    /// the RNN classifier's strip or a translator's alignment, refused when the model has no
+    /// such attention or the text is longer than it reads (unless `truncate`).
+    pub fn attend_job(
+        &self,
+        text: String,
+        pick: Option<(usize, usize)>,
+        truncate: bool,
+    ) -> Result<Sized, ApiError> {
+        match (&self.reader, self.heads) {
+            (Reader::Bert(_), Heads::SelfAttention { layers, heads }) => {
+                if let Some((layer, head)) = pick
+                    && (layer >= layers || head >= heads)
+                {
+                    return Err(ApiError::validation(format!(
+                        "`layer` must be below {layers} and `head` below {heads} (0-based). \
+                         Given: layer {layer}, head {head}"
+                    )));
+                }
+                let encoded = self.pieces(&text, None, truncate)?;
+                let n = encoded.ids.len();
+                Ok((Job::Attend(Probe::Pieces(encoded, pick)), n))
+            }
+            _ if pick.is_some() => Err(ApiError::validation(
+                "`layer` and `head` choose among BERT's heads: this model has one attention",
+            )),
+            (Reader::Words(vocab), _) => {
+                let words: Vec<String> = basic_english(&text).take(vocab.max_len).collect();
+                if words.is_empty() {
+                    return Err(ApiError::validation("`inputs`: the text has no words"));
+                }
+                let ids = vocab.encode(&text);
+                let n = ids.len();
+                Ok((Job::Attend(Probe::Words(words, ids)), n))
+            }
+            (Reader::Source(_), Heads::None) => Err(ApiError::validation(
+                "this translator has no attention (trained with --attention none)",
+            )),
+            (Reader::Source(_), _) => {
+                let (job, n) = self.translate_jobs(vec![text], truncate, 1)?.remove(0);
+                let Job::Translate(text, _) = job else {
+                    unreachable!("a translation job")
+                };
+                Ok((Job::Attend(Probe::Source(text)), n))
+            }
+            (Reader::Bert(_), heads) => unreachable!("a BERT model attending with {heads:?}"),
+        }
     }
 
     /// A 422 for an input of `n` tokens, longer than the model reads.

@@ -4,6 +4,7 @@ use attn_tag::TaggedText;
 use attn_transformer::Encoded;
 use attn_translate::Translated;
 
+use crate::attention::{Attention, Probe};
 use crate::types::EmbedPooling;
 
 /// What the worker runs for one input.
@@ -19,6 +20,8 @@ pub enum Job {
     Embed(Encoded, EmbedPooling),
     /// A text to translate and the beam width.
     Translate(String, usize),
+    /// A text whose attention to read (alone, unpadded).
+    Attend(Probe),
 }
 
 /// What the worker answers for one input.
@@ -32,6 +35,8 @@ pub enum Output {
     Embedding(Vec<f32>),
     /// A translation with its alignment.
     Translated(Translated),
+    /// What the model attends to in one text.
+    Attention(Attention),
 }
 
 /// A job and its length in tokens (what it takes of a batch).

@@ -6,8 +6,10 @@
 //! inputs, padding each group of similar length to its longest. A [`gate`] counts the requests
 //! and, at shutdown, refuses new ones while those accepted are answered.
 
+pub mod attention;
 pub mod config;
 pub mod error;
+pub mod explorer;
 pub mod frontend;
 pub mod gate;
 pub mod infer;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use burn::tensor::backend::Backend;
 
+pub use attention::{Attention, Matrices};
 pub use config::ServeConfig;
 pub use error::{ApiError, ErrorType, ServeError};
 pub use gate::Tally;
@@ -117,6 +120,29 @@ pub fn serve_until<B: Backend>(
     http.join()
         .map_err(|_| std::io::Error::other("the HTTP thread panicked"))??;
     Ok(gate.tally())
+}
+
+/// What the model in `dir` attends to in `text` (BERT: every layer and head, or the `pick`ed
+/// (layer, head)), read as the server's `/attend` reads it: `attn attend` draws this.
+pub fn attend<B: Backend>(
+    dir: &std::path::Path,
+    max_len: usize,
+    text: &str,
+    pick: Option<(usize, usize)>,
+    device: &B::Device,
+) -> Result<Attention, ServeError> {
+    let (model, front) = model::load::<B>(dir, max_len, device)?;
+    let (job, _) = front.attend_job(text.to_string(), pick, false)?;
+    match model.run(&[&job], device) {
+        Ok(mut outputs) => match outputs.remove(0) {
+            job::Output::Attention(attention) => Ok(attention),
+            other => unreachable!("attending answered {other:?}"),
+        },
+        Err(reason) => Err(ServeError::Model {
+            path: dir.to_path_buf(),
+            reason,
+        }),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

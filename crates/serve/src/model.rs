@@ -11,10 +11,11 @@ use attn_transformer::{
     BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Encoded, Pooling,
     mean_pool, saved_pooling,
 };
-use attn_translate::{LoadedSeq2Seq, load_seq2seq, translate_texts};
+use attn_translate::{LoadedSeq2Seq, detokenize, load_seq2seq, translate_texts};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use crate::attention::{Attention, Heads, Matrices, Probe};
 use crate::error::ServeError;
 use crate::frontend::{Frontend, Kind, Reader};
 use crate::job::{Job, Output};
@@ -50,7 +51,11 @@ pub fn load<B: Backend>(
         let longest = loaded.vocabs.source.max_len;
         let reader = Reader::Source(Box::new(loaded.vocabs.clone()));
         let kind = Kind::Translator(loaded.settings.beam);
-        let front = Frontend::new(dir, reader, kind, longest);
+        let heads = match loaded.settings.attention {
+            true => Heads::Alignment,
+            false => Heads::None,
+        };
+        let front = Frontend::new(dir, reader, kind, longest, heads);
         return Ok((Served::Translator(Box::new(loaded)), front));
     }
     if dir.join("rnn.json").is_file() {
@@ -61,6 +66,7 @@ pub fn load<B: Backend>(
             Reader::Words(vocab),
             Kind::Classifier(labels.names.clone()),
             max_len,
+            Heads::Additive,
         );
         return Ok((Served::Rnn(Box::new(model), batcher), front));
     }
@@ -79,7 +85,8 @@ pub fn load<B: Backend>(
         let layout = tagger.layout(&cfg)?;
         let kind = Kind::Tagger(tagger.tags.names.clone());
         let reader = Reader::Bert(Box::new(tagger.tokenizer.clone()));
-        let front = Frontend::new(dir, reader, kind, max_len);
+        let heads = self_attention(&tagger.model.bert);
+        let front = Frontend::new(dir, reader, kind, max_len, heads);
         return Ok((Served::Tagger(Box::new(tagger), layout), front));
     }
     let tokenizer = BertTokenizer::from_dir(dir, max_len)?;
@@ -93,11 +100,13 @@ pub fn load<B: Backend>(
             .map(|i| (saved.get(&i.to_string()).cloned()).unwrap_or_else(|| format!("LABEL_{i}")))
             .collect();
         let pad = tokenizer.pad_id;
+        let heads = self_attention(&model.bert);
         let front = Frontend::new(
             dir,
             Reader::Bert(Box::new(tokenizer)),
             Kind::Classifier(names),
             max_len,
+            heads,
         );
         return Ok((Served::Classifier(Box::new(model), pad), front));
     }
@@ -109,6 +118,7 @@ pub fn load<B: Backend>(
         Reader::Bert(Box::new(tokenizer)),
         Kind::Embedding,
         max_len,
+        self_attention(&model),
     );
     Ok((Served::Encoder(Box::new(model), pad), front))
 }
@@ -122,9 +132,94 @@ fn is_sequence_classifier(dir: &Path) -> bool {
         .any(|a| a.ends_with("ForSequenceClassification"))
 }
 
+/// The layers and heads of a BERT encoder.
+fn self_attention<B: Backend>(bert: &BertModel<B>) -> Heads {
+    let layers = &bert.encoder.layer;
+    Heads::SelfAttention {
+        layers: layers.len(),
+        heads: layers
+            .first()
+            .map_or(0, |l| l.attention.self_attention.num_heads),
+    }
+}
+
 impl<B: Backend> Served<B> {
-    /// Runs `jobs` (of this model's kind) as one batch.
+    /// Runs `jobs` (of this model's kind): `/attend`'s one at a time, the others as one batch.
     pub fn run(&self, jobs: &[&Job], device: &B::Device) -> Result<Vec<Output>, String> {
+        let (probes, rest): (Vec<usize>, Vec<usize>) =
+            (0..jobs.len()).partition(|&i| matches!(jobs[i], Job::Attend(_)));
+        if probes.is_empty() {
+            return self.run_batch(jobs, device);
+        }
+        let mut out: Vec<Option<Output>> = vec![None; jobs.len()];
+        for &i in &probes {
+            let Job::Attend(probe) = jobs[i] else {
+                unreachable!("an attention job")
+            };
+            out[i] = Some(Output::Attention(self.attend(probe, device)?));
+        }
+        if !rest.is_empty() {
+            let batch: Vec<&Job> = rest.iter().map(|&i| jobs[i]).collect();
+            for (i, o) in rest.into_iter().zip(self.run_batch(&batch, device)?) {
+                out[i] = Some(o);
+            }
+        }
+        Ok(out.into_iter().map(|o| o.expect("answered")).collect())
+    }
+
+    /// What the model attends to in one text, read alone and unpadded as `attn attend` reads it.
+    pub fn attend(&self, probe: &Probe, device: &B::Device) -> Result<Attention, String> {
+        let bert = |bert: &BertModel<B>, encoded: &Encoded, pick: Option<(usize, usize)>| {
+            let maps = bert
+                .attention_maps(encoded, device)
+                .map_err(|e| e.to_string())?;
+            let (layers, heads) = maps.shape();
+            let attention = match pick {
+                Some((l, h)) => Matrices::One(maps.probs[l][h].clone()),
+                None => Matrices::All(maps.probs),
+            };
+            Ok(Attention::SelfAttention {
+                tokens: maps.tokens,
+                layers,
+                heads,
+                layer: pick.map(|p| p.0),
+                head: pick.map(|p| p.1),
+                attention,
+            })
+        };
+        match (self, probe) {
+            (Served::Classifier(model, _), Probe::Pieces(e, pick)) => bert(&model.bert, e, *pick),
+            (Served::Tagger(tagger, _), Probe::Pieces(e, pick)) => {
+                bert(&tagger.model.bert, e, *pick)
+            }
+            (Served::Encoder(model, _), Probe::Pieces(e, pick)) => bert(model, e, *pick),
+            (Served::Rnn(model, batcher), Probe::Words(words, ids)) => {
+                let example = Example {
+                    ids: ids.clone(),
+                    ..Default::default()
+                };
+                let batch = batcher.collate::<B>(&[&example], device);
+                let weights = model.forward(batch.input_ids, &batch.lengths).weights;
+                Ok(Attention::Additive {
+                    words: words.clone(),
+                    attention: rows(weights).remove(0),
+                })
+            }
+            (Served::Translator(loaded), Probe::Source(text)) => {
+                let t = translate_texts(loaded, &[text], None, 1, device).remove(0);
+                Ok(Attention::Alignment {
+                    translation: detokenize(&t.words),
+                    tokens: t.tokens,
+                    source_tokens: t.source,
+                    attention: t.alignment,
+                })
+            }
+            (_, probe) => unreachable!("this model attended to {probe:?}"),
+        }
+    }
+
+    /// Runs `jobs` (of this model's kind, none of `/attend`'s) as one batch.
+    fn run_batch(&self, jobs: &[&Job], device: &B::Device) -> Result<Vec<Output>, String> {
         match self {
             Served::Classifier(model, pad) => {
                 let encoded: Vec<Encoded> = jobs.iter().map(|j| pieces(j).clone()).collect();

@@ -1,5 +1,5 @@
-//! The routes: `/predict`, `/translate`, `/embed`, `/v1/embeddings`, `/tokenize`, `/info`
-//! (behind the API key when one is set), `/health` and `/metrics`, with the body's size and time
+//! The routes: `/predict`, `/translate`, `/attend`, `/embed`, `/v1/embeddings`, `/tokenize`,
+//! `/info` (behind the API key when one is set), `/health`, `/metrics` and the explorer page `/`, with the body's size and time
 //! limits, JSON errors, panics answered 500, and every request let in by the gate, counted and
 //! timed.
 
@@ -19,16 +19,18 @@ use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::attention::Attention;
 use crate::config::ServeConfig;
 use crate::error::{ApiError, ErrorType};
+use crate::explorer;
 use crate::frontend::{Frontend, Kind};
 use crate::gate::Gate;
 use crate::infer::Infer;
 use crate::job::{Output, Sized};
 use crate::metrics::{Metrics, Route, RouteStatus};
 use crate::types::{
-    EmbedPooling, EmbedRequest, EncodingFormat, MAX_BEAM, OpenAiRequest, PredictRequest,
-    SimpleToken, TokenizeRequest, TranslateRequest,
+    AttendRequest, EmbedPooling, EmbedRequest, EncodingFormat, MAX_BEAM, OpenAiRequest,
+    PredictRequest, SimpleToken, TokenizeRequest, TranslateRequest,
 };
 
 /// What every handler shares.
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/predict", post(predict))
         .route("/translate", post(translate))
+        .route("/attend", post(attend))
         .route("/embed", post(embed))
         .route("/v1/embeddings", post(openai))
         .route("/tokenize", post(tokenize))
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/metrics", get(render))
+        .merge(explorer::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorType::NotFound, "no such route")
@@ -208,6 +212,38 @@ async fn translate(
     } else {
         Value::Array(answers)
     }))
+}
+
+async fn attend(
+    State(state): State<AppState>,
+    body: Result<Json<AttendRequest>, JsonRejection>,
+) -> Result<Json<Attention>, ApiError> {
+    let Json(request) = body?;
+    if request.inputs.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::Empty,
+            "`inputs` cannot be empty",
+        ));
+    }
+    let pick = match (request.layer, request.head) {
+        (Some(layer), Some(head)) => Some((layer, head)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::validation(
+                "`layer` and `head` go together: give both, or neither for every head",
+            ));
+        }
+    };
+    let truncate = request.truncate.unwrap_or(state.cfg.auto_truncate);
+    let text = request.inputs;
+    let (mut outputs, _) = state
+        .run(move |front| Ok(vec![front.attend_job(text, pick, truncate)?]))
+        .await?;
+    match outputs.remove(0) {
+        Output::Attention(attention) => Ok(Json(attention)),
+        other => unreachable!("/attend answered {other:?}"),
+    }
 }
 
 /// The request's embeddings, normalised if asked, and their token count.

@@ -229,3 +229,19 @@ pub struct Entity {
     /// Offset just past its last character, in characters.
     pub end: usize,
 }
+
+/// `POST /attend`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttendRequest {
+    /// The text.
+    pub inputs: String,
+    /// BERT: the layer (0-based) whose matrix to answer alone; with `head`.
+    #[serde(default)]
+    pub layer: Option<usize>,
+    /// BERT: the head (0-based) whose matrix to answer alone; with `layer`.
+    #[serde(default)]
+    pub head: Option<usize>,
+    /// Truncate a long text (default: the server's `--auto-truncate`).
+    #[serde(default)]
+    pub truncate: Option<bool>,
+}

@@ -1,4 +1,4 @@
-//! Test prerequisites that a machine may lack (the shared AG News files, pip): on a developer's
+//! Test prerequisites that a machine may lack (the shared AG News files, pip, Chromium): on a developer's
 //! machine a missing one is a skip printed past the test harness's capture, under `CI=true` (set by
 //! `.ci/run`) a failure, so that CI never passes a test that did not run.
 
@@ -44,6 +44,34 @@ pub fn program(program: &str, args: &[&str]) -> Option<()> {
     require(
         runs.then_some(()),
         &format!("`{program} {}` runs", args.join(" ")),
+    )
+}
+
+/// A Chromium or Chrome to drive headless: `$CHROME`, else the first of `chromium`,
+/// `chromium-browser`, `google-chrome` on the PATH whose `--version` runs (`.ci/run` installs
+/// Debian's `chromium`).
+pub fn chromium() -> Option<PathBuf> {
+    let named = std::env::var_os("CHROME").map(PathBuf::from);
+    let candidates = named.into_iter().chain(
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .flat_map(|name| {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                std::env::split_paths(&path)
+                    .map(move |dir| dir.join(name))
+                    .collect::<Vec<_>>()
+            }),
+    );
+    let found = candidates.into_iter().find(|path| {
+        path.is_file()
+            && std::process::Command::new(path)
+                .arg("--version")
+                .output()
+                .is_ok_and(|out| out.status.success())
+    });
+    require(
+        found,
+        "a headless Chromium (`apt-get install chromium`, or $CHROME naming one)",
     )
 }
 

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod attention;
+mod attention_maps;
 mod checkpoint;
 mod classifier;
 mod config;
@@ -52,6 +53,7 @@ mod tokenizer;
 pub mod weights;
 
 pub use attention::{AddNorm, BertAttention, MultiHeadAttention};
+pub use attention_maps::AttentionMaps;
 pub use checkpoint::{
     parse_safetensors, read_checkpoint, read_safetensors, saved_pooling, write_safetensors,
 };

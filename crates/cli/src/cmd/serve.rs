@@ -70,6 +70,19 @@ impl BackendTask for Serve {
     }
 }
 
+/// The directory of `--model`: a translator's or the RNN baseline's run as it is (they have no
+/// HF files); anything else resolved as a HF model (a directory, the cache or the hub).
+pub fn model_dir(model: &str) -> Result<PathBuf> {
+    let run = PathBuf::from(model);
+    match ["seq2seq.json", "rnn.json"]
+        .iter()
+        .any(|f| run.join(f).is_file())
+    {
+        true => Ok(run),
+        false => Ok(attn_hub::resolve_model(model)?.path),
+    }
+}
+
 /// Serves the model until SIGINT or SIGTERM.
 pub fn run(spec: BackendSpec, args: ServeArgs) -> Result<()> {
     let request_timeout = Duration::try_from_secs_f64(args.request_timeout)
@@ -81,16 +94,7 @@ pub fn run(spec: BackendSpec, args: ServeArgs) -> Result<()> {
                 args.request_timeout
             )
         })?;
-    // A translator's or the RNN baseline's run has no HF files; everything else is resolved as
-    // a HF model (a directory, the cache or the hub).
-    let run = PathBuf::from(&args.model);
-    let model = match ["seq2seq.json", "rnn.json"]
-        .iter()
-        .any(|f| run.join(f).is_file())
-    {
-        true => run,
-        false => attn_hub::resolve_model(&args.model)?.path,
-    };
+    let model = model_dir(&args.model)?;
     let cfg = ServeConfig {
         model,
         addr: format!("{}:{}", args.host, args.port),
