@@ -257,6 +257,18 @@ fn the_rnn_classifier_shows_its_attention_over_the_words() {
     assert_eq!(count(&tab, "#weights .matrix .col"), 9);
     assert!(labels_apart(&tab));
     screenshot(&tab, "rnn");
+    // The address now links to the text: opened afresh, the page looks at it by itself.
+    let link = tab.get_url();
+    assert!(
+        link.ends_with(
+            "/?text=market%20stocks%20rose%20while%20nasa%20launched%20a%20space%20probe"
+        ),
+        "{link}"
+    );
+    let linked = browser.new_tab().unwrap();
+    linked.navigate_to(&link).unwrap();
+    linked.wait_for_element("body[data-state=done]").unwrap();
+    assert_eq!(count(&linked, "#strip .word"), 9);
 }
 
 #[test]

@@ -243,7 +243,7 @@ async fn soak(
             if i >= n {
                 return seen;
             }
-            if i % (n / 10).max(1) == 0 {
+            if i.is_multiple_of((n / 10).max(1)) {
                 sample(i / (n / 10).max(1));
             }
             if i % 20 == 7 {
@@ -272,7 +272,7 @@ async fn soak(
                 }
                 continue;
             }
-            let single = i % 3 == 0;
+            let single = i.is_multiple_of(3);
             let inputs = if single { 1 } else { 1 + (i / 7) % 4 };
             let batch: Vec<&String> = (0..inputs)
                 .map(|k| &texts[(i * 31 + k * 7) % texts.len()])

@@ -1,4 +1,5 @@
-//! What every inference command takes (a model and texts) and how the texts become a batch.
+//! What every inference command takes (a model and texts), how the texts become a batch, and the
+//! directory of a model `attn serve` and `attn attend` read.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -8,6 +9,19 @@ use attn_transformer::{BertInput, BertTokenizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use clap::Args;
+
+/// The directory of `--model`: a translator's or the RNN baseline's run as it is (they have no
+/// HF files); anything else resolved as a HF model (a directory, the cache or the hub).
+pub fn model_dir(model: &str) -> Result<PathBuf> {
+    let run = PathBuf::from(model);
+    match ["seq2seq.json", "rnn.json"]
+        .iter()
+        .any(|f| run.join(f).is_file())
+    {
+        true => Ok(run),
+        false => Ok(attn_hub::resolve_model(model)?.path),
+    }
+}
 
 /// The model and texts every inference command takes.
 #[derive(Args, Debug, Clone)]

@@ -7,8 +7,8 @@ use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_serve::{Attention, Matrices};
 use clap::Args;
 
-use crate::cmd::serve::model_dir;
 use crate::heatmap::{Heatmap, draw};
+use crate::inputs::model_dir;
 
 /// Arguments of `attn attend`.
 #[derive(Args, Debug)]

@@ -2,13 +2,14 @@
 //! then what it answered.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_serve::{ServeConfig, serve};
 use clap::Args;
+
+use crate::inputs::model_dir;
 
 /// Arguments of `attn serve`.
 #[derive(Args, Debug)]
@@ -67,19 +68,6 @@ impl BackendTask for Serve {
             tally.answered, tally.accepted, tally.abandoned, tally.refused
         );
         Ok(())
-    }
-}
-
-/// The directory of `--model`: a translator's or the RNN baseline's run as it is (they have no
-/// HF files); anything else resolved as a HF model (a directory, the cache or the hub).
-pub fn model_dir(model: &str) -> Result<PathBuf> {
-    let run = PathBuf::from(model);
-    match ["seq2seq.json", "rnn.json"]
-        .iter()
-        .any(|f| run.join(f).is_file())
-    {
-        true => Ok(run),
-        false => Ok(attn_hub::resolve_model(model)?.path),
     }
 }
 

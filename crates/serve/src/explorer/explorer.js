@@ -251,6 +251,8 @@ async function look(event) {
   if (!text) return;
   key = $("key").value || key;
   if (key) sessionStorage.setItem("attn-key", key);
+  // The address links to this text (`/?text=...` opens the page on it).
+  history.replaceState(null, "", `?text=${encodeURIComponent(text)}`);
   document.body.dataset.state = "busy";
   $("status").textContent = "…";
   try {
@@ -276,8 +278,15 @@ $("text").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) look(e);
 });
 $("key").value = key;
+const linked = new URLSearchParams(location.search).get("text");
 info()
-  .then(() => (document.body.dataset.state = "ready"))
+  .then(() => {
+    document.body.dataset.state = "ready";
+    if (linked) {
+      $("text").value = linked;
+      look();
+    }
+  })
   .catch((error) => {
     $("status").textContent = error.message;
     document.body.dataset.state = "error";
