@@ -219,6 +219,24 @@ fn a_bert_classifier_shows_its_labels_and_every_layer_and_head() {
     assert_eq!(count(&tab, "#full .cell.on"), tokens);
     assert!(labels_apart(&tab));
     screenshot(&tab, "bert");
+
+    // Behind an API key the page opens, asks for the key, and works once it is given.
+    let locked = Server::start(
+        home.path(),
+        &model,
+        &["--max-len", "32", "--api-key", "sesame"],
+    );
+    let tab = browser.new_tab().unwrap();
+    tab.navigate_to(&format!("{}/", locked.url)).unwrap();
+    tab.wait_for_element("body[data-state=error]").unwrap();
+    tab.wait_for_element("#keybox:not([hidden])").unwrap();
+    tab.wait_for_element("#key").unwrap().click().unwrap();
+    tab.type_str("sesame").unwrap();
+    tab.wait_for_element("#text").unwrap().click().unwrap();
+    tab.type_str(text).unwrap();
+    tab.wait_for_element("#run").unwrap().click().unwrap();
+    tab.wait_for_element("body[data-state=done]").unwrap();
+    assert_eq!(count(&tab, "#grid canvas.thumb"), 2 * 4);
 }
 
 #[test]
