@@ -1,10 +1,12 @@
-//! Training across processes on localhost: two ranks with half batches give the loss curve of
-//! one process with the whole batch; a killed rank stops the other, naming it; both resume.
+//! Training across processes under OpenMPI's mpirun: two ranks with half batches give the loss
+//! curve of one process with the whole batch; a killed rank ends the job within a minute, named,
+//! with how to resume; both resume from rank 0's checkpoint; a rank that trains something else is
+//! refused; the old flags of our own protocol say where to go.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Writes `n` rows `label,"text"` whose first word gives the class away.
@@ -35,8 +37,6 @@ fn rnn(home: &Path, csv: &Path, (flag, run): (&str, &Path), extra: &[&str]) -> C
     cmd.env("ATTN_HOME", home)
         .env("HF_HUB_OFFLINE", "1")
         .env_remove("ATTN_BACKEND")
-        .env_remove("WORLD_SIZE")
-        .env_remove("RANK")
         .args(["train", "rnn", "--train"])
         .arg(csv)
         .arg("--test")
@@ -65,29 +65,43 @@ fn rnn(home: &Path, csv: &Path, (flag, run): (&str, &Path), extra: &[&str]) -> C
     cmd
 }
 
-/// Starts rank `rank` of two coordinated at `port`.
-fn rank(
-    home: &Path,
-    csv: &Path,
-    run: (&str, &Path),
-    rank: usize,
-    port: u16,
-    extra: &[&str],
-) -> Child {
-    let (rank, coordinator) = (rank.to_string(), format!("127.0.0.1:{port}"));
-    let flags = [
-        "--nodes",
-        "2",
-        "--node-rank",
-        &rank,
-        "--coordinator",
-        &coordinator,
-    ];
-    rnn(home, csv, run, &[&flags[..], extra].concat())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// `mpirun` starting each of `ranks` (the flags of one rank each: MPMD, `A : B`) in `home` on
+/// `csv`, into (`--output`) or resuming (`--resume`) `run`.
+fn mpirun(home: &Path, csv: &Path, run: (&str, &Path), ranks: &[&[&str]]) -> Command {
+    let mut cmd = Command::new("mpirun");
+    // As root too (CI's user), more ranks than cores, and each rank on all the cores (mpirun binds
+    // two ranks to one core each by default).
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .args(["--bind-to", "none"]);
+    for (i, flags) in ranks.iter().enumerate() {
+        if i > 0 {
+            cmd.arg(":");
+        }
+        let rank = rnn(home, csv, run, flags);
+        // The ranks of one machine inherit mpirun's environment.
+        for (key, value) in rank.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.args(["-np", "1"])
+            .arg(rank.get_program())
+            .args(rank.get_args());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// What a finished command wrote, stdout and stderr together.
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The losses of a run's report lines.
@@ -103,13 +117,20 @@ fn losses(run: &Path) -> Vec<f64> {
         .collect()
 }
 
-/// Waits for `child`, returning whether it succeeded and its stderr.
-fn finish(child: Child) -> (bool, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The pid of the rank `rank` among the processes `mpirun` (pid `parent`) started.
+fn rank_pid(parent: u32, rank: usize) -> Option<u32> {
+    let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+    (std::fs::read_dir("/proc").ok()?)
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = (stat.rsplit(')').next().unwrap_or(""))
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            ppid == Some(parent) && (environ.split(|b| *b == 0)).any(|v| v == wanted.as_bytes())
+        })
 }
 
 fn setup() -> (tempfile::TempDir, PathBuf) {
@@ -132,21 +153,20 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
     )
     .output()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", text(&out));
     // Both ranks write into one run directory, as on a shared disk; rank 1 keeps to rank-1/.
     let run = h.join("two");
-    let half = ["--iterations", "40", "--batch-size", "4"];
-    let out = ("--output", run.as_path());
-    let member = rank(h, &csv, out, 1, 29_810, &half);
-    let (ok, err) = finish(rank(h, &csv, out, 0, 29_810, &half));
-    assert!(ok, "rank 0: {err}");
-    let (ok, member_err) = finish(member);
-    assert!(ok, "rank 1: {member_err}");
-    assert!(member_err.contains("Rank 1 of 2 joined"), "{member_err}");
+    let half: &[&str] = &["--iterations", "40", "--batch-size", "4"];
+    let out = mpirun(h, &csv, ("--output", &run), &[half, half])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Rank 1 of 2 joined the run (Open MPI"),
+        "{said}"
+    );
+    assert!(said.contains("gradient exchanges of"), "{said}");
     let (two, one) = (losses(&run), losses(&whole));
     assert_eq!(two.len(), 4);
     for (a, b) in two.iter().zip(&one) {
@@ -156,33 +176,41 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
 }
 
 #[test]
-fn a_killed_rank_stops_the_other_naming_it_and_both_resume() {
+fn a_killed_rank_ends_the_job_naming_it_and_both_resume() {
     let (home, csv) = setup();
     let h = home.path();
     let run = h.join("run");
     // Long enough (tens of seconds) to be killed mid-run.
-    let long = ["--iterations", "1000", "--batch-size", "4"];
-    let out = ("--output", run.as_path());
-    let mut member = rank(h, &csv, out, 1, 29_820, &long);
-    let leader = rank(h, &csv, out, 0, 29_820, &long);
+    let long: &[&str] = &["--iterations", "1000", "--batch-size", "4"];
+    let job = mpirun(h, &csv, ("--output", &run), &[long, long])
+        .spawn()
+        .unwrap();
     let state = run.join("checkpoints/latest/state.json");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !state.is_file() {
         assert!(Instant::now() < deadline, "no checkpoint within 300 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    member.kill().unwrap(); // SIGKILL on Unix
-    member.wait().unwrap();
+    let member = rank_pid(job.id(), 1).expect("rank 1 among mpirun's children");
     let killed = Instant::now();
-    let (ok, err) = finish(leader);
-    assert!(!ok, "rank 0 went on without rank 1");
+    let status = Command::new("kill")
+        .args(["-9", &member.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = job.wait_with_output().unwrap();
     let waited = killed.elapsed();
+    let said = text(&out);
+    assert!(
+        !out.status.success(),
+        "the job went on without rank 1: {said}"
+    );
     assert!(
         waited < Duration::from_secs(60),
-        "rank 0 took {waited:?} to stop"
+        "the job took {waited:?} to end"
     );
-    assert!(err.contains("rank 1 disconnected"), "{err}");
-    assert!(err.contains("--resume"), "{err}");
+    assert!(said.contains("process rank 1"), "{said}");
+    assert!(said.contains("--resume"), "{said}");
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let saved = saved["iteration"].as_u64().unwrap();
@@ -191,14 +219,13 @@ fn a_killed_rank_stops_the_other_naming_it_and_both_resume() {
         "checkpoint at {saved}"
     );
 
-    // Started again with --resume, both go on from rank 0's checkpoint (sent to rank 1).
-    let again = ("--resume", run.as_path());
-    let member = rank(h, &csv, again, 1, 29_822, &long);
-    let (ok, err) = finish(rank(h, &csv, again, 0, 29_822, &long));
-    assert!(ok, "resumed rank 0: {err}");
-    assert!(err.contains(&format!("at iteration {saved}")), "{err}");
-    let (ok, member_err) = finish(member);
-    assert!(ok, "resumed rank 1: {member_err}");
+    // Started again with --resume, both go on from rank 0's checkpoint (broadcast to rank 1).
+    let out = mpirun(h, &csv, ("--resume", &run), &[long, long])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "resumed: {said}");
+    assert!(said.contains(&format!("at iteration {saved}")), "{said}");
     assert!(run.join("rank-1/checkpoints/latest/model.mpk").is_file());
     assert_eq!(
         losses(&run).len(),
@@ -213,32 +240,42 @@ fn a_rank_with_other_settings_is_refused_naming_them() {
     let (home, csv) = setup();
     let h = home.path();
     let run = h.join("run");
-    let out = ("--output", run.as_path());
-    let member = rank(
+    let out = mpirun(
         h,
         &csv,
-        out,
-        1,
-        29_830,
-        &["--iterations", "20", "--batch-size", "4", "--lr", "1e-3"],
+        ("--output", &run),
+        &[
+            &["--iterations", "20", "--batch-size", "4"],
+            &["--iterations", "20", "--batch-size", "4", "--lr", "1e-3"],
+        ],
+    )
+    .output()
+    .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    // Each rank says it, and neither is killed before it can.
+    assert_eq!(
+        said.matches("rank 1 differs from rank 0 in its training settings")
+            .count(),
+        2,
+        "{said}"
     );
-    let (ok, err) = finish(rank(
-        h,
+    assert!(!said.contains("MPI_ABORT"), "{said}");
+}
+
+#[test]
+fn the_flags_of_the_old_protocol_point_at_mpirun() {
+    let (home, csv) = setup();
+    let out = rnn(
+        home.path(),
         &csv,
-        out,
-        0,
-        29_830,
-        &["--iterations", "20", "--batch-size", "4"],
-    ));
-    assert!(!ok);
-    assert!(
-        err.contains("rank 1 differs from rank 0 in its training settings"),
-        "{err}"
-    );
-    let (ok, member_err) = finish(member);
-    assert!(!ok);
-    assert!(
-        member_err.contains("rank 1 differs from rank 0"),
-        "{member_err}"
-    );
+        ("--output", &home.path().join("run")),
+        &["--nodes", "2", "--node-rank", "1"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("--nodes is gone"), "{said}");
+    assert!(said.contains("mpirun -np N"), "{said}");
 }

@@ -76,16 +76,13 @@ enum Task {
         #[arg(long)]
         none: Option<PathBuf>,
     },
-    /// Train on several processes of this machine as a multi-node run would (`attn train
-    /// --nodes N`, rank 0 coordinating at 127.0.0.1:29500), into runs/nodes-N; the RNN baseline's
-    /// defaults unless `bert` comes first. Extra arguments go to every rank.
+    /// Train on several processes of this machine as a run across machines would (`mpirun -np
+    /// N attn train ...`, an attn built with `--features mpi`), into runs/nodes-N; the RNN
+    /// baseline's defaults unless `bert` comes first. Extra arguments go to every rank.
     TrainNodes {
         /// Processes (ranks).
         #[arg(long, default_value_t = 2)]
         nodes: usize,
-        /// Rank 0's address.
-        #[arg(long, default_value = "127.0.0.1:29500")]
-        coordinator: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -187,12 +184,17 @@ fn main() -> Result<()> {
         ),
         Task::CompareNer { bert, rnn } => ner::compare_ner(bert, rnn, &workspace_root(), attn),
         Task::CompareSeq2seq { attention, none } => compare_seq2seq(attention, none),
-        Task::TrainNodes {
-            nodes,
-            coordinator,
-            args,
-        } => {
-            cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+        Task::TrainNodes { nodes, args } => {
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "attn-cli",
+                "--bin",
+                "attn",
+                "--features",
+                "mpi",
+            ])?;
             let args = match args.first().map(String::as_str) {
                 Some("bert") => args,
                 Some("rnn") => {
@@ -201,7 +203,7 @@ fn main() -> Result<()> {
                 _ => [vec!["rnn".into()], with_defaults(RNN_DEFAULTS, &args)].concat(),
             };
             let run = PathBuf::from(format!("runs/nodes-{nodes}"));
-            nodes::run("target/release/attn", nodes, &coordinator, &run, &args)
+            nodes::run("target/release/attn", nodes, &run, &args)
         }
         Task::FetchModel { args } => attn(&["fetch-model"], &args),
         Task::FetchData { args } => attn(&["fetch-data"], &args),
@@ -365,14 +367,32 @@ fn ci() -> Result<()> {
         "--workspace",
         "--all-targets",
         "--features",
-        "attn-cli/wgpu,attn-cli/cuda",
+        "attn-cli/wgpu,attn-cli/cuda,attn-cli/mpi",
         "--",
         "-D",
         "warnings",
     ])?;
     // Every test, the GPU code path's group (tests/gpu.rs) among them: one build with `wgpu`, on
-    // a wgpu adapter (lavapipe, the CPU's software Vulkan, where there is no GPU).
-    cargo(&["test", "--workspace", "--features", "attn-cli/wgpu"])?;
+    // a wgpu adapter (lavapipe, the CPU's software Vulkan, where there is no GPU); and with
+    // `mpi`, the runs across processes under mpirun (tests/distributed.rs).
+    // The default build (no MPI) too: its own code paths where MPI's are compiled out.
+    cargo(&[
+        "clippy",
+        "-p",
+        "attn-train",
+        "-p",
+        "attn-cli",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&[
+        "test",
+        "--workspace",
+        "--features",
+        "attn-cli/wgpu,attn-cli/mpi",
+    ])?;
     fuzz(10, &[])
 }
 

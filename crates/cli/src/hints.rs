@@ -5,6 +5,14 @@ use attn_data::DataError;
 use attn_hub::HubError;
 use attn_train::TrainError;
 
+/// Prints `error: …` (with its causes) and its hint, if any, to stderr.
+pub fn report(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+    if let Some(hint) = hint(error) {
+        eprintln!("hint: {hint}");
+    }
+}
+
 /// A `hint: …` line for `error`, when one of its causes is about a flag.
 pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
     error.chain().find_map(|cause| {
@@ -15,6 +23,9 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                 TrainError::TooLong { .. } => Some("lower --max-len"),
                 TrainError::Precision { .. } => {
                     Some("drop --precision (only `train bert` runs in half precision)")
+                }
+                TrainError::RanksDiffer(_) => {
+                    Some("start every rank with the same flags, data files and attn build")
                 }
                 TrainError::ResumeMismatch { .. } => {
                     Some("pass the flags the run was started with (its run.json has them)")

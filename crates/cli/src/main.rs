@@ -98,10 +98,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
-        if let Some(hint) = hints::hint(&e) {
-            eprintln!("hint: {hint}");
-        }
+        hints::report(&e);
         std::process::exit(1);
     }
 }

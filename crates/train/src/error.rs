@@ -56,14 +56,18 @@ pub enum TrainError {
         /// The model, in words.
         model: &'static str,
     },
-    /// Another peer of a distributed run died, disconnected, failed or went silent.
+    /// Another device's peer of a run failed or went silent.
     #[error(
-        "training stopped: {0}; the last checkpoint is kept (start every rank again with --resume to go on)"
+        "training stopped: {0}; the last checkpoint is kept (run the command again with --resume to go on)"
     )]
     PeerLost(String),
-    /// The collective (burn-collective, or the control connection beside it) failed.
+    /// The collective (burn-collective, or MPI) failed.
     #[error("distributed training: {0}")]
     Collective(String),
+    /// Ranks of an MPI job that train something other than rank 0 does: every rank returns
+    /// this same error (so none needs to end the others).
+    #[error("{0}")]
+    RanksDiffer(String),
     /// A resumed run with settings other than those it was started with.
     #[error("{run}: the settings differ from the run's ({differences})")]
     ResumeMismatch {

@@ -60,16 +60,27 @@ pub enum Event<'a> {
     },
     /// The trained model's final scores (on the test set), as the task shows them.
     Scores(&'a dyn Summary),
-    /// This process joined a run over several processes or machines.
+    /// This process joined a run over several processes or machines (an MPI job).
     Joined {
         /// Its rank.
         rank: usize,
         /// Ranks of the run.
         nodes: usize,
-        /// Rank 0's address.
-        coordinator: &'a str,
+        /// The MPI library, in words.
+        library: &'a str,
         /// Bytes each peer all-reduces per step (gradients, flags and tally).
         bucket_bytes: usize,
+    },
+    /// How long this rank's gradient exchanges took (from its gradients to their sum).
+    Exchanged {
+        /// Its rank.
+        rank: usize,
+        /// Exchanges (one per step).
+        count: usize,
+        /// Their median, in seconds.
+        median_s: f64,
+        /// Bytes each exchange all-reduced.
+        bytes: usize,
     },
     /// The batch shapes a run on a GPU backend met (each compiles and tunes kernels).
     BatchShapes {
@@ -138,13 +149,23 @@ impl fmt::Display for Event<'_> {
             Self::Joined {
                 rank,
                 nodes,
-                coordinator,
+                library,
                 bucket_bytes,
             } => write!(
                 f,
-                "Rank {rank} of {nodes} joined the run coordinated at {coordinator}; each step \
-                 all-reduces {:.2} MB per device",
+                "Rank {rank} of {nodes} joined the run ({library}); each step all-reduces {:.2} MB",
                 bucket_bytes as f64 / 1e6
+            ),
+            Self::Exchanged {
+                rank,
+                count,
+                median_s,
+                bytes,
+            } => write!(
+                f,
+                "Rank {rank}: {count} gradient exchanges of {:.2} MB, {:.2} ms each (median)",
+                bytes as f64 / 1e6,
+                median_s * 1e3
             ),
             Self::BatchShapes { distinct, pad_to } => write!(
                 f,

@@ -36,7 +36,7 @@ where
 {
     let run = job.run;
     let cfg = &job.cfg.resolve_epochs(job.examples.len());
-    let rank = job.cluster.rank;
+    let rank = job.cluster.rank();
     if rank == 0 {
         std::fs::create_dir_all(run).map_err(io_err(run))?;
         if latest_checkpoint(run)?.is_some() {

@@ -26,7 +26,7 @@ pub struct TrainJob<'a, B: Backend> {
     pub run: &'a Path,
     /// The device to train on (the first of `cfg.devices`).
     pub device: &'a B::Device,
-    /// This process's rank and rank 0's address (with `cfg.nodes` above 1).
+    /// This process's place among the ranks of an MPI job (alone: rank 0 of 1).
     pub cluster: &'a Cluster,
     /// Who hears of the run's events.
     pub observer: Arc<dyn Observer>,

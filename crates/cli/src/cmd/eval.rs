@@ -64,7 +64,7 @@ impl BackendTask for EvalTask {
                     dir.display()
                 );
             };
-            eval_ner::<B::InnerBackend>(dir, test, &cfg, out, &device, &Terminal)?;
+            eval_ner::<B::InnerBackend>(dir, test, &cfg, out, &device, &Terminal::default())?;
             return Ok(());
         }
         let Some(data) = &self.data else {
@@ -79,13 +79,21 @@ impl BackendTask for EvalTask {
                 target: target.clone(),
             };
             let beam = self.args.beam;
-            eval_seq2seq::<B::InnerBackend>(dir, &test, beam, 32, out, &device, &Terminal)?;
+            eval_seq2seq::<B::InnerBackend>(
+                dir,
+                &test,
+                beam,
+                32,
+                out,
+                &device,
+                &Terminal::default(),
+            )?;
             return Ok(());
         };
         if dir.join("rnn.json").is_file() {
-            eval_rnn::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal)?;
+            eval_rnn::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal::default())?;
         } else {
-            eval_bert::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal)?;
+            eval_bert::<B::InnerBackend>(dir, data, &cfg, out, &device, &Terminal::default())?;
         }
         Ok(())
     }

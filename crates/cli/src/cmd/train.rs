@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use attn_backend::{AutodiffBackend, BackendSpec, BackendTask, dispatch};
 use attn_classify::{BertSettings, DataFiles, RnnSettings, train_bert, train_rnn};
 use attn_tag::{NerSettings, RnnTaggerSettings, TagFiles, train_ner, train_rnn_tagger};
-use attn_train::{Cluster, TrainConfig};
+use attn_train::{Cluster, TrainConfig, TrainError};
 use attn_translate::{ParallelFiles, Seq2SeqSettings, train_seq2seq};
 use clap::{Args, ValueEnum};
 
@@ -120,22 +120,19 @@ pub struct TrainArgs {
     /// the path, not a speed-up).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub devices: u64,
-    /// Processes training together, one per machine or several on one (torchrun's WORLD_SIZE):
-    /// each takes its share of every global batch (--nodes x --devices x --batch-size rows), and
-    /// the gradients are summed through burn-collective at every step.
-    #[arg(long, env = "WORLD_SIZE", default_value_t = 1, value_parser = at_least_one)]
-    pub nodes: usize,
-    /// This process's rank, 0 to --nodes - 1 (torchrun's RANK). Rank 0 coordinates and writes
-    /// the run (reports, checkpoints, model, evaluation); the others only train.
-    #[arg(long, env = "RANK", default_value_t = 0)]
-    pub node_rank: usize,
-    /// Rank 0's HOST:PORT [default: $MASTER_ADDR:$MASTER_PORT, else 127.0.0.1:29500]. Rank 0
-    /// listens on PORT and PORT+1, rank R on PORT+2+R.
-    #[arg(long)]
+    /// Gone: training across processes is launched with `mpirun -np N attn train ...`; kept to
+    /// say so.
+    #[arg(long, hide = true)]
+    pub nodes: Option<String>,
+    /// Gone, as --nodes.
+    #[arg(long, hide = true)]
+    pub node_rank: Option<String>,
+    /// Gone, as --nodes.
+    #[arg(long, hide = true)]
     pub coordinator: Option<String>,
-    /// Seconds a silent rank is given before the others stop.
-    #[arg(long, default_value_t = 60, value_parser = at_least_one)]
-    pub peer_timeout: usize,
+    /// Gone, as --nodes.
+    #[arg(long, hide = true)]
+    pub peer_timeout: Option<String>,
     /// Decay of an exponential moving average of the weights (Polyak averaging), updated after
     /// every optimizer step and saved as the trained model; 0: off, the last weights [default:
     /// 0.99 for BERT (with label smoothing, the best of the sweep in docs/results.md), else 0].
@@ -161,7 +158,7 @@ pub struct TrainArgs {
 }
 
 struct TrainTask {
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
     cfg: TrainConfig,
     bert: BertSettings,
     rnn: RnnSettings,
@@ -181,7 +178,9 @@ enum Data {
 impl BackendTask for TrainTask {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let terminal = Arc::new(Terminal);
+        let terminal = Arc::new(Terminal {
+            rank: self.cluster.rank(),
+        });
         let (cfg, run, cluster) = (&self.cfg, &self.run, &self.cluster);
         match (&self.data, &self.model_dir) {
             (Data::Parallel(files, settings), _) => {
@@ -210,8 +209,37 @@ impl BackendTask for TrainTask {
     }
 }
 
-/// Trains the model `args` name, then scores it on the test set.
+/// Trains the model `args` name, then scores it on the test set; as one rank of an MPI job when
+/// `mpirun` (or `srun`) started it.
 pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
+    let legacy = [
+        ("--nodes", &args.nodes),
+        ("--node-rank", &args.node_rank),
+        ("--coordinator", &args.coordinator),
+        ("--peer-timeout", &args.peer_timeout),
+    ];
+    if let Some((flag, _)) = legacy.iter().find(|(_, value)| value.is_some()) {
+        bail!(
+            "{flag} is gone: start the ranks of a run with `mpirun -np N [-H HOSTS] attn train \
+             ...` (or Slurm's srun), which gives each its rank and the number of ranks (an attn \
+             built with `--features mpi`)"
+        );
+    }
+    let cluster = Arc::new(Cluster::from_launcher()?);
+    let result = train(spec, args, cluster.clone());
+    if let Err(e) = &result
+        && cluster.size() > 1
+        && !matches!(e.downcast_ref(), Some(TrainError::RanksDiffer(_)))
+    {
+        // The other ranks wait for this one in their next all-reduce: end them all.
+        crate::hints::report(e);
+        cluster.abort(1);
+    }
+    result
+}
+
+/// [`run`] on `cluster`.
+fn train(spec: BackendSpec, args: TrainArgs, cluster: Arc<Cluster>) -> Result<()> {
     let kind = args.kind;
     let parallel = match kind {
         ModelKind::Seq2seq => Some(args.seq2seq.files(args.data.data_dir.as_deref())?),
@@ -262,6 +290,11 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     let run = match (&args.resume, &args.output) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
+        (None, None) if cluster.size() > 1 => bail!(
+            "--output DIR: the {} ranks of an MPI job need one run directory, named alike on \
+             every machine",
+            cluster.size()
+        ),
         (None, None) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
@@ -323,7 +356,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
         val_fraction: args.val_fraction,
         eval_every: args.eval_every,
         devices: args.devices as usize,
-        nodes: args.nodes,
+        nodes: cluster.size(),
         pad_to: args.pad_to.0.clone(),
         ema: args.ema.unwrap_or(match kind {
             ModelKind::Bert => recipe.ema,
@@ -346,7 +379,7 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     }
     // Ranks other than 0 write no run.json: rank 0 sends them its checkpoint.
     if let Some(dir) = &args.resume
-        && args.node_rank == 0
+        && cluster.rank() == 0
         && !dir.join("run.json").is_file()
     {
         bail!(
@@ -354,7 +387,9 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             dir.display()
         );
     }
-    eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
+    if cluster.rank() == 0 {
+        eprintln!("Model: {}\nRun directory: {}", cfg.model, run.display());
+    }
     let a = &args.rnn;
     let classifier = RnnSettings::default();
     let rnn = RnnSettings {
@@ -403,8 +438,11 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
             Data::Tagged(files, settings, rnn)
         }
     };
+    if cluster.size() > 1 {
+        on_signal_say_resume(cluster.rank(), &run)?;
+    }
     let task = TrainTask {
-        cluster: cluster(&args),
+        cluster,
         cfg,
         bert,
         rnn,
@@ -415,24 +453,27 @@ pub fn run(spec: BackendSpec, args: TrainArgs) -> Result<()> {
     dispatch(spec, task)?
 }
 
-/// This process's place in a multi-node run, from the flags and torchrun's variables.
-fn cluster(args: &TrainArgs) -> Cluster {
-    let from_env = || {
-        let addr = std::env::var("MASTER_ADDR").ok()?;
-        let port = std::env::var("MASTER_PORT").unwrap_or_else(|_| "29500".into());
-        Some(format!("{addr}:{port}"))
-    };
-    let default = Cluster::default();
-    Cluster {
-        rank: args.node_rank,
-        coordinator: args
-            .coordinator
-            .clone()
-            .or_else(from_env)
-            .unwrap_or(default.coordinator),
-        peer_timeout: std::time::Duration::from_secs(args.peer_timeout as u64),
-        ..default
-    }
+/// When mpirun ends the job (a rank died or failed, or the job was cancelled), says so on
+/// SIGTERM or SIGINT and how to go on, then exits: the all-reduce this rank waits in would never
+/// return.
+fn on_signal_say_resume(rank: usize, run: &std::path::Path) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let run = run.display().to_string();
+    std::thread::Builder::new()
+        .name("attn signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                eprintln!(
+                    "Rank {rank}: training stopped by signal {signal}: the job is ending (when \
+                     mpirun ends it, its message names the rank that ended first). The last \
+                     checkpoint in {run} is kept: run the same mpirun command with --resume {run} \
+                     (in place of --output) to go on."
+                );
+                std::process::exit(128 + signal);
+            }
+        })?;
+    Ok(())
 }
 
 /// Refuses settings outside their meaningful range, naming the flag.

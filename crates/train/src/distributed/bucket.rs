@@ -140,6 +140,7 @@ pub(crate) struct Sizes {
     pub elements: usize,
 }
 
+#[cfg(feature = "mpi")]
 impl Sizes {
     /// Elements of the model's bucket: the weights, a flag for each, and the tally.
     pub fn bucket(self) -> usize {

@@ -1,31 +1,29 @@
 //! Data-parallel training over devices, processes and machines: every peer (a device of a rank)
 //! trains a replica on its share of each global batch, the gradients are summed (through
-//! burn-collective between the devices of a process, through rank 0 between processes), and
-//! every peer takes the same optimizer step.
+//! burn-collective between the devices of a process, through MPI's all-reduce between the
+//! processes of an `mpirun` job), and every peer takes the same optimizer step.
 
 mod bucket;
-mod control;
+#[cfg(feature = "mpi")]
+mod hello;
+#[cfg(feature = "mpi")]
+mod ranks;
 mod reducer;
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use attn_data::Example;
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, DeviceOps};
 use burn_collective::CollectiveConfig;
 
-pub(crate) use bucket::{Tally, gather, scatter, sizes};
+#[cfg(feature = "mpi")]
+use bucket::sizes;
+pub(crate) use bucket::{Tally, gather, scatter};
 pub(crate) use reducer::Reducer;
 
-use crate::checkpoint::latest_checkpoint;
-use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::events::Event;
 use crate::job::TrainJob;
-use control::{Control, Hello};
 use reducer::Watch;
 
 /// Each peer thread's stack: it runs a whole training run, as the main thread (8 MiB) does; an
@@ -90,17 +88,17 @@ where
     let (cfg, run, cluster) = (job.cfg, job.run, job.cluster);
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     burn_collective::reset_collective::<B::InnerBackend>();
-    let (nodes, per_rank, rank) = (cfg.nodes, cfg.devices, cluster.rank);
-    if nodes > 1 && per_rank > 1 {
-        // burn-collective 0.21's all-reduce between processes never completed here (docs/architecture.md).
+    let (nodes, per_rank, rank) = (cfg.nodes, cfg.devices, cluster.rank());
+    if nodes != cluster.size() {
         return Err(TrainError::Settings(format!(
-            "--nodes {nodes} with --devices {per_rank}: a rank of several trains on one device"
+            "the settings train on {nodes} processes, but this one is a rank of {}",
+            cluster.size()
         )));
     }
-    if rank >= nodes {
+    if nodes > 1 && per_rank > 1 {
         return Err(TrainError::Settings(format!(
-            "--node-rank {rank} is not a rank of --nodes {nodes} (0 to {})",
-            nodes - 1
+            "--devices {per_rank} under mpirun: each rank of several trains on one device (start \
+             one rank per device)"
         )));
     }
     let watch = Arc::new(Watch::default());
@@ -109,30 +107,10 @@ where
     } else {
         run.join(format!("rank-{rank}"))
     };
-    let control = if nodes > 1 {
-        let hello = Hello {
-            rank,
-            nodes,
-            devices: per_rank,
-            settings: settings_hash(cfg),
-            data: data_hash(job.examples, job.validation),
-            model: model_hash(&model),
-        };
-        let checkpoint = if rank == 0 {
-            latest_checkpoint(run)?
-        } else {
-            None
-        };
-        let control = Control::start(cluster, hello, checkpoint.as_deref(), &home, watch.clone())?;
-        job.observer.event(Event::Joined {
-            rank,
-            nodes,
-            coordinator: &cluster.coordinator,
-            bucket_bytes: sizes(&model).bucket() * 4,
-        });
-        Some(Arc::new(control))
-    } else {
-        None
+    #[cfg(feature = "mpi")]
+    let ranks = match nodes {
+        1 => None,
+        _ => Some(Arc::new(join_ranks(&model, job, &home)?)),
     };
     let config = CollectiveConfig::default().with_num_devices(per_rank);
     let devices = devices(job.device, per_rank);
@@ -147,7 +125,9 @@ where
                     watch.clone(),
                     &home,
                 );
-                let (train_peer, control) = (&train_peer, &control);
+                #[cfg(feature = "mpi")]
+                let ranks = &ranks;
+                let train_peer = &train_peer;
                 let thread = std::thread::Builder::new()
                     .name(format!("attn device {k}"))
                     .stack_size(PEER_STACK);
@@ -155,17 +135,26 @@ where
                     // The precision of the matrix products is thread-local: each peer sets it.
                     let _autocast = attn_transformer::autocast(cfg.precision);
                     let index = rank * per_rank + k;
-                    let reducer = match &control {
-                        Some(control) => Reducer::Ranks(control.clone()),
-                        None => match Reducer::join::<B::InnerBackend>(
+                    #[cfg(feature = "mpi")]
+                    let reducer = match ranks {
+                        Some(ranks) => Ok(Reducer::Ranks(ranks.clone())),
+                        None => Reducer::join::<B::InnerBackend>(
                             index,
                             device.clone(),
                             config,
                             watch.clone(),
-                        ) {
-                            Ok(reducer) => reducer,
-                            Err(e) => return (Err(e), None),
-                        },
+                        ),
+                    };
+                    #[cfg(not(feature = "mpi"))]
+                    let reducer = Reducer::join::<B::InnerBackend>(
+                        index,
+                        device.clone(),
+                        config,
+                        watch.clone(),
+                    );
+                    let reducer = match reducer {
+                        Ok(reducer) => reducer,
+                        Err(e) => return (Err(e), None),
                     };
                     let peer = Peer {
                         index,
@@ -198,23 +187,60 @@ where
             .collect()
     });
     let (results, reducers): (Vec<Result<T>>, Vec<Option<Reducer>>) = results.into_iter().unzip();
-    let failed = primary(&results);
-    let finished = match (&control, failed) {
-        (Some(control), Some(i)) => {
-            control.fail(&results[i].as_ref().err().expect("an error").to_string());
-            Ok(())
-        }
-        (Some(control), None) => control.finish(),
-        (None, _) => Ok(()),
-    };
+    #[cfg(feature = "mpi")]
+    if let Some(ranks) = &ranks {
+        let (count, median) = ranks.exchanges();
+        job.observer.event(crate::events::Event::Exchanged {
+            rank,
+            count,
+            median_s: median,
+            bytes: sizes(&model).bucket() * 4,
+        });
+    }
     for reducer in reducers.into_iter().flatten() {
         reducer.leave::<B::InnerBackend>();
     }
     let mut results = results;
-    match failed {
+    match primary(&results) {
         Some(i) => results.swap_remove(i),
-        None => finished.and_then(|()| results.swap_remove(0)),
+        None => results.swap_remove(0),
     }
+}
+
+/// Joins the other ranks through MPI: their fingerprints checked against rank 0's, rank 0's
+/// checkpoint (to resume from) handed to the others' `home`.
+#[cfg(feature = "mpi")]
+fn join_ranks<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    job: &TrainJob<'_, B>,
+    home: &Path,
+) -> Result<ranks::Ranks> {
+    let rank = job.cluster.rank();
+    let hello = hello::Hello::of(rank, job.cfg, (job.examples, job.validation), model);
+    let checkpoint = match rank {
+        0 => crate::checkpoint::latest_checkpoint(job.run)?,
+        _ => None,
+    };
+    let ranks = ranks::Ranks::start(hello, checkpoint.as_deref(), home)?;
+    job.observer.event(crate::events::Event::Joined {
+        rank,
+        nodes: job.cfg.nodes,
+        library: &mpi_library(),
+        bucket_bytes: sizes(model).bucket() * 4,
+    });
+    Ok(ranks)
+}
+
+/// The MPI library's name and version (the first part of `MPI_Get_library_version`).
+#[cfg(feature = "mpi")]
+fn mpi_library() -> String {
+    let version = mpi::environment::library_version().unwrap_or_else(|_| "MPI".into());
+    version
+        .split(',')
+        .next()
+        .unwrap_or("MPI")
+        .trim()
+        .to_string()
 }
 
 /// The first error of the peers that is not only a consequence of another's.
@@ -224,69 +250,4 @@ fn primary<T>(results: &[Result<T>]) -> Option<usize> {
         .find(|(_, r)| !matches!(r, Err(TrainError::PeerLost(_))))
         .or_else(|| errors().next())
         .map(|(i, _)| i)
-}
-
-/// A hasher whose output is the same in every process and build (not randomly seeded).
-fn stable_hasher() -> impl Hasher {
-    // FNV-1a, 64 bits.
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-    }
-    Fnv(0xcbf2_9ce4_8422_2325)
-}
-
-/// The run's settings that must agree between ranks (paths and reporting may differ).
-fn settings_hash(cfg: &TrainConfig) -> u64 {
-    let mut value = serde_json::to_value(cfg).expect("serializes");
-    if let Some(map) = value.as_object_mut() {
-        for local in [
-            "model",
-            "data_dir",
-            "eval_limit",
-            "eval_batch_size",
-            "report_every",
-            "checkpoint_every",
-            "eval_every",
-        ] {
-            map.remove(local);
-        }
-    }
-    let mut hasher = stable_hasher();
-    value.to_string().hash(&mut hasher);
-    hasher.finish()
-}
-
-/// The ids, labels and targets of the training and validation examples.
-fn data_hash(train: &[Example], validation: &[Example]) -> u64 {
-    let mut hasher = stable_hasher();
-    for set in [train, validation] {
-        set.len().hash(&mut hasher);
-        for example in set {
-            example.ids.hash(&mut hasher);
-            example.label.hash(&mut hasher);
-            example.target.hash(&mut hasher);
-        }
-    }
-    hasher.finish()
-}
-
-/// The shapes of the model's parameters, in order.
-fn model_hash<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> u64 {
-    struct Shapes<H>(H);
-    impl<B: AutodiffBackend, H: Hasher> ModuleVisitor<B> for Shapes<H> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            param.lazy_shape().dims::<D>().hash(&mut self.0);
-        }
-    }
-    let mut shapes = Shapes(stable_hasher());
-    model.visit(&mut shapes);
-    shapes.0.finish()
 }

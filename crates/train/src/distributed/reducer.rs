@@ -1,7 +1,7 @@
 //! How a peer sums its gradient bucket with the others': through burn-collective between the
 //! devices of one process (registration and all-reduce each on a thread of its own, waited for
 //! while watching the other peers, so that one that fails stops the rest instead of a hang), or
-//! through rank 0 between processes.
+//! through MPI between processes (where a rank that dies ends the job through mpirun).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -11,11 +11,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 use burn_collective::{CollectiveConfig, CollectiveError, PeerId, ReduceOperation};
 
-use super::control::Control;
+#[cfg(feature = "mpi")]
+use super::ranks::Ranks;
 use crate::error::{Result, TrainError};
 
-/// What stopped a distributed run, once something has: set by the control connections (a rank
-/// that disconnected, failed or went silent) and by a peer thread that failed.
+/// What stopped a run over several devices, once something has: set by a peer thread that
+/// failed.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
     lost: Mutex<Option<String>>,
@@ -87,16 +88,17 @@ pub(crate) enum Reducer {
         /// What stops the run.
         watch: Arc<Watch>,
     },
-    /// The one device of a rank of several, summing through rank 0.
-    Ranks(Arc<Control>),
+    /// The one device of a rank of several, summing through MPI.
+    #[cfg(feature = "mpi")]
+    Ranks(Arc<Ranks>),
 }
 
-/// How long registering may wait for the other peers (they have all joined the control
-/// connection by then, so this is only reached when the collective itself is stuck).
+/// How long registering may wait for the other peers (they start together, so this is only
+/// reached when the collective itself is stuck).
 const REGISTER_LIMIT: Duration = Duration::from_secs(600);
 
-/// How long one all-reduce may take before the run is declared stuck (the control connection
-/// notices dead peers far sooner).
+/// How long one all-reduce may take before the run is declared stuck (a failed peer is noticed
+/// through the watch far sooner).
 const ALL_REDUCE_LIMIT: Duration = Duration::from_secs(1800);
 
 impl Reducer {
@@ -127,20 +129,27 @@ impl Reducer {
                 })?;
                 Ok(Tensor::from_primitive(TensorPrimitive::Float(summed)))
             }
-            Self::Ranks(control) => {
+            #[cfg(feature = "mpi")]
+            Self::Ranks(ranks) => {
+                let started = Instant::now();
                 let device = tensor.device();
                 let values: Vec<f32> = tensor.into_data().to_vec().expect("f32 gradients");
-                let summed = control.sum(values)?;
-                Ok(Tensor::from_floats(summed.as_slice(), &device))
+                let summed = Tensor::from_floats(ranks.sum(&values).as_slice(), &device);
+                ranks.record(started.elapsed());
+                Ok(summed)
             }
         }
     }
 
     /// Leaves the collective.
     pub fn leave<B: Backend>(self) {
-        if let Self::Devices { id, .. } = self {
-            // Leaving fails only when the collective is already torn down: nothing left to do.
-            let _ = burn_collective::finish_collective::<B>(id);
+        match self {
+            Self::Devices { id, .. } => {
+                // Leaving fails only when the collective is already torn down: nothing left to do.
+                let _ = burn_collective::finish_collective::<B>(id);
+            }
+            #[cfg(feature = "mpi")]
+            Self::Ranks(_) => {}
         }
     }
 }
