@@ -65,9 +65,33 @@ fn rnn(home: &Path, csv: &Path, (flag, run): (&str, &Path), extra: &[&str]) -> C
     cmd
 }
 
-/// `mpirun` starting each of `ranks` (the flags of one rank each: MPMD, `A : B`) in `home` on
-/// `csv`, into (`--output`) or resuming (`--resume`) `run`.
-fn mpirun(home: &Path, csv: &Path, run: (&str, &Path), ranks: &[&[&str]]) -> Command {
+/// The tiny fixture BERT fine-tuned on `csv`, as [`rnn`].
+fn bert(home: &Path, csv: &Path, (flag, run): (&str, &Path), extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_attn"));
+    cmd.env("ATTN_HOME", home)
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("ATTN_BACKEND")
+        .args(common::tiny_bert_on(csv))
+        .args(["--max-len", "16", "--lr", "1e-3", "--seed", "3"])
+        .args(["--report-every", "10", "--checkpoint-every", "10"])
+        .args(extra)
+        .arg(flag)
+        .arg(run);
+    cmd
+}
+
+/// A command of one run: [`rnn`] or [`bert`].
+type Train = fn(&Path, &Path, (&str, &Path), &[&str]) -> Command;
+
+/// `mpirun` starting each of `ranks` (the flags of one rank each: MPMD, `A : B`) of `train` in
+/// `home` on `csv`, into (`--output`) or resuming (`--resume`) `run`.
+fn mpirun(
+    train: Train,
+    home: &Path,
+    csv: &Path,
+    run: (&str, &Path),
+    ranks: &[&[&str]],
+) -> Command {
     let mut cmd = Command::new("mpirun");
     // As root too (CI's user), more ranks than cores, and each rank on all the cores (mpirun binds
     // two ranks to one core each by default).
@@ -79,7 +103,7 @@ fn mpirun(home: &Path, csv: &Path, run: (&str, &Path), ranks: &[&[&str]]) -> Com
         if i > 0 {
             cmd.arg(":");
         }
-        let rank = rnn(home, csv, run, flags);
+        let rank = train(home, csv, run, flags);
         // The ranks of one machine inherit mpirun's environment.
         for (key, value) in rank.get_envs() {
             match value {
@@ -140,12 +164,12 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     (home, csv)
 }
 
-#[test]
-fn two_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
+/// Trains with `train` once with batches of 8, once on two ranks with 4 each: the same losses.
+fn two_ranks_train_as_one(train: Train, model: &str) {
     let (home, csv) = setup();
     let h = home.path();
     let whole = h.join("whole");
-    let out = rnn(
+    let out = train(
         h,
         &csv,
         ("--output", &whole),
@@ -157,22 +181,29 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
     // Both ranks write into one run directory, as on a shared disk; rank 1 keeps to rank-1/.
     let run = h.join("two");
     let half: &[&str] = &["--iterations", "40", "--batch-size", "4"];
-    let out = mpirun(h, &csv, ("--output", &run), &[half, half])
+    let out = mpirun(train, h, &csv, ("--output", &run), &[half, half])
         .output()
         .unwrap();
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(
-        said.contains("Rank 1 of 2 joined the run (Open MPI"),
-        "{said}"
-    );
+    assert!(said.contains("Rank 1 of 2 joined the run (Open MPI"), "{said}");
     assert!(said.contains("gradient exchanges of"), "{said}");
     let (two, one) = (losses(&run), losses(&whole));
     assert_eq!(two.len(), 4);
     for (a, b) in two.iter().zip(&one) {
         assert!((a - b).abs() < 1e-3, "two ranks {a} vs one process {b}");
     }
-    assert!(run.join("eval.json").is_file() && run.join("rnn_model.mpk").is_file());
+    assert!(run.join("eval.json").is_file() && run.join(model).is_file());
+}
+
+#[test]
+fn two_rnn_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
+    two_ranks_train_as_one(rnn, "rnn_model.mpk");
+}
+
+#[test]
+fn two_bert_ranks_with_half_batches_train_as_one_process_with_the_whole_batch() {
+    two_ranks_train_as_one(bert, "model.safetensors");
 }
 
 #[test]
@@ -182,7 +213,7 @@ fn a_killed_rank_ends_the_job_naming_it_and_both_resume() {
     let run = h.join("run");
     // Long enough (tens of seconds) to be killed mid-run.
     let long: &[&str] = &["--iterations", "1000", "--batch-size", "4"];
-    let job = mpirun(h, &csv, ("--output", &run), &[long, long])
+    let job = mpirun(rnn, h, &csv, ("--output", &run), &[long, long])
         .spawn()
         .unwrap();
     let state = run.join("checkpoints/latest/state.json");
@@ -220,7 +251,7 @@ fn a_killed_rank_ends_the_job_naming_it_and_both_resume() {
     );
 
     // Started again with --resume, both go on from rank 0's checkpoint (broadcast to rank 1).
-    let out = mpirun(h, &csv, ("--resume", &run), &[long, long])
+    let out = mpirun(rnn, h, &csv, ("--resume", &run), &[long, long])
         .output()
         .unwrap();
     let said = text(&out);
@@ -241,6 +272,7 @@ fn a_rank_with_other_settings_is_refused_naming_them() {
     let h = home.path();
     let run = h.join("run");
     let out = mpirun(
+        rnn,
         h,
         &csv,
         ("--output", &run),
