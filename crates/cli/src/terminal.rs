@@ -14,10 +14,7 @@ pub struct Terminal {
 
 impl Observer for Terminal {
     fn event(&self, event: Event<'_>) {
-        let own = matches!(
-            event,
-            Event::Joined { .. } | Event::Exchanged { .. } | Event::TrainedShare { .. }
-        );
+        let own = matches!(event, Event::Joined { .. } | Event::TrainedShare { .. });
         if self.rank > 0 && !own {
             return;
         }

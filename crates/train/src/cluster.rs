@@ -3,11 +3,20 @@
 
 use crate::error::{Result, TrainError};
 
-/// Variables a launcher sets in each process it starts, with the number of processes.
-const LAUNCHERS: [(&str, &str); 3] = [
-    ("OMPI_COMM_WORLD_SIZE", "OpenMPI's mpirun"),
-    ("PMI_SIZE", "an MPICH mpirun or srun"),
-    ("PMIX_SIZE", "a PMIx launcher (srun --mpi=pmix)"),
+/// Variables a launcher sets in each process it starts, and the one holding the number of
+/// processes (PMIx has none of its own: Slurm's task count stands in).
+const LAUNCHERS: [(&str, &str, &str); 3] = [
+    (
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_SIZE",
+        "OpenMPI's mpirun",
+    ),
+    ("PMI_SIZE", "PMI_SIZE", "an MPICH mpirun or srun"),
+    (
+        "PMIX_RANK",
+        "SLURM_NTASKS",
+        "a PMIx launcher (srun --mpi=pmix)",
+    ),
 ];
 
 /// This process's place in the run: its rank and the number of ranks. With the `mpi` feature
@@ -50,8 +59,8 @@ impl Cluster {
         }
         #[cfg(not(feature = "mpi"))]
         match size {
-            0 | 1 => Ok(Self::alone()),
-            _ => Err(TrainError::Settings(format!(
+            None | Some(0 | 1) => Ok(Self::alone()),
+            Some(size) => Err(TrainError::Settings(format!(
                 "started by {launcher} as one of {size} processes, but this build has no MPI: \
                  build with `--features mpi` (OpenMPI's libopenmpi-dev) to train across them"
             ))),
@@ -80,10 +89,12 @@ impl Cluster {
     }
 }
 
-/// The number of processes and the launcher's name, when a launcher started this one.
-fn launched() -> Option<(usize, &'static str)> {
-    LAUNCHERS.iter().find_map(|(var, who)| {
-        let size = std::env::var(var).ok()?.trim().parse().ok()?;
+/// The number of processes (when the launcher says) and the launcher's name, when a launcher
+/// started this one.
+fn launched() -> Option<(Option<usize>, &'static str)> {
+    LAUNCHERS.iter().find_map(|(var, size, who)| {
+        std::env::var_os(var)?;
+        let size = std::env::var(size).ok().and_then(|s| s.trim().parse().ok());
         Some((size, *who))
     })
 }

@@ -71,14 +71,15 @@ pub enum Event<'a> {
         /// Bytes each peer all-reduces per step (gradients, flags and tally).
         bucket_bytes: usize,
     },
-    /// How long this rank's gradient exchanges took (from its gradients to their sum).
+    /// How long the gradient exchanges of an MPI job took (from a rank's gradients to their sum).
     Exchanged {
-        /// Its rank.
-        rank: usize,
         /// Exchanges (one per step).
         count: usize,
-        /// Their median, in seconds.
-        median_s: f64,
+        /// The median over the steps of the fastest rank's time (the rank that arrived last,
+        /// waiting for no one): the exchange itself, in seconds.
+        fastest_s: f64,
+        /// The median of rank 0's own, its waits for slower ranks included, in seconds.
+        own_s: f64,
         /// Bytes each exchange all-reduced.
         bytes: usize,
     },
@@ -157,15 +158,17 @@ impl fmt::Display for Event<'_> {
                 bucket_bytes as f64 / 1e6
             ),
             Self::Exchanged {
-                rank,
                 count,
-                median_s,
+                fastest_s,
+                own_s,
                 bytes,
             } => write!(
                 f,
-                "Rank {rank}: {count} gradient exchanges of {:.2} MB, {:.2} ms each (median)",
+                "Gradient exchanges: {count} of {:.2} MB, {:.2} ms each (median of each step's \
+                 last rank to arrive; {:.2} ms on rank 0 with its waits)",
                 bytes as f64 / 1e6,
-                median_s * 1e3
+                fastest_s * 1e3,
+                own_s * 1e3
             ),
             Self::BatchShapes { distinct, pad_to } => write!(
                 f,

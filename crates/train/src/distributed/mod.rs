@@ -189,13 +189,15 @@ where
     let (results, reducers): (Vec<Result<T>>, Vec<Option<Reducer>>) = results.into_iter().unzip();
     #[cfg(feature = "mpi")]
     if let Some(ranks) = &ranks {
-        let (count, median) = ranks.exchanges();
-        job.observer.event(crate::events::Event::Exchanged {
-            rank,
-            count,
-            median_s: median,
-            bytes: sizes(&model).bucket() * 4,
-        });
+        let (count, own_s, fastest_s) = ranks.exchanges();
+        if rank == 0 {
+            job.observer.event(crate::events::Event::Exchanged {
+                count,
+                fastest_s,
+                own_s,
+                bytes: sizes(&model).bucket() * 4,
+            });
+        }
     }
     for reducer in reducers.into_iter().flatten() {
         reducer.leave::<B::InnerBackend>();

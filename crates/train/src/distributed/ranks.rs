@@ -60,15 +60,26 @@ impl Ranks {
         exchanges.push(took.as_secs_f64());
     }
 
-    /// The exchanges so far and their median in seconds.
-    pub fn exchanges(&self) -> (usize, f64) {
-        let mut seconds = self.exchanges.lock().expect("no panic holding it").clone();
-        seconds.sort_by(f64::total_cmp);
-        (
-            seconds.len(),
-            seconds.get(seconds.len() / 2).copied().unwrap_or(0.0),
-        )
+    /// The exchanges so far (every rank calls this, after the same number of steps): how many,
+    /// the median on this rank (its waits for slower ranks included), and the median of each
+    /// step's fastest rank, the one that arrived last and waited for no one: the cost of the
+    /// exchange itself.
+    pub fn exchanges(&self) -> (usize, f64, f64) {
+        let own = self.exchanges.lock().expect("no panic holding it").clone();
+        let mut fastest = vec![0f64; own.len()];
+        SimpleCommunicator::world().all_reduce_into(
+            &own[..],
+            &mut fastest[..],
+            SystemOperation::min(),
+        );
+        (own.len(), median(own), median(fastest))
     }
+}
+
+/// The middle value of `values` (0 for none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Broadcasts rank 0's checkpoint files: their names and sizes as JSON, then each file in

@@ -133,8 +133,10 @@ impl Reducer {
             Self::Ranks(ranks) => {
                 let started = Instant::now();
                 let device = tensor.device();
-                let values: Vec<f32> = tensor.into_data().to_vec().expect("f32 gradients");
-                let summed = Tensor::from_floats(ranks.sum(&values).as_slice(), &device);
+                let values: Vec<f32> = tensor.into_data().into_vec().expect("f32 gradients");
+                let n = values.len();
+                let summed = burn::tensor::TensorData::new(ranks.sum(&values), [n]);
+                let summed = Tensor::from_data(summed, &device);
                 ranks.record(started.elapsed());
                 Ok(summed)
             }
