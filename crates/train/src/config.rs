@@ -78,8 +78,8 @@ pub struct TrainConfig {
     /// gradient (1: one device).
     #[serde(default = "one_device")]
     pub devices: usize,
-    /// Processes (one per machine, or several on one) training data-parallel, each with
-    /// `devices` devices; their gradients are summed through burn-collective.
+    /// Processes (one per machine, or several on one) training data-parallel, the ranks of an
+    /// MPI job (the size of [`crate::Cluster`]); their gradients are summed through MPI.
     #[serde(default = "one_device")]
     pub nodes: usize,
     /// Decay of an exponential moving average of the weights, updated after every optimizer step
