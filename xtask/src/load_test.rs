@@ -1,7 +1,7 @@
 //! `cargo xtask load-test`: `POST /predict` under load, one AG News test text a request, from
 //! N clients at once for a fixed time; `attn serve` and the Python way to serve the same model
-//! (`scripts/serve_pytorch.py`: FastAPI + uvicorn + HF's pipeline) alternately at each
-//! concurrency; texts/s and p50/p99 latency beside `attn bench infer`'s offline throughput,
+//! (`scripts/serve_pytorch.py`: FastAPI + uvicorn + HF's pipeline), and TEI where it was built,
+//! one after the other at each concurrency; texts/s and p50/p99 latency beside `attn bench infer`'s offline throughput,
 //! written into docs/results.md.
 
 use std::net::TcpListener;
@@ -140,16 +140,83 @@ fn texts(dir: &Path) -> Result<Vec<String>> {
     Ok(texts)
 }
 
+/// The servers to compare: `attn serve`, the Python server, and TEI where it was built.
+pub struct Servers {
+    /// The `attn` binary.
+    pub attn: String,
+    /// The Python interpreter with fastapi, uvicorn, torch and transformers.
+    pub python: String,
+    /// TEI's `text-embeddings-router`, if any.
+    pub tei: Option<PathBuf>,
+}
+
+impl Servers {
+    /// The names of the servers, `attn` first.
+    fn names(&self) -> Vec<&'static str> {
+        let mut names = vec!["attn", "Python"];
+        if self.tei.is_some() {
+            names.push("TEI");
+        }
+        names
+    }
+
+    /// The command that serves `model` on `port` as `name` does, texts over the model's length
+    /// cut rather than refused.
+    fn command(&self, name: &str, model: &str, port: u16) -> Command {
+        let port = port.to_string();
+        let mut cmd = match (name, &self.tei) {
+            ("attn", _) => {
+                let mut cmd = Command::new(&self.attn);
+                cmd.args([
+                    "serve",
+                    "--model",
+                    model,
+                    "--port",
+                    &port,
+                    "--auto-truncate",
+                ]);
+                cmd
+            }
+            ("TEI", Some(tei)) => {
+                let mut cmd = Command::new(tei);
+                cmd.args([
+                    "--model-id",
+                    model,
+                    "--hostname",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                ])
+                .arg("--auto-truncate");
+                cmd
+            }
+            _ => {
+                let mut cmd = Command::new(&self.python);
+                cmd.args([
+                    "scripts/serve_pytorch.py",
+                    "--model",
+                    model,
+                    "--port",
+                    &port,
+                ]);
+                cmd
+            }
+        };
+        cmd.stderr(Stdio::inherit());
+        cmd
+    }
+}
+
 /// Runs the load test of `model` (trained with `--pooling cls`, HF's own class, when missing)
-/// at each of `concurrency` for `seconds`, `attn serve` and the Python server alternately.
+/// at each of `concurrency` for `seconds`, the servers one after the other.
 pub fn run(
-    attn: &str,
-    python: &str,
+    servers: &Servers,
     model: &Path,
     data: &Path,
     concurrency: &[usize],
     seconds: f64,
 ) -> Result<()> {
+    let attn = servers.attn.as_str();
     let data_dir = data.display().to_string();
     if !model.join("config.json").is_file() {
         eprintln!("training {} to serve", model.display());
@@ -170,67 +237,80 @@ pub fn run(
         )
     };
     let (batch32, batch1) = (offline("32")?, offline("1")?);
+    let names = servers.names();
     let mut rows = Vec::new();
     for &c in concurrency {
-        let mut pair = Vec::new();
-        for side in ["attn", "python"] {
+        let mut loads = Vec::new();
+        for name in &names {
             let port = free_port()?;
-            let mut cmd = match side {
-                "attn" => {
-                    let mut cmd = Command::new(attn);
-                    cmd.args(["serve", "--model", &model_arg, "--port", &port.to_string()])
-                        .arg("--auto-truncate");
-                    cmd
-                }
-                _ => {
-                    let mut cmd = Command::new(python);
-                    cmd.args(["scripts/serve_pytorch.py", "--model", &model_arg])
-                        .args(["--port", &port.to_string()]);
-                    cmd
-                }
-            };
-            cmd.stderr(Stdio::inherit());
-            let server = start(cmd, port)?;
+            let server = start(servers.command(name, &model_arg, port), port)?;
             let load = hammer(port, &texts, c, seconds)?;
             drop(server);
             eprintln!(
-                "{side} at {c}: {:.1} texts/s, p50 {:.1} ms, p99 {:.1} ms, {} failed",
+                "{name} at {c}: {:.1} texts/s, p50 {:.1} ms, p99 {:.1} ms, {} failed",
                 load.texts_per_s, load.p50_ms, load.p99_ms, load.failed
             );
             if load.failed > 0 {
-                bail!("{side} failed {} requests at concurrency {c}", load.failed);
+                bail!("{name} failed {} requests at concurrency {c}", load.failed);
             }
-            pair.push(load);
+            loads.push(load);
         }
-        rows.push((c, pair));
+        rows.push((c, loads));
     }
+    let anchors = &names[1..];
     let mut body = format!(
-        "Measured by `cargo xtask load-test --concurrency {} --seconds {seconds}` (`POST /predict`, \
-         one AG News test text a request, each client sending its next as soon as the last is \
-         answered; `attn serve --auto-truncate` (texts over 128 pieces cut, as the pipeline's \
-         `truncation=True` does) and `scripts/serve_pytorch.py` — FastAPI + \
-         uvicorn + HF's `pipeline`, torch on 2 threads — on the same model `{}`, one after the \
-         other at each concurrency).\n\n\
-         | clients | attn texts/s | Python texts/s | ratio | attn p50 / p99 ms | Python p50 / p99 ms |\n\
-         |---|---|---|---|---|---|\n",
+        "Measured by `cargo xtask load-test --concurrency {}{} --seconds {seconds}` (`POST \
+         /predict`, one AG News test text a request, each client sending its next as soon as the \
+         last is answered; `attn serve --auto-truncate` (texts over 128 pieces cut, as the \
+         pipeline's `truncation=True` does) and `scripts/serve_pytorch.py` — FastAPI + uvicorn + \
+         HF's `pipeline`, torch on 2 threads{} — on the same model `{}`, one after the other at \
+         each concurrency).\n\n| clients | {} | {} | attn p50 / p99 ms | {} |\n|{}\n",
         concurrency
             .iter()
             .map(usize::to_string)
             .collect::<Vec<_>>()
             .join(","),
-        model.display()
+        if servers.tei.is_some() {
+            " --tei …"
+        } else {
+            ""
+        },
+        if servers.tei.is_some() {
+            "; and TEI's `text-embeddings-router --auto-truncate` (its candle CPU backend; \
+             it cuts at the model's 512 positions)"
+        } else {
+            ""
+        },
+        model.display(),
+        names
+            .iter()
+            .map(|n| format!("{n} texts/s"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        anchors
+            .iter()
+            .map(|n| format!("attn / {n}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        anchors
+            .iter()
+            .map(|n| format!("{n} p50 / p99 ms"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(3 + 3 * anchors.len()),
     );
-    for (c, pair) in &rows {
-        let (a, p) = (&pair[0], &pair[1]);
+    for (c, loads) in &rows {
+        let attn = &loads[0];
+        let cells =
+            |f: &dyn Fn(&Load) -> String| loads[1..].iter().map(f).collect::<Vec<_>>().join(" | ");
         body += &format!(
-            "| {c} | **{:.1}** | {:.1} | {:.2}x | {:.1} / {:.1} | {:.1} / {:.1} |\n",
-            a.texts_per_s,
-            p.texts_per_s,
-            a.texts_per_s / p.texts_per_s,
-            a.p50_ms,
-            a.p99_ms,
-            p.p50_ms,
-            p.p99_ms
+            "| {c} | **{:.1}** | {} | {} | {:.1} / {:.1} | {} |\n",
+            attn.texts_per_s,
+            cells(&|l| format!("{:.1}", l.texts_per_s)),
+            cells(&|l| format!("{:.2}x", attn.texts_per_s / l.texts_per_s)),
+            attn.p50_ms,
+            attn.p99_ms,
+            cells(&|l| format!("{:.1} / {:.1}", l.p50_ms, l.p99_ms)),
         );
     }
     let field = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);

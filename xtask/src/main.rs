@@ -155,6 +155,10 @@ enum Task {
         /// The Python interpreter with fastapi, uvicorn, torch and transformers.
         #[arg(long, env = "PYTHON", default_value = "python3")]
         python: String,
+        /// TEI's `text-embeddings-router` binary (built by scripts/build_tei.sh): serve the same
+        /// model with it too, a third server at each concurrency.
+        #[arg(long, env = "TEI_ROUTER")]
+        tei: Option<PathBuf>,
     },
     /// Check the layering of docs/architecture.md: no import circle between the top-level
     /// modules of any crate, and no task named in attn-train's sources.
@@ -235,11 +239,16 @@ fn main() -> Result<()> {
             concurrency,
             seconds,
             python,
+            tei,
         } => {
             cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
             let data = load_test::ag_news(&workspace_root());
-            let attn = "target/release/attn";
-            load_test::run(attn, &python, &model, &data, &concurrency, seconds)
+            let servers = load_test::Servers {
+                attn: "target/release/attn".into(),
+                python,
+                tei,
+            };
+            load_test::run(&servers, &model, &data, &concurrency, seconds)
         }
         Task::Layers { root } => layers::check(&root.unwrap_or_else(workspace_root)),
         Task::Ci => ci(),
