@@ -150,60 +150,46 @@ pub struct Servers {
     pub tei: Option<PathBuf>,
 }
 
-impl Servers {
-    /// The names of the servers, `attn` first.
-    fn names(&self) -> Vec<&'static str> {
-        let mut names = vec!["attn", "Python"];
-        if self.tei.is_some() {
-            names.push("TEI");
-        }
-        names
-    }
+/// How a server is started: the command that serves a model on a port.
+type Starter<'a> = Box<dyn Fn(&str, u16) -> Command + 'a>;
 
-    /// The command that serves `model` on `port` as `name` does, texts over the model's length
-    /// cut rather than refused.
-    fn command(&self, name: &str, model: &str, port: u16) -> Command {
-        let port = port.to_string();
-        let mut cmd = match (name, &self.tei) {
-            ("attn", _) => {
-                let mut cmd = Command::new(&self.attn);
-                cmd.args([
-                    "serve",
-                    "--model",
-                    model,
-                    "--port",
-                    &port,
-                    "--auto-truncate",
-                ]);
-                cmd
-            }
-            ("TEI", Some(tei)) => {
-                let mut cmd = Command::new(tei);
-                cmd.args([
-                    "--model-id",
-                    model,
-                    "--hostname",
-                    "127.0.0.1",
-                    "--port",
-                    &port,
-                ])
-                .arg("--auto-truncate");
-                cmd
-            }
-            _ => {
-                let mut cmd = Command::new(&self.python);
-                cmd.args([
-                    "scripts/serve_pytorch.py",
-                    "--model",
-                    model,
-                    "--port",
-                    &port,
-                ]);
-                cmd
-            }
-        };
-        cmd.stderr(Stdio::inherit());
-        cmd
+impl Servers {
+    /// Each server's name (`attn` first) and how it serves `model` on `port`, texts over the
+    /// model's length cut rather than refused.
+    fn sides(&self) -> Vec<(&'static str, Starter<'_>)> {
+        let mut sides: Vec<(&'static str, Starter<'_>)> = vec![
+            (
+                "attn",
+                Box::new(|model, port| {
+                    let mut cmd = Command::new(&self.attn);
+                    cmd.args(["serve", "--model", model, "--auto-truncate", "--port"])
+                        .arg(port.to_string());
+                    cmd
+                }),
+            ),
+            (
+                "Python",
+                Box::new(|model, port| {
+                    let mut cmd = Command::new(&self.python);
+                    cmd.args(["scripts/serve_pytorch.py", "--model", model, "--port"])
+                        .arg(port.to_string());
+                    cmd
+                }),
+            ),
+        ];
+        if let Some(tei) = &self.tei {
+            sides.push((
+                "TEI",
+                Box::new(move |model, port| {
+                    let mut cmd = Command::new(tei);
+                    cmd.args(["--model-id", model, "--hostname", "127.0.0.1"])
+                        .args(["--auto-truncate", "--port"])
+                        .arg(port.to_string());
+                    cmd
+                }),
+            ));
+        }
+        sides
     }
 }
 
@@ -237,13 +223,16 @@ pub fn run(
         )
     };
     let (batch32, batch1) = (offline("32")?, offline("1")?);
-    let names = servers.names();
+    let sides = servers.sides();
+    let names: Vec<&str> = sides.iter().map(|(name, _)| *name).collect();
     let mut rows = Vec::new();
     for &c in concurrency {
         let mut loads = Vec::new();
-        for name in &names {
+        for (name, serve) in &sides {
             let port = free_port()?;
-            let server = start(servers.command(name, &model_arg, port), port)?;
+            let mut cmd = serve(&model_arg, port);
+            cmd.stderr(Stdio::inherit());
+            let server = start(cmd, port)?;
             let load = hammer(port, &texts, c, seconds)?;
             drop(server);
             eprintln!(
