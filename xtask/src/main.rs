@@ -189,16 +189,7 @@ fn main() -> Result<()> {
         Task::CompareNer { bert, rnn } => ner::compare_ner(bert, rnn, &workspace_root(), attn),
         Task::CompareSeq2seq { attention, none } => compare_seq2seq(attention, none),
         Task::TrainNodes { nodes, args } => {
-            cargo(&[
-                "build",
-                "--release",
-                "-p",
-                "attn-cli",
-                "--bin",
-                "attn",
-                "--features",
-                "mpi",
-            ])?;
+            build_attn(&["mpi"])?;
             let args = match args.first().map(String::as_str) {
                 Some("bert") => args,
                 Some("rnn") => {
@@ -219,15 +210,15 @@ fn main() -> Result<()> {
             python,
         } => {
             if vs_pytorch_ner {
-                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                build_attn(&[])?;
                 let data = ner::with_wnut17(Vec::new(), &workspace_root());
                 vs_pytorch_ner::run("target/release/attn", &python, rounds.max(1), &data)
             } else if vs_pytorch_rnn {
-                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                build_attn(&[])?;
                 let defaults = with_defaults(RNN_DEFAULTS, &[]);
                 vs_pytorch_rnn::run("target/release/attn", &python, rounds.max(1), &defaults)
             } else if vs_pytorch {
-                cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+                build_attn(&[])?;
                 vs_pytorch::run("target/release/attn", &python, rounds.max(1))
             } else {
                 cargo(&["bench", "--workspace"])
@@ -241,7 +232,7 @@ fn main() -> Result<()> {
             python,
             tei,
         } => {
-            cargo(&["build", "--release", "-p", "attn-cli", "--bin", "attn"])?;
+            build_attn(&[])?;
             let data = load_test::ag_news(&workspace_root());
             let servers = load_test::Servers {
                 attn: "target/release/attn".into(),
@@ -286,8 +277,43 @@ fn with_defaults(defaults: &[(&str, &str)], args: &[String]) -> Vec<String> {
     out
 }
 
-/// Runs the release `attn` binary with `fixed` then `extra` arguments.
+/// The features of every release `attn` the xtask builds: `extra`, and `blas` where pkg-config
+/// finds OpenBLAS (the faster products on AVX2 CPUs), said on standard error either way.
+fn attn_features(extra: &[&str]) -> String {
+    let blas = Command::new("pkg-config")
+        .args(["--exists", "openblas"])
+        .status()
+        .is_ok_and(|s| s.success());
+    eprintln!(
+        "xtask: attn {} OpenBLAS{}",
+        if blas { "with" } else { "without" },
+        if blas {
+            " (pkg-config found openblas)"
+        } else {
+            " (apt-get install libopenblas-serial-dev pkg-config: faster products on AVX2 CPUs)"
+        }
+    );
+    let mut features: Vec<&str> = extra.to_vec();
+    if blas {
+        features.push("blas");
+    }
+    features.join(",")
+}
+
+/// Builds the release `attn` binary with [`attn_features`].
+fn build_attn(extra: &[&str]) -> Result<()> {
+    let features = attn_features(extra);
+    let mut args = vec!["build", "--release", "-p", "attn-cli", "--bin", "attn"];
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
+    }
+    cargo(&args)
+}
+
+/// Runs the release `attn` binary (built with [`attn_features`]) with `fixed` then `extra`
+/// arguments.
 fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
+    let features = attn_features(&[]);
     let mut args = vec![
         "run",
         "--release",
@@ -296,8 +322,11 @@ fn attn(fixed: &[&str], extra: &[String]) -> Result<()> {
         "attn-cli",
         "--bin",
         "attn",
-        "--",
     ];
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
+    }
+    args.push("--");
     args.extend_from_slice(fixed);
     args.extend(extra.iter().map(String::as_str));
     cargo(&args)
@@ -376,17 +405,20 @@ fn ci() -> Result<()> {
         "--workspace",
         "--all-targets",
         "--features",
-        "attn-cli/wgpu,attn-cli/cuda,attn-cli/mpi",
+        "attn-cli/wgpu,attn-cli/cuda,attn-cli/mpi,attn-cli/blas",
         "--",
         "-D",
         "warnings",
     ])?;
     // Every test, the GPU code path's group (tests/gpu.rs) among them: one build with `wgpu`, on
     // a wgpu adapter (lavapipe, the CPU's software Vulkan, where there is no GPU); and with
-    // `mpi`, the runs across processes under mpirun (tests/distributed.rs).
-    // The default build (no MPI) too: its own code paths where MPI's are compiled out.
+    // `mpi`, the runs across processes under mpirun (tests/distributed.rs); and with `blas`, the
+    // products on OpenBLAS where they are chosen (crates/kernels/tests/engines.rs compares both).
+    // The default build (no MPI, no BLAS) too: its own code paths where theirs are compiled out.
     cargo(&[
         "clippy",
+        "-p",
+        "attn-kernels",
         "-p",
         "attn-train",
         "-p",
@@ -400,7 +432,7 @@ fn ci() -> Result<()> {
         "test",
         "--workspace",
         "--features",
-        "attn-cli/wgpu,attn-cli/mpi",
+        "attn-cli/wgpu,attn-cli/mpi,attn-cli/blas",
     ])?;
     fuzz(10, &[])
 }

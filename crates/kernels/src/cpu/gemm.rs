@@ -1,7 +1,11 @@
-//! Matrix products on f32 slices through the gemm crate (the one under burn-flex), written straight
-//! into their outputs, and the linear layer built on them.
+//! Matrix products on f32 slices, written straight into their outputs, and the linear layer built
+//! on them: through the gemm crate (the one under burn-flex) or, with the `blas` feature, the
+//! system's OpenBLAS, whichever [`Engine::choose`] measured faster for the shape and the CPU.
+
+use super::engine::Engine;
 
 /// A matrix operand: its elements and the strides of its rows and columns.
+#[derive(Debug, Clone, Copy)]
 pub struct Operand<'a> {
     /// The elements.
     pub data: &'a [f32],
@@ -46,17 +50,40 @@ impl<'a> Operand<'a> {
 /// 192³ multiply-adds (burn-flex's threshold); gemm splits the output, not the sums, so the result
 /// does not depend on the threads.
 pub fn matmul(out: &mut Vec<f32>, accumulate: bool, [m, k, n]: [usize; 3], a: Operand, b: Operand) {
+    let threads = m * n * k >= 192 * 192 * 192;
+    let engine = Engine::choose([m, k, n], threads);
+    matmul_on(engine, out, accumulate, [m, k, n], a, b, threads);
+}
+
+/// [`matmul`] on `engine`, on all of rayon's threads or (`threads` false) on this one.
+pub fn matmul_on(
+    engine: Engine,
+    out: &mut Vec<f32>,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    threads: bool,
+) {
     if accumulate {
         assert_eq!(out.len(), m * n, "the accumulated output is m x n");
     } else {
         out.clear();
         out.reserve(m * n);
     }
-    let threads = m * n * k >= 192 * 192 * 192;
-    // SAFETY: the output has room for m * n elements in rows of n; with `accumulate` false gemm
-    // writes each of them without reading it, so all m * n are initialised before `set_len`.
+    // SAFETY: the output has room for m * n elements in rows of n; with `accumulate` false both
+    // engines write each of them without reading it, so all m * n are initialised before `set_len`.
     unsafe {
-        gemm_raw(out.as_mut_ptr(), n, accumulate, [m, k, n], a, b, threads);
+        run(
+            engine,
+            out.as_mut_ptr(),
+            n,
+            accumulate,
+            [m, k, n],
+            a,
+            b,
+            threads,
+        );
         out.set_len(m * n);
     }
 }
@@ -76,8 +103,64 @@ pub(super) unsafe fn gemm_raw(
     b: Operand,
     threads: bool,
 ) {
+    let engine = Engine::choose([m, k, n], threads);
+    // SAFETY: as this function's.
+    unsafe {
+        run(
+            engine,
+            out,
+            out_row_stride,
+            accumulate,
+            [m, k, n],
+            a,
+            b,
+            threads,
+        )
+    }
+}
+
+/// [`gemm_raw`] on `engine`.
+///
+/// # Safety
+/// As [`gemm_raw`]'s.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run(
+    engine: Engine,
+    out: *mut f32,
+    out_row_stride: usize,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    threads: bool,
+) {
     a.check(m, k);
     b.check(k, n);
+    let dims = [m, k, n];
+    match engine {
+        // SAFETY: as this function's; the operands are checked.
+        Engine::Gemm => unsafe { gemm_crate(out, out_row_stride, accumulate, dims, a, b, threads) },
+        // SAFETY: as this function's; the operands are checked.
+        #[cfg(feature = "blas")]
+        Engine::Blas => unsafe {
+            super::blas::product(out, out_row_stride, accumulate, dims, a, b, threads)
+        },
+    }
+}
+
+/// [`gemm_raw`] on the gemm crate, with the operands checked.
+///
+/// # Safety
+/// As [`gemm_raw`]'s, with the operands checked.
+pub(super) unsafe fn gemm_crate(
+    out: *mut f32,
+    out_row_stride: usize,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    threads: bool,
+) {
     let parallelism = match threads {
         true => gemm::Parallelism::Rayon(0),
         false => gemm::Parallelism::None,

@@ -20,10 +20,13 @@ macro_rules! kernel {
 
 mod additive;
 mod attention;
+#[cfg(feature = "blas")]
+mod blas;
 mod cross_entropy;
 mod decoder;
 mod dropout;
 mod embedding;
+mod engine;
 mod gelu;
 mod gemm;
 mod layer_norm;
@@ -41,8 +44,11 @@ pub use decoder::{
 };
 pub use dropout::{DropMask, dropout};
 pub use embedding::embedding_backward;
+pub use engine::Engine;
 pub use gelu::{gelu, gelu_backward};
-pub use gemm::{column_sums, linear, linear_input_grad, linear_weight_grad};
+pub use gemm::{
+    Operand, column_sums, linear, linear_input_grad, linear_weight_grad, matmul, matmul_on,
+};
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use optimizer::{AdamWStep, adamw, l2_norm, moving_average};
 pub use recurrent::{CellKind, Recurrence, RecurrentGrads, Saved, recurrent, recurrent_backward};

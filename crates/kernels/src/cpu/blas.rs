@@ -1,0 +1,152 @@
+//! Matrix products on the system's OpenBLAS (the `blas` feature): single-threaded calls, the
+//! output split between rayon's threads so that OpenBLAS's own threads never compete with them.
+
+use std::ffi::c_int;
+use std::sync::Once;
+
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
+use rayon::prelude::*;
+
+use super::gemm::Operand;
+// Links the system OpenBLAS (found by pkg-config) that `cblas_sgemm` comes from.
+use openblas_src as _;
+
+// OpenBLAS's own entry point (every build has it; a serial build ignores it). Not in cblas-sys.
+unsafe extern "C" {
+    fn openblas_set_num_threads(threads: c_int);
+}
+
+/// Rows or columns of the output a piece of a threaded product spans at least.
+const PIECE: usize = 16;
+
+/// `out` [m, n], rows `out_row_stride` apart, = `a` · `b` (+ `out` when `accumulate`), split
+/// between rayon's threads when `threads`.
+///
+/// # Safety
+/// `out` must be valid for writes (and, when `accumulate`, reads) of an m x n matrix with that row
+/// stride, nothing else may access it during the call, and the operands must be checked.
+pub(super) unsafe fn product(
+    out: *mut f32,
+    out_row_stride: usize,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    threads: bool,
+) {
+    static SERIAL: Once = Once::new();
+    // SAFETY: sets a global of the library; no product runs before it returns.
+    SERIAL.call_once(|| unsafe { openblas_set_num_threads(1) });
+    let pieces = if threads {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let by_rows = m >= n;
+    let span = if by_rows { m } else { n };
+    let step = span
+        .div_ceil(pieces)
+        .next_multiple_of(PIECE)
+        .min(span.max(1));
+    let out = Output(out);
+    (0..span.div_ceil(step.max(1)))
+        .into_par_iter()
+        .for_each(|p| {
+            let (start, len) = (p * step, step.min(span - p * step));
+            // SAFETY: the pieces are disjoint row (or column) bands of the output, within the m x n
+            // matrix the caller vouches for; each operand band lies within its checked operand.
+            unsafe {
+                if by_rows {
+                    let a = Operand {
+                        data: &a.data[start * a.row_stride..],
+                        ..a
+                    };
+                    let at = out.at(start * out_row_stride);
+                    call(at, out_row_stride, accumulate, [len, k, n], &a, &b);
+                } else {
+                    let b = Operand {
+                        data: &b.data[start * b.col_stride..],
+                        ..b
+                    };
+                    let at = out.at(start);
+                    call(at, out_row_stride, accumulate, [m, k, len], &a, &b);
+                }
+            }
+        });
+}
+
+/// The output shared by the pieces of a product, each writing its own band.
+#[derive(Clone, Copy)]
+struct Output(*mut f32);
+
+// SAFETY: the pieces write disjoint bands of the output, each from one thread.
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+impl Output {
+    /// The element `offset` past the output's first.
+    ///
+    /// # Safety
+    /// It must lie within the output.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller vouches that the offset is within the output.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// An operand as BLAS takes it: transposed or not, and the distance between its stored rows.
+fn layout(x: &Operand, rows: usize, cols: usize) -> Option<(CBLAS_TRANSPOSE, c_int)> {
+    let (trans, ld, min) = if x.col_stride == 1 {
+        (CBLAS_TRANSPOSE::CblasNoTrans, x.row_stride, cols)
+    } else if x.row_stride == 1 {
+        (CBLAS_TRANSPOSE::CblasTrans, x.col_stride, rows)
+    } else {
+        return None;
+    };
+    (ld >= min.max(1)).then_some((trans, c_int::try_from(ld).ok()?))
+}
+
+/// One single-threaded `sgemm`, or the gemm crate where BLAS cannot take the operands' strides.
+///
+/// # Safety
+/// As [`product`]'s, for this piece.
+unsafe fn call(
+    out: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    [m, k, n]: [usize; 3],
+    a: &Operand,
+    b: &Operand,
+) {
+    let sizes = [m, k, n, ldc].map(|s| c_int::try_from(s).ok());
+    let (Some((ta, lda)), Some((tb, ldb)), [Some(mi), Some(ki), Some(ni), Some(ldci)]) =
+        (layout(a, m, k), layout(b, k, n), sizes)
+    else {
+        // SAFETY: as this function's.
+        return unsafe { super::gemm::gemm_crate(out, ldc, accumulate, [m, k, n], *a, *b, false) };
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    // SAFETY: the layouts keep every read within the operands (checked by the caller, strides
+    // checked above); with beta 0 OpenBLAS writes the output without reading it.
+    unsafe {
+        cblas_sgemm(
+            CBLAS_LAYOUT::CblasRowMajor,
+            ta,
+            tb,
+            mi,
+            ni,
+            ki,
+            1.0,
+            a.data.as_ptr(),
+            lda,
+            b.data.as_ptr(),
+            ldb,
+            beta,
+            out,
+            ldci,
+        );
+    }
+}

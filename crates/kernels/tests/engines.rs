@@ -1,0 +1,123 @@
+//! Every matrix-product engine of the build (the gemm crate; OpenBLAS with `--features blas`)
+//! against a product in f64, on the layouts, strides and splits the kernels use.
+
+use attn_kernels::cpu::{Engine, Operand, matmul_on};
+
+/// Numbers in [-1, 1), fixed by `seed`.
+fn data(len: usize, seed: u32) -> Vec<f32> {
+    (0..len as u32)
+        .map(|i| ((i ^ seed).wrapping_mul(2_654_435_761) >> 8) as f32 / (1 << 23) as f32 - 1.0)
+        .collect()
+}
+
+/// Element (r, c) of an operand.
+fn at(x: &Operand, r: usize, c: usize) -> f64 {
+    x.data[r * x.row_stride + c * x.col_stride] as f64
+}
+
+/// `a` · `b` in f64, plus `init`.
+fn reference([m, k, n]: [usize; 3], a: &Operand, b: &Operand, init: &[f32]) -> Vec<f32> {
+    (0..m * n)
+        .map(|i| {
+            let (r, c) = (i / n, i % n);
+            let sum: f64 = (0..k).map(|p| at(a, r, p) * at(b, p, c)).sum();
+            (sum + init.get(i).copied().unwrap_or(0.0) as f64) as f32
+        })
+        .collect()
+}
+
+/// Checks every engine, on one thread and on all, writing and accumulating.
+fn check([m, k, n]: [usize; 3], a: Operand, b: Operand) {
+    for &engine in Engine::ALL {
+        for threads in [false, true] {
+            for accumulate in [false, true] {
+                let init = if accumulate {
+                    data(m * n, 9)
+                } else {
+                    Vec::new()
+                };
+                let mut out = init.clone();
+                matmul_on(engine, &mut out, accumulate, [m, k, n], a, b, threads);
+                let want = reference([m, k, n], &a, &b, &init);
+                assert_eq!(out.len(), want.len());
+                for (i, (got, want)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + k as f32).sqrt() * (1.0 + want.abs()),
+                        "{} {m}x{k}x{n} threads {threads} accumulate {accumulate}: at {i} {got} \
+                         vs {want}",
+                        engine.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn products_in_every_layout_equal_f64() {
+    for dims in [
+        [37, 19, 53],
+        [300, 64, 40],
+        [40, 64, 300],
+        [1, 1, 1],
+        [129, 200, 17],
+    ] {
+        let [m, k, n] = dims;
+        let (a, b) = (data(m * k, 1), data(k * n, 2));
+        // x · w, g · wᵀ, xᵀ · g, and both transposed.
+        check(dims, Operand::rows(&a, k), Operand::rows(&b, n));
+        check(dims, Operand::rows(&a, k), Operand::transposed(&b, k));
+        check(dims, Operand::transposed(&a, m), Operand::rows(&b, n));
+        check(dims, Operand::transposed(&a, m), Operand::transposed(&b, k));
+    }
+}
+
+#[test]
+fn head_blocks_of_wider_rows() {
+    // A head of 8 columns inside rows of 24, as the attention reads its projections.
+    let (seq, dim, width) = (33, 8, 24);
+    let x = data(seq * width, 3);
+    let head = &x[dim..];
+    let q = Operand::rows(head, width);
+    let kt = Operand::transposed(head, width);
+    check([seq, dim, seq], q, kt);
+}
+
+#[test]
+fn an_empty_sum_writes_zeros_or_keeps_the_output() {
+    for &engine in Engine::ALL {
+        let (a, b) = (Vec::new(), Vec::new());
+        let mut out = vec![f32::NAN; 6];
+        matmul_on(
+            engine,
+            &mut out,
+            false,
+            [2, 0, 3],
+            Operand::rows(&a, 0),
+            Operand::rows(&b, 3),
+            true,
+        );
+        assert_eq!(out, vec![0.0; 6], "{}", engine.name());
+        let mut out = vec![1.5; 6];
+        matmul_on(
+            engine,
+            &mut out,
+            true,
+            [2, 0, 3],
+            Operand::rows(&a, 0),
+            Operand::rows(&b, 3),
+            true,
+        );
+        assert_eq!(out, vec![1.5; 6], "{}", engine.name());
+    }
+}
+
+#[test]
+fn single_threaded_products_stay_on_the_gemm_crate() {
+    if std::env::var_os("ATTN_MATMUL").is_some() {
+        return;
+    }
+    // Products inside rayon tasks (attention heads, recurrent steps) never leave their thread.
+    assert_eq!(Engine::choose([4096, 768, 3072], false), Engine::Gemm);
+    assert_eq!(Engine::choose([64, 32, 64], true), Engine::Gemm);
+}
