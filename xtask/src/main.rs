@@ -218,8 +218,8 @@ fn main() -> Result<()> {
                 let defaults = with_defaults(RNN_DEFAULTS, &[]);
                 vs_pytorch_rnn::run("target/release/attn", &python, rounds.max(1), &defaults)
             } else if vs_pytorch {
-                build_attn(&[])?;
-                vs_pytorch::run("target/release/attn", &python, rounds.max(1))
+                let features = build_attn(&[])?;
+                vs_pytorch::run("target/release/attn", &python, rounds.max(1), &features)
             } else {
                 cargo(&["bench", "--workspace"])
             }
@@ -300,14 +300,15 @@ fn attn_features(extra: &[&str]) -> String {
     features.join(",")
 }
 
-/// Builds the release `attn` binary with [`attn_features`].
-fn build_attn(extra: &[&str]) -> Result<()> {
+/// Builds the release `attn` binary with [`attn_features`], and returns them.
+fn build_attn(extra: &[&str]) -> Result<String> {
     let features = attn_features(extra);
     let mut args = vec!["build", "--release", "-p", "attn-cli", "--bin", "attn"];
     if !features.is_empty() {
         args.extend(["--features", &features]);
     }
-    cargo(&args)
+    cargo(&args)?;
+    Ok(features)
 }
 
 /// Runs the release `attn` binary (built with [`attn_features`]) with `fixed` then `extra`

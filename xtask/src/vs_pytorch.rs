@@ -85,8 +85,9 @@ fn text_of(cmd: &mut Command) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Measures every case `rounds` times on each side, alternating, and writes the ratio table.
-pub fn run(attn: &str, python: &str, rounds: usize) -> Result<()> {
+/// Measures every case `rounds` times on each side, alternating, and writes the ratio table
+/// (`features`: those `attn` was built with).
+pub fn run(attn: &str, python: &str, rounds: usize, features: &str) -> Result<()> {
     let model = text_of(Command::new(attn).arg("fetch-model"));
     let model = model
         .split(" (")
@@ -160,10 +161,14 @@ pub fn run(attn: &str, python: &str, rounds: usize) -> Result<()> {
         |_| "synthetic batches (AG_NEWS_DIR unset)".to_string(),
         |d| format!("AG News train.csv in file order ({d})"),
     );
+    let products = match features.contains("blas") {
+        true => "built with `blas`: products on OpenBLAS or the gemm crate, as chosen per shape",
+        false => "products on the gemm crate",
+    };
     let table = format!(
         "Measured by `cargo xtask bench --vs-pytorch --rounds {rounds}` on {threads} cores of {cpu}; \
-         attn {} (burn 0.21.0, Flex backend) against {versions} ({threads} threads); {data}; \
-         medians over rounds run alternately (attn, PyTorch, attn, …).\n\n\
+         attn {} (burn 0.21.0, Flex backend; {products}) against {versions} ({threads} threads); \
+         {data}; medians over rounds run alternately (attn, PyTorch, attn, …).\n\n\
          | case | attn samples/s | PyTorch samples/s | ratio | attn fwd / bwd / optim s | PyTorch fwd / bwd / optim s | peak RSS attn / PyTorch |\n\
          |---|---|---|---|---|---|---|\n{}\n",
         env!("CARGO_PKG_VERSION"),

@@ -39,12 +39,26 @@ impl Engine {
     }
 }
 
-/// The engine `$ATTN_MATMUL` names, read once; `None` for `auto`, unset, or one not built.
+/// The engine `$ATTN_MATMUL` names, read once; `None` for `auto` or unset.
+///
+/// # Panics
+/// On a name that is no engine of this build: a setting that would silently not apply.
 fn forced() -> Option<Engine> {
     static FORCED: OnceLock<Option<Engine>> = OnceLock::new();
     *FORCED.get_or_init(|| {
         let name = std::env::var("ATTN_MATMUL").ok()?;
-        Engine::ALL.iter().copied().find(|e| e.name() == name)
+        if name == "auto" {
+            return None;
+        }
+        let engine = Engine::ALL.iter().copied().find(|e| e.name() == name);
+        let names: Vec<_> = Engine::ALL.iter().map(|e| e.name()).collect();
+        assert!(
+            engine.is_some(),
+            "ATTN_MATMUL={name}: this build has the engines {} and auto (blas needs --features \
+             blas)",
+            names.join(", ")
+        );
+        engine
     })
 }
 
