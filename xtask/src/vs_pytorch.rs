@@ -161,9 +161,13 @@ pub fn run(attn: &str, python: &str, rounds: usize, features: &str) -> Result<()
         |_| "synthetic batches (AG_NEWS_DIR unset)".to_string(),
         |d| format!("AG News train.csv in file order ({d})"),
     );
-    let products = match features.contains("blas") {
-        true => "built with `blas`: products on OpenBLAS or the gemm crate, as chosen per shape",
-        false => "products on the gemm crate",
+    let engine = std::env::var("ATTN_MATMUL").unwrap_or_else(|_| "gemm".into());
+    let products = match (features.contains("blas"), engine.as_str()) {
+        (true, "fastest") => {
+            "`ATTN_MATMUL=fastest`: products on OpenBLAS or the gemm crate, as chosen per shape"
+        }
+        (true, "blas") => "`ATTN_MATMUL=blas`: products on OpenBLAS",
+        _ => "products on the gemm crate",
     };
     let table = format!(
         "Measured by `cargo xtask bench --vs-pytorch --rounds {rounds}` on {threads} cores of {cpu}; \

@@ -1,5 +1,8 @@
-//! Which library runs a matrix product: chosen per shape and CPU kind from measurements
-//! (docs/results.md, "Matrix products"), or fixed by `$ATTN_MATMUL` (`gemm`, `blas`, `auto`).
+//! Which library runs a matrix product, as `$ATTN_MATMUL` says: `gemm` (the default), `blas`, or
+//! `fastest`, chosen per shape and CPU kind from measurements (docs/results.md, "Matrix
+//! products"). The default is one engine for every product, so that a row's result never depends
+//! on the size of the batch it came in (a per-shape choice moved `attn eval`'s accuracy against
+//! the same model's evaluation at the end of training).
 
 use std::sync::OnceLock;
 
@@ -32,30 +35,32 @@ impl Engine {
 
     /// The engine for an `m` x `k` x `n` product, on all cores (`threads`) or on this thread.
     pub fn choose([m, k, n]: [usize; 3], threads: bool) -> Engine {
-        match forced() {
+        match setting() {
             Some(engine) => engine,
             None => measured([m, k, n], threads),
         }
     }
 }
 
-/// The engine `$ATTN_MATMUL` names, read once; `None` for `auto` or unset.
+/// The engine `$ATTN_MATMUL` names, read once: the gemm crate when unset, `None` for `fastest`.
 ///
 /// # Panics
 /// On a name that is no engine of this build: a setting that would silently not apply.
-fn forced() -> Option<Engine> {
-    static FORCED: OnceLock<Option<Engine>> = OnceLock::new();
-    *FORCED.get_or_init(|| {
-        let name = std::env::var("ATTN_MATMUL").ok()?;
-        if name == "auto" {
+fn setting() -> Option<Engine> {
+    static SETTING: OnceLock<Option<Engine>> = OnceLock::new();
+    *SETTING.get_or_init(|| {
+        let Ok(name) = std::env::var("ATTN_MATMUL") else {
+            return Some(Engine::Gemm);
+        };
+        if name == "fastest" {
             return None;
         }
         let engine = Engine::ALL.iter().copied().find(|e| e.name() == name);
         let names: Vec<_> = Engine::ALL.iter().map(|e| e.name()).collect();
         assert!(
             engine.is_some(),
-            "ATTN_MATMUL={name}: this build has the engines {} and auto (blas needs --features \
-             blas)",
+            "ATTN_MATMUL={name}: this build has the engines {} and fastest (blas needs \
+             --features blas)",
             names.join(", ")
         );
         engine
