@@ -47,7 +47,7 @@ impl<B: Backend> MultiHeadAttention<B> {
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
-        packing: Option<&Packing<B>>,
+        packing: Option<&Packing>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let qkv = [&self.query, &self.key, &self.value].map(|p| linear(p, x.clone()));
@@ -174,7 +174,7 @@ impl<B: Backend> BertAttention<B> {
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
-        packing: Option<&Packing<B>>,
+        packing: Option<&Packing>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let (context, probs) =

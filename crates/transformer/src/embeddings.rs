@@ -58,7 +58,7 @@ impl<B: Backend> BertEmbeddings<B> {
         input_ids: Tensor<B, 2, Int>,
         token_type_ids: Tensor<B, 2, Int>,
     ) -> Result<Tensor<B, 3>> {
-        let seq = input_ids.dims()[1];
+        let [batch, seq] = input_ids.dims();
         let max = self.position_embeddings.weight.dims()[0];
         if seq > max {
             return Err(BertError::Input(format!(
@@ -66,8 +66,11 @@ impl<B: Backend> BertEmbeddings<B> {
             )));
         }
         let device = input_ids.device();
-        // [1, seq]: one row of positions, broadcast over the batch.
-        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
+        // 0..seq in every row: the three lookups then add as equal shapes (a broadcast add runs
+        // element by element through strided indices).
+        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device)
+            .unsqueeze::<2>()
+            .expand([batch, seq]);
         let x = fused::embedding(self.word_embeddings.weight.val(), input_ids)
             + fused::embedding(self.position_embeddings.weight.val(), positions)
             + fused::embedding(self.token_type_embeddings.weight.val(), token_type_ids);

@@ -46,7 +46,7 @@ impl<B: Backend> BertLayer<B> {
         &self,
         x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
-        packing: Option<&Packing<B>>,
+        packing: Option<&Packing>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let (x, probs) = self.attention.forward(x, mask_bias, packing, keep_probs);
@@ -77,7 +77,7 @@ impl<B: Backend> BertEncoder<B> {
         &self,
         mut x: Tensor<B, 3>,
         mask_bias: Tensor<B, 4>,
-        packing: Option<&Packing<B>>,
+        packing: Option<&Packing>,
         keep_probs: bool,
     ) -> (Tensor<B, 3>, Vec<Tensor<B, 4>>) {
         let mut all = Vec::new();

@@ -32,6 +32,7 @@ mod gemm;
 mod layer_norm;
 mod optimizer;
 mod recurrent;
+mod rows;
 mod simd;
 mod softmax;
 mod tanh;
@@ -52,6 +53,7 @@ pub use gemm::{
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use optimizer::{AdamWStep, adamw, l2_norm, moving_average};
 pub use recurrent::{CellKind, Recurrence, RecurrentGrads, Saved, recurrent, recurrent_backward};
+pub use rows::{pack_rows, unpack_rows};
 pub use simd::{erf, exp, sigmoid};
 pub use softmax::{scaled_softmax, scaled_softmax_backward};
 pub use tanh::{tanh, tanh_backward};

@@ -1,5 +1,7 @@
 //! The fused ops on burn's `Flex` CPU backend, and on `Autodiff<Flex>` with their backward steps.
 
+use std::sync::Arc;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -931,6 +933,95 @@ pub fn attentive_decoder_autodiff(
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+    )
+}
+
+/// The rows `rows` of `x` [positions, width] as a [rows.len(), width] tensor.
+fn packed(x: &FlexTensor, rows: &[usize]) -> FlexTensor {
+    let x = contiguous_f32(x.clone());
+    let width = x.shape().dims::<2>()[1];
+    let out = kernels::pack_rows(x.storage(), width, rows);
+    from_vec(out, Shape::new([rows.len(), width]))
+}
+
+/// `x` [rows.len(), width] at rows `rows` of a [positions, width] tensor of zeros.
+fn unpacked(x: &FlexTensor, rows: &[usize], positions: usize) -> FlexTensor {
+    let x = contiguous_f32(x.clone());
+    let width = x.shape().dims::<2>()[1];
+    let out = kernels::unpack_rows(x.storage(), width, rows, positions);
+    from_vec(out, Shape::new([positions, width]))
+}
+
+/// The packed rows of `x` on Flex.
+pub fn pack_rows(x: Tensor<Flex, 2>, rows: &Arc<[usize]>) -> Tensor<Flex, 2> {
+    tensor(packed(&primitive(x), rows))
+}
+
+/// The unpacked rows of `x` on Flex.
+pub fn unpack_rows(x: Tensor<Flex, 2>, rows: &Arc<[usize]>, positions: usize) -> Tensor<Flex, 2> {
+    tensor(unpacked(&primitive(x), rows, positions))
+}
+
+/// The packed rows of `x` on `Autodiff<Flex>`; the backward step unpacks the gradient.
+pub fn pack_rows_autodiff(x: Tensor<Ad, 2>, rows: &Arc<[usize]>) -> Tensor<Ad, 2> {
+    #[derive(Debug)]
+    struct Pack;
+
+    impl Backward<Flex, 1> for Pack {
+        type State = (Arc<[usize]>, usize);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (rows, positions) = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+                unpacked(&g, &rows, positions)
+            });
+        }
+    }
+
+    let x = primitive(x);
+    let positions = x.primitive.shape().dims::<2>()[0];
+    let output = packed(&x.primitive, rows);
+    tensor(
+        match Pack
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((rows.clone(), positions), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    )
+}
+
+/// The unpacked rows of `x` on `Autodiff<Flex>`; the backward step packs the gradient.
+pub fn unpack_rows_autodiff(
+    x: Tensor<Ad, 2>,
+    rows: &Arc<[usize]>,
+    positions: usize,
+) -> Tensor<Ad, 2> {
+    #[derive(Debug)]
+    struct Unpack;
+
+    impl Backward<Flex, 1> for Unpack {
+        type State = Arc<[usize]>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let rows = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |g| packed(&g, &rows));
+        }
+    }
+
+    let x = primitive(x);
+    let output = unpacked(&x.primitive, rows, positions);
+    tensor(
+        match Unpack
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(rows.clone(), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
         },
     )
 }

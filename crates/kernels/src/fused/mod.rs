@@ -19,6 +19,7 @@ mod linear;
 mod loss;
 mod norm;
 mod optimizer;
+mod packing;
 mod recurrent;
 mod softmax;
 #[cfg(all(test, feature = "flex"))]
@@ -41,6 +42,7 @@ pub use linear::linear;
 pub use loss::cross_entropy;
 pub use norm::{add_layer_norm, layer_norm};
 pub use optimizer::{adamw, moving_average};
+pub use packing::{pack_rows, unpack_rows};
 pub use recurrent::{RecurrentInputs, fuses_recurrent, recurrent};
 pub use softmax::scaled_softmax;
 
@@ -75,10 +77,12 @@ pub enum Op {
     CrossEntropy,
     /// [`attentive_decoder`].
     AttentiveDecoder,
+    /// [`pack_rows`] and [`unpack_rows`].
+    Packing,
 }
 
 /// Calls of each [`Op`] that took a fast path, in this process.
-static TAKEN: [AtomicU64; 14] = [const { AtomicU64::new(0) }; 14];
+static TAKEN: [AtomicU64; 15] = [const { AtomicU64::new(0) }; 15];
 
 /// How many calls of `op` have run this crate's kernels so far in this process (0 on a build
 /// without the `flex` feature).

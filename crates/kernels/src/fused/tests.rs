@@ -297,6 +297,32 @@ fn embedding_matches_burn_forward_and_backward() {
 }
 
 #[test]
+fn packing_rows_matches_burn_select_forward_and_backward() {
+    let x = random::<Ad, 2>([7, 5], 12).require_grad();
+    let reference_x = leaf(&x);
+    let rows: std::sync::Arc<[usize]> = [0, 2, 3, 6].into();
+    let ids = || Tensor::<Ad, 1, Int>::from_data([0, 2, 3, 6], &Default::default());
+    // Packed, then put back in 9 positions: both ops and both backward steps.
+    let y = unpack_rows(pack_rows(x.clone(), &rows), &[1, 2, 5, 8].into(), 9);
+    let placed = Tensor::<Ad, 1, Int>::from_data([1, 2, 5, 8], &Default::default());
+    let reference = Tensor::zeros([9, 5], &Default::default()).select_assign(
+        0,
+        placed,
+        reference_x.clone().select(0, ids()),
+        burn::tensor::IndexingUpdateOp::Add,
+    );
+    close(y.clone(), reference.clone(), 0.0);
+    same_grad(&backward(y, reference), &x, &reference_x);
+    // Inference on Flex.
+    let inner = x.inner();
+    close(
+        pack_rows(inner.clone(), &rows),
+        inner.select(0, ids().inner()),
+        0.0,
+    );
+}
+
+#[test]
 fn adamw_on_flex_matches_burn_ops_with_and_without_clipping() {
     // The gradients' norm is about 290: a clip at 50 scales them, one at 1e4 leaves them.
     for clip_norm in [None, Some(50.0), Some(1e4)] {
@@ -422,6 +448,7 @@ fn every_op_takes_its_fast_path_on_flex_and_counts_it() {
     let (context, _) = attention(qkv, padding_of(4), 2, 0.0, false).expect("fused");
     let ids = Tensor::<Ad, 2, Int>::from_data([[0, 3]], &Default::default());
     let rows = embedding(w.clone(), ids);
+    let packed = unpack_rows(pack_rows(y.clone(), &[1, 3].into()), &[0, 2].into(), 5);
     let shape = Recurrence {
         cell: CellKind::Gru,
         batch: 1,
@@ -451,6 +478,7 @@ fn every_op_takes_its_fast_path_on_flex_and_counts_it() {
         + rows.sum()
         + tanh(states).sum()
         + aligned.sum()
+        + packed.sum()
         + scored;
     let _ = loss.backward();
     let step = AdamWStep {
@@ -474,7 +502,7 @@ fn every_op_takes_its_fast_path_on_flex_and_counts_it() {
 }
 
 /// Every op.
-const ALL_OPS: [Op; 13] = [
+const ALL_OPS: [Op; 14] = [
     Op::Gelu,
     Op::ScaledSoftmax,
     Op::LayerNorm,
@@ -488,6 +516,7 @@ const ALL_OPS: [Op; 13] = [
     Op::Tanh,
     Op::AdditiveAttention,
     Op::CrossEntropy,
+    Op::Packing,
 ];
 
 #[test]
