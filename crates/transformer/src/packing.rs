@@ -15,6 +15,8 @@ const MIN_PADDING: f64 = 0.1;
 pub struct Packing {
     /// Index of each real token in the flattened [batch * seq] positions, increasing.
     rows: Arc<[usize]>,
+    /// Real tokens of each sequence.
+    lengths: Arc<[usize]>,
     batch: usize,
     seq: usize,
 }
@@ -35,7 +37,25 @@ impl Packing {
         if padding < MIN_PADDING || rows.is_empty() {
             return None;
         }
-        Some(Self { rows, batch, seq })
+        let lengths = (0..batch)
+            .map(|b| {
+                mask[b * seq..(b + 1) * seq]
+                    .iter()
+                    .filter(|&&m| m != 0)
+                    .count()
+            })
+            .collect();
+        Some(Self {
+            rows,
+            lengths,
+            batch,
+            seq,
+        })
+    }
+
+    /// The real tokens of each sequence: the packed layout holds them one after another.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
     }
 
     /// The real tokens [1, tokens, width] of `x` [batch, seq, width].

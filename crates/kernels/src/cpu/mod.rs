@@ -38,7 +38,7 @@ mod softmax;
 mod tanh;
 
 pub use additive::{Additive, AdditiveGrads, AdditiveOut, additive, additive_backward};
-pub use attention::{Heads, attention, attention_backward};
+pub use attention::{Heads, attention, attention_backward, packed_attention};
 pub use cross_entropy::{CrossEntropyRows, cross_entropy, cross_entropy_backward};
 pub use decoder::{
     Decoder, DecoderGrads, DecoderInputs, DecoderSaved, Steps, decoder, decoder_backward,

@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::dropout::drop_mask;
 
 #[cfg(feature = "flex")]
-use super::{Ad, Op, flex, ladder};
+use super::{Ad, OnFlex, Op, fast, flex, ladder};
 
 /// The context [batch, seq, width] and, when asked for, the probabilities [batch, heads, seq, seq]
 /// of a multi-head attention.
@@ -59,5 +59,42 @@ pub fn attention<B: Backend>(
     {
         let _ = (heads, prob, keep_probs);
         Err((qkv, bias))
+    }
+}
+
+/// Multi-head attention softmax(q kᵀ / √dim) v over packed sequences: the projections
+/// `[q, k, v]` [1, tokens, width] hold sequences of `lengths` tokens one after another (as
+/// `Packing` lays them out), each token attending within its own sequence; returns the context
+/// [1, tokens, width], equal to [`attention`]'s on the padded batch at its real tokens.
+///
+/// On Flex (f32, inference) one parallel task per (sequence, head) on its real tokens alone, so
+/// nothing is unpacked and no work goes to padding. Elsewhere (autodiff included, whose backward
+/// step [`attention`] has) the projections come back as `Err`.
+pub fn packed_attention<B: Backend>(
+    qkv: [Tensor<B, 3>; 3],
+    lengths: &[usize],
+    heads: usize,
+) -> Result<Tensor<B, 3>, [Tensor<B, 3>; 3]> {
+    #[cfg(feature = "flex")]
+    {
+        let [one, tokens, width] = qkv[0].dims();
+        let fits = one == 1
+            && width % heads == 0
+            && lengths.iter().sum::<usize>() == tokens
+            && qkv
+                .iter()
+                .all(|t| t.dims() == [1, tokens, width] && flex::takes(t.dtype()));
+        if !fits {
+            return Err(qkv);
+        }
+        let scale = 1.0 / ((width / heads) as f32).sqrt();
+        fast(Op::Attention, qkv, |qkv: [OnFlex<3>; 3]| {
+            flex::packed_attention(qkv, lengths, heads, scale)
+        })
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (lengths, heads);
+        Err(qkv)
     }
 }

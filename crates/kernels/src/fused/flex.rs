@@ -520,6 +520,21 @@ pub fn attention(
     )
 }
 
+/// Multi-head attention on Flex over packed sequences: the context [1, tokens, width] of
+/// projections [1, tokens, width] holding sequences of `lengths` tokens one after another.
+pub fn packed_attention(
+    qkv: [Tensor<Flex, 3>; 3],
+    lengths: &[usize],
+    heads: usize,
+    scale: f32,
+) -> Tensor<Flex, 3> {
+    let [q, k, v] = qkv.map(|t| contiguous_f32(primitive(t)));
+    let width = q.shape().dims::<3>()[2];
+    let qkv = [q.storage(), k.storage(), v.storage()];
+    let context = kernels::packed_attention(qkv, lengths, heads, width / heads, scale);
+    tensor(from_vec(context, q.shape()))
+}
+
 /// [`attention`] on `Autodiff<Flex>` with dropout `mask` on the probabilities; its backward step
 /// keeps the projections and the probabilities and computes the three gradients head by head.
 /// The bias is a constant (it gets no gradient).

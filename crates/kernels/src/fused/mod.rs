@@ -34,7 +34,7 @@ use burn::tensor::backend::Backend;
 pub use crate::cpu::{AdamWStep, CellKind, Recurrence};
 pub use activation::{gelu, tanh};
 pub use additive::{AdditiveInputs, additive_attention};
-pub use attention::{Attended, Unfused, attention};
+pub use attention::{Attended, Unfused, attention, packed_attention};
 pub use decoder::{AttentiveDecoderInputs, attentive_decoder};
 pub use dropout::dropout;
 pub use embedding::embedding;
@@ -61,7 +61,7 @@ pub enum Op {
     Linear,
     /// [`embedding`].
     Embedding,
-    /// [`attention`].
+    /// [`attention`] and [`packed_attention`].
     Attention,
     /// [`adamw`].
     AdamW,

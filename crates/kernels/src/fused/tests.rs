@@ -282,6 +282,30 @@ fn attention_matches_the_unfused_heads_forward_and_backward_with_dropout() {
 }
 
 #[test]
+fn packed_attention_is_the_padded_attention_at_the_real_tokens_to_the_bit() {
+    // Sequences of 5, 0, 2 and 7 tokens, padded at their ends to 7.
+    let lengths = [5, 0, 2, 7];
+    let seq = 7;
+    let rows: std::sync::Arc<[usize]> = (0..lengths.len() * seq)
+        .filter(|i| i % seq < lengths[i / seq])
+        .collect();
+    let mut bias = Tensor::<Flex, 4>::zeros([4, 1, 1, seq], &Default::default());
+    for (b, &n) in lengths.iter().enumerate() {
+        if n < seq {
+            bias = bias.slice_fill([b..b + 1, 0..1, 0..1, n..seq], f32::MIN);
+        }
+    }
+    let qkv = [36, 37, 38].map(|seed| random::<Flex, 3>([4, seq, 12], seed));
+    let pack = |t: Tensor<Flex, 3>| pack_rows(t.reshape([4 * seq, 12]), &rows).unsqueeze::<3>();
+    let (padded, _) = attention(qkv.clone(), bias, 3, 0.0, false).expect("fused");
+    let packed = packed_attention(qkv.map(pack), &lengths, 3).expect("fused");
+    close(packed, pack(padded), 0.0);
+    // Autodiff has no packed backward step: the projections come back.
+    let tracked = [39, 40, 41].map(|seed| random::<Ad, 3>([1, 14, 12], seed));
+    assert!(packed_attention(tracked, &lengths, 3).is_err());
+}
+
+#[test]
 fn embedding_matches_burn_forward_and_backward() {
     let weight = random::<Ad, 2>([50, 12], 11).require_grad();
     let reference_weight = leaf(&weight);
