@@ -8,7 +8,7 @@ use attn_rnn::RnnAttentionClassifier;
 use attn_tag::{Layout, Tagger, is_rnn_tagger, is_tagger, load_tagger, tag_texts};
 use attn_train::TrainConfig;
 use attn_transformer::{
-    BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Encoded, Pooling,
+    BertForSequenceClassification, BertInput, BertModel, BertTokenizer, Encoded, Packing, Pooling,
     mean_pool, saved_pooling,
 };
 use attn_translate::{LoadedSeq2Seq, detokenize, load_seq2seq, translate_texts};
@@ -144,6 +144,16 @@ fn self_attention<B: Backend>(bert: &BertModel<B>) -> Heads {
 }
 
 impl<B: Backend> Served<B> {
+    /// Whether a batch runs on its real tokens alone ([`Packing`]): a BERT on the CPU, where
+    /// padding costs no work, so inputs of any lengths batch together.
+    pub fn packs(&self) -> bool {
+        let bert = matches!(
+            self,
+            Served::Classifier(..) | Served::Tagger(..) | Served::Encoder(..)
+        );
+        bert && Packing::runs_on::<B>()
+    }
+
     /// Runs `jobs` (of this model's kind): `/attend`'s one at a time, the others as one batch.
     pub fn run(&self, jobs: &[&Job], device: &B::Device) -> Result<Vec<Output>, String> {
         let (probes, rest): (Vec<usize>, Vec<usize>) =
@@ -258,8 +268,7 @@ impl<B: Backend> Served<B> {
                 let encoded: Vec<Encoded> = jobs.iter().map(|j| pieces(j).clone()).collect();
                 let input = BertInput::from_encoded(&encoded, *pad, device);
                 let mask = input.attention_mask.clone();
-                let hidden = model.forward(input, false).map_err(|e| e.to_string())?;
-                let hidden = hidden.last_hidden_state;
+                let hidden = model.token_states(input).map_err(|e| e.to_string())?;
                 let [b, _, h] = hidden.dims();
                 let pooled = |how: EmbedPooling| match how {
                     EmbedPooling::Mean => rows(mean_pool(hidden.clone(), mask.clone())),

@@ -1,6 +1,7 @@
 //! The worker: the one thread that owns the model. It takes the queued inputs as they come,
-//! groups them into batches bounded in tokens and inputs, runs each batch in groups of similar
-//! length, and answers every input on its own channel.
+//! groups them into batches bounded in tokens and inputs, runs each batch whole where the model
+//! packs it (no work on padding) and else in groups of similar length, and answers every input on
+//! its own channel.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::Receiver;
@@ -77,8 +78,9 @@ fn bucket(tokens: usize) -> usize {
     tokens.max(16).next_power_of_two()
 }
 
-/// Runs `batch` in groups of one padding bucket and answers each input; a group that fails or
-/// panics answers each of its inputs with the error, and the worker goes on.
+/// Runs `batch` whole where the model packs it, else in groups of one padding bucket, and answers
+/// each input; a group that fails or panics answers each of its inputs with the error, and the
+/// worker goes on.
 fn run_batch<B: Backend>(
     model: &Served<B>,
     mut batch: Vec<Entry>,
@@ -88,7 +90,9 @@ fn run_batch<B: Backend>(
     batch.sort_by_key(|e| e.tokens);
     while !batch.is_empty() {
         let size = bucket(batch[0].tokens);
-        let split = batch.iter().position(|e| bucket(e.tokens) != size);
+        let split = (!model.packs())
+            .then(|| batch.iter().position(|e| bucket(e.tokens) != size))
+            .flatten();
         let rest = batch.split_off(split.unwrap_or(batch.len()));
         let group = std::mem::replace(&mut batch, rest);
         let jobs: Vec<&Job> = group.iter().map(|e| &e.job).collect();
@@ -158,6 +162,46 @@ mod tests {
             run,
             "only the inputs still awaited ran"
         );
+        for (mut answer, _) in waiting {
+            assert!(answer.try_recv().unwrap().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_bert_on_the_cpu_runs_inputs_of_every_length_as_one_batch() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../transformer/tests/fixtures/tiny-bert-cls");
+        let device = Default::default();
+        let (model, _) = load::<Flex>(&dir, 32, &device).unwrap();
+        assert!(model.packs(), "a BERT on Flex packs its batches");
+        let tokenizer = BertTokenizer::from_dir(&dir, 32).unwrap();
+        let (queue, inputs) = std::sync::mpsc::channel();
+        let mut waiting = Vec::new();
+        let long =
+            "a longer text of many more words than the other one has in it, well past sixteen";
+        for text in ["short", long] {
+            let encoded = tokenizer.encode(text).unwrap();
+            let tokens = encoded.ids.len();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            queue
+                .send(Entry {
+                    job: Job::Classify(encoded),
+                    tokens,
+                    reply,
+                })
+                .unwrap();
+            waiting.push((answer, tokens));
+        }
+        assert_ne!(bucket(waiting[0].1), bucket(waiting[1].1));
+        drop(queue);
+        let metrics = Metrics::default();
+        let limits = Limits {
+            max_batch_tokens: 1024,
+            max_batch_requests: 8,
+        };
+        work(&model, inputs, limits, &device, &metrics);
+        let text = metrics.render();
+        assert!(text.contains("attn_batch_size_count 1\n"), "{text}");
         for (mut answer, _) in waiting {
             assert!(answer.try_recv().unwrap().is_ok());
         }

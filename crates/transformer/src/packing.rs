@@ -26,7 +26,7 @@ impl Packing {
     /// or `None` where less than a tenth of it is padding, and on the GPU backends: they compile
     /// and autotune kernels for each new shape, and every packed batch would be one.
     pub fn of<B: Backend>(attention_mask: &Tensor<B, 2, Int>) -> Option<Self> {
-        if !attn_backend::is_cpu::<B>() {
+        if !Self::runs_on::<B>() {
             return None;
         }
         let [batch, seq] = attention_mask.dims();
@@ -51,6 +51,11 @@ impl Packing {
             batch,
             seq,
         })
+    }
+
+    /// Whether batches on `B` pack: on the CPU backends, where padding would cost work.
+    pub fn runs_on<B: Backend>() -> bool {
+        attn_backend::is_cpu::<B>()
     }
 
     /// The real tokens of each sequence: the packed layout holds them one after another.

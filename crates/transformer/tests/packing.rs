@@ -3,6 +3,7 @@
 
 use attn_transformer::{BertConfig, BertForSequenceClassification, BertInput, Packing, Pooling};
 use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
 use burn::tensor::{Int, Tensor, TensorData, Tolerance};
 
 type B = Autodiff<Flex>;
@@ -30,6 +31,15 @@ fn batch(lengths: &[usize]) -> BertInput<B> {
     }
 }
 
+/// `input` on Flex, for inference.
+fn on_flex(input: &BertInput<B>) -> BertInput<Flex> {
+    BertInput {
+        input_ids: input.input_ids.clone().inner(),
+        attention_mask: input.attention_mask.clone().inner(),
+        token_type_ids: input.token_type_ids.clone().inner(),
+    }
+}
+
 fn close<const D: usize>(what: &str, a: Tensor<Flex, D>, b: Tensor<Flex, D>) {
     println!("{what}");
     a.to_data()
@@ -48,8 +58,13 @@ fn a_packed_batch_gives_the_padded_logits_and_gradients() {
         let input = batch(&[5, 2, 9, 1, 6]);
         assert!(Packing::of(&input.attention_mask).is_some());
         let packed = model.forward(input.clone()).unwrap();
-        let (padded, _) = model.forward_full(input, false).unwrap();
+        let (padded, _) = model.forward_full(input.clone(), false).unwrap();
         close("logits", packed.clone().inner(), padded.clone().inner());
+        // Inference on Flex: attention on the packed tokens where they lie.
+        let (inner, inner_input) = (model.valid(), on_flex(&input));
+        let packed_inner = inner.forward(inner_input.clone()).unwrap();
+        let (padded_inner, _) = inner.forward_full(inner_input, false).unwrap();
+        close("logits on Flex", packed_inner, padded_inner);
 
         let weights = Tensor::<B, 2>::from_floats(
             [
