@@ -41,9 +41,9 @@ impl<B: Backend> MultiHeadAttention<B> {
     /// Attends over `x` [batch, seq, hidden] with `mask_bias` [batch, 1, 1, seq] (0 to keep, a
     /// large negative number to drop) and returns the context [batch, seq, hidden] and, when
     /// `keep_probs`, the probabilities [batch, heads, seq, seq]. With a `packing`, `x` and the
-    /// context are the packed tokens [1, tokens, hidden]: in inference each sequence attends on
-    /// its real tokens where they lie ([`fused::packed_attention`]); elsewhere the projections are
-    /// unpacked for the attention itself.
+    /// context are the packed tokens [1, tokens, hidden]: each sequence attends on its real tokens
+    /// where they lie ([`fused::packed_attention`]), or, where that has no fast path or the
+    /// probabilities are kept, the projections are unpacked for the attention itself.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -55,11 +55,12 @@ impl<B: Backend> MultiHeadAttention<B> {
         let Some(packing) = packing else {
             return self.attend(qkv, mask_bias, keep_probs);
         };
-        let training = B::ad_enabled(&x.device()) && self.dropout.prob > 0.0;
-        let qkv = if keep_probs || training || current_precision() != Precision::F32 {
+        let qkv = if keep_probs || current_precision() != Precision::F32 {
             qkv
         } else {
-            match fused::packed_attention(qkv, packing.lengths(), self.num_heads) {
+            let (lengths, seq) = (packing.lengths(), packing.seq());
+            let p = self.dropout.prob;
+            match fused::packed_attention(qkv, lengths, seq, self.num_heads, p) {
                 Ok(context) => return (context, None),
                 Err(qkv) => qkv,
             }

@@ -63,6 +63,11 @@ impl Packing {
         &self.lengths
     }
 
+    /// The padded length of the batch.
+    pub fn seq(&self) -> usize {
+        self.seq
+    }
+
     /// The real tokens [1, tokens, width] of `x` [batch, seq, width].
     pub fn pack<B: Backend>(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, seq, width] = x.dims();

@@ -51,7 +51,7 @@ impl Heads {
 
 /// A head block output that attention tasks share: each writes its own block.
 #[derive(Clone, Copy)]
-struct Blocks(*mut f32);
+pub(super) struct Blocks(pub(super) *mut f32);
 
 // SAFETY: the tasks write disjoint head blocks (see `Heads::offset`), each from one thread.
 unsafe impl Send for Blocks {}
@@ -63,7 +63,7 @@ impl Blocks {
     /// # Safety
     /// They must lie within the buffer, and no other task may access them meanwhile.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn elements<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+    pub(super) unsafe fn elements<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
         // SAFETY: the caller vouches for the range and for exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
@@ -72,7 +72,7 @@ impl Blocks {
     ///
     /// # Safety
     /// `offset` must lie within the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
+    pub(super) unsafe fn at(self, offset: usize) -> *mut f32 {
         // SAFETY: the caller vouches for the offset.
         unsafe { self.0.add(offset) }
     }
@@ -173,69 +173,6 @@ pub fn attention(
     (context, probs)
 }
 
-/// Multi-head attention softmax(scale · q kᵀ) v over packed sequences: `q`, `k`, `v` are
-/// [tokens, width] with the sequences' tokens one after another, `lengths` tokens each, and every
-/// token attends to the tokens of its own sequence alone. One rayon task per (sequence, head), as
-/// [`attention`] (inference: no dropout, no probabilities), each on its sequence's real length, so
-/// no work goes to padding; the context [tokens, width] equals [`attention`]'s at the real tokens
-/// of the same sequences padded at their ends.
-pub fn packed_attention(
-    [q, k, v]: [&[f32]; 3],
-    lengths: &[usize],
-    heads: usize,
-    dim: usize,
-    scale: f32,
-) -> Vec<f32> {
-    let width = heads * dim;
-    let tokens: usize = lengths.iter().sum();
-    assert!(
-        [q.len(), k.len(), v.len()]
-            .iter()
-            .all(|&l| l == tokens * width),
-        "the projections hold the packed tokens of the lengths"
-    );
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |start, &n| {
-            *start += n;
-            Some((*start - n) * width)
-        })
-        .collect();
-    // The bias of a key that is kept, for [`softmax_block`]: the padded path's arithmetic.
-    let kept = vec![0.0; lengths.iter().copied().max().unwrap_or(0)];
-    let mut out: Vec<f32> = Vec::with_capacity(tokens * width);
-    let blocks = Blocks(out.as_mut_ptr());
-    (0..lengths.len() * heads).into_par_iter().for_each(|t| {
-        let n = lengths[t / heads];
-        let at = starts[t / heads] + (t % heads) * dim;
-        if n == 0 {
-            return;
-        }
-        let mut p = Vec::new();
-        let [q, k, v] = [q, k, v].map(|x| &x[at..]);
-        let keys = Operand::transposed(k, width);
-        matmul(&mut p, false, [n, dim, n], Operand::rows(q, width), keys);
-        softmax_block(&mut p, &kept[..n], scale);
-        // SAFETY: the block of rows starts[b] .. starts[b] + n, columns h * dim .. (h + 1) * dim
-        // lies within the [tokens, width] buffer and is this task's alone; gemm writes all of it.
-        unsafe {
-            let a = Operand::rows(&p, n);
-            gemm_raw(
-                blocks.at(at),
-                width,
-                false,
-                [n, n, dim],
-                a,
-                Operand::rows(v, width),
-                false,
-            )
-        }
-    });
-    // SAFETY: the tasks' blocks tile the [tokens, width] matrix and each wrote all of its block.
-    unsafe { out.set_len(tokens * width) };
-    out
-}
-
 /// The keys up to the last one not masked out: a key whose bias is `f32::MIN` (the padding
 /// mask's value) gets exactly zero weight, so the padding at a sequence's end can be left out.
 /// All of them where every key is masked (softmax then spreads the weight evenly).
@@ -247,7 +184,7 @@ fn unmasked_keys(bias: &[f32]) -> usize {
 
 kernel! {
     /// softmax(scale · row + bias) of each row of `scores` in place.
-    fn softmax_block(scores: &mut [f32], bias: &[f32], scale: f32) {
+    pub(super) fn softmax_block(scores: &mut [f32], bias: &[f32], scale: f32) {
         for row in scores.chunks_mut(bias.len()) {
             for (x, &b) in row.iter_mut().zip(bias) {
                 *x = scale * *x + b;

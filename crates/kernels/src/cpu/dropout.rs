@@ -50,8 +50,12 @@ impl DropMask {
     /// `out = x` masked and scaled, x being the probabilities of attention task `task`: the mask of
     /// [`dropout`] over the whole [batch, heads, seq, seq] tensor.
     pub(super) fn apply(&self, x: &[f32], task: usize, out: &mut [f32]) {
-        let first = (task * x.len()) as u32;
-        dropout_chunk(x, first, self.seed, self.keep, self.scale, out);
+        self.apply_from(x, task * x.len(), out);
+    }
+
+    /// `out = x` masked and scaled, x being elements `first..` of the whole tensor's mask.
+    pub(super) fn apply_from(&self, x: &[f32], first: usize, out: &mut [f32]) {
+        dropout_chunk(x, first as u32, self.seed, self.keep, self.scale, out);
     }
 }
 

@@ -31,6 +31,7 @@ mod gelu;
 mod gemm;
 mod layer_norm;
 mod optimizer;
+mod packed_attention;
 mod recurrent;
 mod rows;
 mod simd;
@@ -38,7 +39,7 @@ mod softmax;
 mod tanh;
 
 pub use additive::{Additive, AdditiveGrads, AdditiveOut, additive, additive_backward};
-pub use attention::{Heads, attention, attention_backward, packed_attention};
+pub use attention::{Heads, attention, attention_backward};
 pub use cross_entropy::{CrossEntropyRows, cross_entropy, cross_entropy_backward};
 pub use decoder::{
     Decoder, DecoderGrads, DecoderInputs, DecoderSaved, Steps, decoder, decoder_backward,
@@ -52,6 +53,7 @@ pub use gemm::{
 };
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use optimizer::{AdamWStep, adamw, l2_norm, moving_average};
+pub use packed_attention::{Packed, packed_attention, packed_attention_backward};
 pub use recurrent::{CellKind, Recurrence, RecurrentGrads, Saved, recurrent, recurrent_backward};
 pub use rows::{pack_rows, unpack_rows};
 pub use simd::{erf, exp, sigmoid};

@@ -6,7 +6,9 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::dropout::drop_mask;
 
 #[cfg(feature = "flex")]
-use super::{Ad, OnFlex, Op, fast, flex, ladder};
+use super::{Ad, OnAd, OnFlex, Op, flex, ladder};
+#[cfg(feature = "flex")]
+use crate::cpu::Packed;
 
 /// The context [batch, seq, width] and, when asked for, the probabilities [batch, heads, seq, seq]
 /// of a multi-head attention.
@@ -64,16 +66,20 @@ pub fn attention<B: Backend>(
 
 /// Multi-head attention softmax(q kᵀ / √dim) v over packed sequences: the projections
 /// `[q, k, v]` [1, tokens, width] hold sequences of `lengths` tokens one after another (as
-/// `Packing` lays them out), each token attending within its own sequence; returns the context
-/// [1, tokens, width], equal to [`attention`]'s on the padded batch at its real tokens.
+/// `Packing` lays them out, from a batch padded to `seq`), each token attending within its own
+/// sequence, and, in training, dropout `prob` on the probabilities; returns the context
+/// [1, tokens, width], equal to [`attention`]'s on the padded batch at its real tokens (the same
+/// dropout mask included).
 ///
-/// On Flex (f32, inference) one parallel task per (sequence, head) on its real tokens alone, so
-/// nothing is unpacked and no work goes to padding. Elsewhere (autodiff included, whose backward
-/// step [`attention`] has) the projections come back as `Err`.
+/// On Flex and `Autodiff<Flex>` (f32) one parallel task per (sequence, head) on its real tokens
+/// alone, forward and backward, so nothing is unpacked and no work goes to padding. Elsewhere the
+/// projections come back as `Err`.
 pub fn packed_attention<B: Backend>(
     qkv: [Tensor<B, 3>; 3],
     lengths: &[usize],
+    seq: usize,
     heads: usize,
+    prob: f64,
 ) -> Result<Tensor<B, 3>, [Tensor<B, 3>; 3]> {
     #[cfg(feature = "flex")]
     {
@@ -81,6 +87,7 @@ pub fn packed_attention<B: Backend>(
         let fits = one == 1
             && width % heads == 0
             && lengths.iter().sum::<usize>() == tokens
+            && lengths.iter().all(|&n| n <= seq)
             && qkv
                 .iter()
                 .all(|t| t.dims() == [1, tokens, width] && flex::takes(t.dtype()));
@@ -88,13 +95,21 @@ pub fn packed_attention<B: Backend>(
             return Err(qkv);
         }
         let scale = 1.0 / ((width / heads) as f32).sqrt();
-        fast(Op::Attention, qkv, |qkv: [OnFlex<3>; 3]| {
-            flex::packed_attention(qkv, lengths, heads, scale)
-        })
+        let sh = Packed::new(lengths, heads, width / heads, seq);
+        let training = B::ad_enabled(&qkv[0].device()) && prob > 0.0;
+        ladder(
+            Op::Attention,
+            qkv,
+            |qkv: [OnAd<3>; 3]| {
+                let mask = training.then(|| drop_mask(prob));
+                flex::packed_attention_autodiff(qkv, sh.clone(), scale, mask)
+            },
+            |qkv: [OnFlex<3>; 3]| flex::packed_attention(qkv, &sh, scale),
+        )
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (lengths, heads);
+        let _ = (lengths, seq, heads, prob);
         Err(qkv)
     }
 }

@@ -14,7 +14,7 @@ use burn::tensor::{
 use burn_flex::FlexTensor;
 
 use super::RecurrentInputs;
-use crate::cpu::{self as kernels, DropMask, Heads, Recurrence};
+use crate::cpu::{self as kernels, DropMask, Heads, Packed, Recurrence};
 
 /// The autodiff backend over Flex that `crate::dispatch` runs.
 type Ad = Autodiff<Flex>;
@@ -521,18 +521,63 @@ pub fn attention(
 }
 
 /// Multi-head attention on Flex over packed sequences: the context [1, tokens, width] of
-/// projections [1, tokens, width] holding sequences of `lengths` tokens one after another.
-pub fn packed_attention(
-    qkv: [Tensor<Flex, 3>; 3],
-    lengths: &[usize],
-    heads: usize,
-    scale: f32,
-) -> Tensor<Flex, 3> {
+/// projections [1, tokens, width] holding the sequences of `sh` one after another.
+pub fn packed_attention(qkv: [Tensor<Flex, 3>; 3], sh: &Packed, scale: f32) -> Tensor<Flex, 3> {
     let [q, k, v] = qkv.map(|t| contiguous_f32(primitive(t)));
-    let width = q.shape().dims::<3>()[2];
     let qkv = [q.storage(), k.storage(), v.storage()];
-    let context = kernels::packed_attention(qkv, lengths, heads, width / heads, scale);
+    let (context, _) = kernels::packed_attention(qkv, sh, scale, None, false);
     tensor(from_vec(context, q.shape()))
+}
+
+/// [`packed_attention`] on `Autodiff<Flex>` with dropout `mask` on the probabilities; its backward
+/// step keeps the projections and the probabilities and computes the three gradients head by
+/// head, each on its sequence's real tokens.
+pub fn packed_attention_autodiff(
+    qkv: [Tensor<Ad, 3>; 3],
+    sh: Packed,
+    scale: f32,
+    mask: Option<DropMask>,
+) -> Tensor<Ad, 3> {
+    #[derive(Debug)]
+    struct PackedAttention;
+
+    /// The projections and probabilities of the forward pass, and its settings.
+    type Saved = ([FlexTensor; 3], Vec<f32>, Packed, f32, Option<DropMask>);
+
+    impl Backward<Flex, 3> for PackedAttention {
+        type State = Saved;
+
+        fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+            let ([q, k, v], probs, sh, scale, mask) = ops.state;
+            let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
+            let (dq, dk, dv) =
+                kernels::packed_attention_backward(qkv, &probs, g.storage(), &sh, scale, mask);
+            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, from_vec(grad, q.shape()));
+                }
+            }
+        }
+    }
+
+    let tracked = qkv.map(primitive);
+    let inputs =
+        [&tracked[0], &tracked[1], &tracked[2]].map(|t| contiguous_f32(t.primitive.clone()));
+    let qkv = [&inputs[0], &inputs[1], &inputs[2]].map(|t| t.storage::<f32>());
+    let (context, probs) = kernels::packed_attention(qkv, &sh, scale, mask, true);
+    let probs = probs.expect("probabilities were asked for");
+    let context = from_vec(context, inputs[0].shape());
+    let nodes = [&tracked[0], &tracked[1], &tracked[2]].map(|t| t.node.clone());
+    let context = match PackedAttention
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((inputs, probs, sh, scale, mask), context),
+        OpsKind::UnTracked(prep) => prep.finish(context),
+    };
+    tensor(context)
 }
 
 /// [`attention`] on `Autodiff<Flex>` with dropout `mask` on the probabilities; its backward step

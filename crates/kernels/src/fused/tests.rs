@@ -297,12 +297,36 @@ fn packed_attention_is_the_padded_attention_at_the_real_tokens_to_the_bit() {
     }
     let qkv = [36, 37, 38].map(|seed| random::<Flex, 3>([4, seq, 12], seed));
     let pack = |t: Tensor<Flex, 3>| pack_rows(t.reshape([4 * seq, 12]), &rows).unsqueeze::<3>();
-    let (padded, _) = attention(qkv.clone(), bias, 3, 0.0, false).expect("fused");
-    let packed = packed_attention(qkv.map(pack), &lengths, 3).expect("fused");
+    let (padded, _) = attention(qkv.clone(), bias.clone(), 3, 0.0, false).expect("fused");
+    let packed = packed_attention(qkv.clone().map(pack), &lengths, seq, 3, 0.0).expect("fused");
     close(packed, pack(padded), 0.0);
-    // Autodiff has no packed backward step: the projections come back.
-    let tracked = [39, 40, 41].map(|seed| random::<Ad, 3>([1, 14, 12], seed));
-    assert!(packed_attention(tracked, &lengths, 3).is_err());
+    // Training, with dropout: the padded attention's context and gradients at the real tokens
+    // (the same mask: it hashes each probability's place in the padded block).
+    for prob in [0.0, 0.3] {
+        let tracked = qkv
+            .clone()
+            .map(|t| Tensor::<Ad, 3>::from_inner(t).require_grad());
+        let leaves = [&tracked[0], &tracked[1], &tracked[2]].map(leaf);
+        let bias = Tensor::<Ad, 4>::from_inner(bias.clone());
+        let pack = |t: Tensor<Ad, 3>| pack_rows(t.reshape([4 * seq, 12]), &rows).unsqueeze::<3>();
+        let packed = seeded::<Ad, _>(9, || {
+            packed_attention(tracked.clone().map(pack), &lengths, seq, 3, prob).expect("fused")
+        });
+        let (padded, _) = seeded::<Ad, _>(9, || {
+            attention(leaves.clone(), bias.clone(), 3, prob, false).expect("fused")
+        });
+        let padded = pack(padded);
+        close(packed.clone(), padded.clone(), 1e-5);
+        let grads = backward(packed, padded);
+        for (fused, reference) in tracked.iter().zip(&leaves) {
+            same_grad(&grads, fused, reference);
+        }
+    }
+    let other = [39, 40, 41].map(|seed| random::<Flex, 3>([1, 13, 12], seed));
+    assert!(
+        packed_attention(other, &lengths, seq, 3, 0.0).is_err(),
+        "not the lengths' tokens"
+    );
 }
 
 #[test]
