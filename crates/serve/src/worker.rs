@@ -120,33 +120,37 @@ mod tests {
 
     use attn_transformer::BertTokenizer;
     use burn::backend::Flex;
+    use tokio::sync::oneshot::Receiver;
 
     use super::{Entry, Limits, bucket, work};
-    use crate::job::Job;
+    use crate::error::ApiError;
+    use crate::job::{Job, Output};
     use crate::metrics::Metrics;
     use crate::model::load;
 
-    #[test]
-    fn inputs_whose_client_has_gone_are_not_run() {
+    /// An answer awaited and its input's length in tokens.
+    type Waiting = (Receiver<Result<Output, ApiError>>, usize);
+
+    /// Queues `texts` for the tiny BERT classifier (the client of text `gone` leaves at once),
+    /// runs the worker until the queue is empty, and returns its metrics and the answers awaited.
+    fn work_through(texts: &[&str], gone: Option<usize>) -> (Metrics, Vec<Waiting>) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../transformer/tests/fixtures/tiny-bert-cls");
         let device = Default::default();
         let (model, _) = load::<Flex>(&dir, 32, &device).unwrap();
+        assert!(model.packs(), "a BERT on Flex packs its batches");
         let tokenizer = BertTokenizer::from_dir(&dir, 32).unwrap();
         let (queue, inputs) = std::sync::mpsc::channel();
         let mut waiting = Vec::new();
-        for (i, text) in ["a short one", "one a client left", "the last one"]
-            .iter()
-            .enumerate()
-        {
+        for (i, text) in texts.iter().enumerate() {
             let encoded = tokenizer.encode(text).unwrap();
             let tokens = encoded.ids.len();
             let (reply, answer) = tokio::sync::oneshot::channel();
             let job = Job::Classify(encoded);
             queue.send(Entry { job, tokens, reply }).unwrap();
-            match i {
-                1 => drop(answer),
-                _ => waiting.push((answer, tokens)),
+            match gone == Some(i) {
+                true => drop(answer),
+                false => waiting.push((answer, tokens)),
             }
         }
         drop(queue);
@@ -156,6 +160,13 @@ mod tests {
             max_batch_requests: 8,
         };
         work(&model, inputs, limits, &device, &metrics);
+        (metrics, waiting)
+    }
+
+    #[test]
+    fn inputs_whose_client_has_gone_are_not_run() {
+        let texts = ["a short one", "one a client left", "the last one"];
+        let (metrics, waiting) = work_through(&texts, Some(1));
         let run: u64 = waiting.iter().map(|(_, n)| *n as u64).sum();
         assert_eq!(
             metrics.tokens.get(),
@@ -169,37 +180,10 @@ mod tests {
 
     #[test]
     fn a_bert_on_the_cpu_runs_inputs_of_every_length_as_one_batch() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../transformer/tests/fixtures/tiny-bert-cls");
-        let device = Default::default();
-        let (model, _) = load::<Flex>(&dir, 32, &device).unwrap();
-        assert!(model.packs(), "a BERT on Flex packs its batches");
-        let tokenizer = BertTokenizer::from_dir(&dir, 32).unwrap();
-        let (queue, inputs) = std::sync::mpsc::channel();
-        let mut waiting = Vec::new();
         let long =
             "a longer text of many more words than the other one has in it, well past sixteen";
-        for text in ["short", long] {
-            let encoded = tokenizer.encode(text).unwrap();
-            let tokens = encoded.ids.len();
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            queue
-                .send(Entry {
-                    job: Job::Classify(encoded),
-                    tokens,
-                    reply,
-                })
-                .unwrap();
-            waiting.push((answer, tokens));
-        }
+        let (metrics, waiting) = work_through(&["short", long], None);
         assert_ne!(bucket(waiting[0].1), bucket(waiting[1].1));
-        drop(queue);
-        let metrics = Metrics::default();
-        let limits = Limits {
-            max_batch_tokens: 1024,
-            max_batch_requests: 8,
-        };
-        work(&model, inputs, limits, &device, &metrics);
         let text = metrics.render();
         assert!(text.contains("attn_batch_size_count 1\n"), "{text}");
         for (mut answer, _) in waiting {

@@ -561,23 +561,13 @@ pub fn packed_attention_autodiff(
         }
     }
 
-    let tracked = qkv.map(primitive);
-    let inputs =
-        [&tracked[0], &tracked[1], &tracked[2]].map(|t| contiguous_f32(t.primitive.clone()));
+    let (tracked, inputs) = tracked_qkv(qkv);
     let qkv = [&inputs[0], &inputs[1], &inputs[2]].map(|t| t.storage::<f32>());
     let (context, probs) = kernels::packed_attention(qkv, &sh, scale, mask, true);
     let probs = probs.expect("probabilities were asked for");
     let context = from_vec(context, inputs[0].shape());
-    let nodes = [&tracked[0], &tracked[1], &tracked[2]].map(|t| t.node.clone());
-    let context = match PackedAttention
-        .prepare::<NoCheckpointing>(nodes)
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((inputs, probs, sh, scale, mask), context),
-        OpsKind::UnTracked(prep) => prep.finish(context),
-    };
-    tensor(context)
+    let state = (inputs, probs, sh, scale, mask);
+    tensor(track_qkv(PackedAttention, &tracked, state, context))
 }
 
 /// [`attention`] on `Autodiff<Flex>` with dropout `mask` on the probabilities; its backward step
@@ -614,9 +604,7 @@ pub fn attention_autodiff(
         }
     }
 
-    let tracked = [q, k, v].map(primitive);
-    let inputs =
-        [&tracked[0], &tracked[1], &tracked[2]].map(|t| contiguous_f32(t.primitive.clone()));
+    let (tracked, inputs) = tracked_qkv([q, k, v]);
     let bias = contiguous_f32(primitive(bias).primitive);
     let sh = heads_of(&inputs[0], heads);
     let qkv = [&inputs[0], &inputs[1], &inputs[2]].map(|t| t.storage::<f32>());
@@ -627,16 +615,35 @@ pub fn attention_autodiff(
     );
     let kept = keep_probs.then(|| Tensor::from_inner(tensor(probs.clone())));
     let context = from_vec(context, inputs[0].shape());
+    let state = (inputs, probs, sh, scale, mask);
+    (tensor(track_qkv(Attention, &tracked, state, context)), kept)
+}
+
+/// The tracked projections of an attention and their values, contiguous f32.
+fn tracked_qkv(qkv: [Tensor<Ad, 3>; 3]) -> ([FloatTensor<Ad>; 3], [FlexTensor; 3]) {
+    let tracked = qkv.map(primitive);
+    let inputs =
+        [&tracked[0], &tracked[1], &tracked[2]].map(|t| contiguous_f32(t.primitive.clone()));
+    (tracked, inputs)
+}
+
+/// `context` as the output of attention `op` on the projections `tracked`, its backward step
+/// given `state` where a projection needs a gradient.
+fn track_qkv<O: Backward<Flex, 3>>(
+    op: O,
+    tracked: &[FloatTensor<Ad>; 3],
+    state: O::State,
+    context: FlexTensor,
+) -> FloatTensor<Ad> {
     let nodes = [&tracked[0], &tracked[1], &tracked[2]].map(|t| t.node.clone());
-    let context = match Attention
+    match op
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((inputs, probs, sh, scale, mask), context),
+        OpsKind::Tracked(prep) => prep.finish(state, context),
         OpsKind::UnTracked(prep) => prep.finish(context),
-    };
-    (tensor(context), kept)
+    }
 }
 
 /// The output shape [batch, seq, dirs × s] of a recurrent layer.
