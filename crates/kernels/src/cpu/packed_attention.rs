@@ -32,18 +32,14 @@ impl Packed {
     /// padded to `seq` (at least the longest).
     pub fn new(lengths: &[usize], heads: usize, dim: usize, seq: usize) -> Self {
         assert!(lengths.iter().all(|&n| n <= seq), "no sequence over {seq}");
-        let offsets = |sizes: &mut dyn Iterator<Item = usize>| {
-            sizes
-                .scan(0, |at, size| {
-                    *at += size;
-                    Some(*at - size)
-                })
-                .collect()
-        };
         Self {
             lengths: lengths.to_vec(),
-            starts: offsets(&mut lengths.iter().copied()),
-            probs: offsets(&mut lengths.iter().flat_map(|&n| vec![n * n; heads])),
+            starts: offsets(lengths.iter().copied()),
+            probs: offsets(
+                lengths
+                    .iter()
+                    .flat_map(|&n| std::iter::repeat_n(n * n, heads)),
+            ),
             heads,
             dim,
             seq,
@@ -134,6 +130,16 @@ impl Packed {
             gemm_raw(at, self.width(), false, [n, k, self.dim], a, b, false)
         }
     }
+}
+
+/// Where each of blocks of `sizes` starts when they lie one after another.
+fn offsets(sizes: impl Iterator<Item = usize>) -> Vec<usize> {
+    sizes
+        .scan(0, |at, size| {
+            *at += size;
+            Some(*at - size)
+        })
+        .collect()
 }
 
 /// Multi-head attention softmax(scale · q kᵀ) v over the packed sequences of `sh`: `q`, `k`, `v`

@@ -548,16 +548,12 @@ pub fn packed_attention_autodiff(
         type State = Saved;
 
         fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
-            let ([q, k, v], probs, sh, scale, mask) = ops.state;
-            let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
-            let (dq, dk, dv) =
-                kernels::packed_attention_backward(qkv, &probs, g.storage(), &sh, scale, mask);
-            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
-                if let Some(node) = node {
-                    grads.register::<Flex>(node.id, from_vec(grad, q.shape()));
-                }
-            }
+            backward_qkv(ops, grads, |([q, k, v], probs, sh, scale, mask), g| {
+                let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
+                let (dq, dk, dv) =
+                    kernels::packed_attention_backward(qkv, &probs, g, &sh, scale, mask);
+                ([dq, dk, dv], q.shape())
+            });
         }
     }
 
@@ -591,16 +587,12 @@ pub fn attention_autodiff(
         type State = Saved;
 
         fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
-            let ([q, k, v], probs, sh, scale, mask) = ops.state;
-            let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
-            let (dq, dk, dv) =
-                kernels::attention_backward(qkv, probs.storage(), g.storage(), sh, scale, mask);
-            for (node, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
-                if let Some(node) = node {
-                    grads.register::<Flex>(node.id, from_vec(grad, q.shape()));
-                }
-            }
+            backward_qkv(ops, grads, |([q, k, v], probs, sh, scale, mask), g| {
+                let qkv = [&q, &k, &v].map(|t| t.storage::<f32>());
+                let (dq, dk, dv) =
+                    kernels::attention_backward(qkv, probs.storage(), g, sh, scale, mask);
+                ([dq, dk, dv], q.shape())
+            });
         }
     }
 
@@ -617,6 +609,22 @@ pub fn attention_autodiff(
     let context = from_vec(context, inputs[0].shape());
     let state = (inputs, probs, sh, scale, mask);
     (tensor(track_qkv(Attention, &tracked, state, context)), kept)
+}
+
+/// An attention's backward step: `gradients` turns the saved state and the context's gradient
+/// into dq, dk, dv of one shape, each registered for the projection that needs one.
+fn backward_qkv<S>(
+    ops: Ops<S, 3>,
+    grads: &mut Gradients,
+    gradients: impl FnOnce(S, &[f32]) -> ([Vec<f32>; 3], Shape),
+) {
+    let g = contiguous_f32(grads.consume::<Flex>(&ops.node));
+    let (dqkv, shape) = gradients(ops.state, g.storage());
+    for (node, grad) in ops.parents.into_iter().zip(dqkv) {
+        if let Some(node) = node {
+            grads.register::<Flex>(node.id, from_vec(grad, shape.clone()));
+        }
+    }
 }
 
 /// The tracked projections of an attention and their values, contiguous f32.
