@@ -55,6 +55,9 @@ fn cases() -> Vec<Case> {
         linear(&mut cases, "minilm", rows, 384, 1536);
         linear(&mut cases, "minilm", rows, 1536, 384);
     }
+    // The three attention projections as one product (q, k, v side by side): against three
+    // of minilm/*_512x384x384, whether fusing them would pay.
+    linear(&mut cases, "minilm", 512, 384, 1152);
     // bert-base: a training batch of 8, and issue 37's large shapes.
     for rows in [512, 4096] {
         linear(&mut cases, "bert-base", rows, 768, 3072);
