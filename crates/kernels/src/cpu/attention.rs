@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::DropMask;
-use super::gemm::{Operand, gemm_raw, matmul};
+use super::gemm::{Dest, Operand, gemm_raw, matmul};
 use super::softmax::{normalise, softmax_backward_rows};
 
 /// The sizes of a multi-head attention whose queries, keys and values are [batch * seq, width]
@@ -85,8 +85,13 @@ impl Blocks {
         // SAFETY: the block's last element, offset + (seq - 1) * width + dim - 1, is within
         // `Heads::len`; the caller vouches that the block is this task's alone.
         unsafe {
-            let at = self.at(sh.offset(task));
-            gemm_raw(at, sh.width(), false, [sh.seq, k, sh.dim], a, b, false)
+            let ptr = self.at(sh.offset(task));
+            let out = Dest {
+                ptr,
+                row_stride: sh.width(),
+                accumulate: false,
+            };
+            gemm_raw(out, [sh.seq, k, sh.dim], a, b, false)
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Once;
 use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
 use rayon::prelude::*;
 
-use super::gemm::Operand;
+use super::gemm::{Dest, Operand};
 // Links the system OpenBLAS (found by pkg-config) that `cblas_sgemm` comes from.
 use openblas_src as _;
 
@@ -19,16 +19,14 @@ unsafe extern "C" {
 /// Rows or columns of the output a piece of a threaded product spans at least.
 const PIECE: usize = 16;
 
-/// `out` [m, n], rows `out_row_stride` apart, = `a` · `b` (+ `out` when `accumulate`), split
-/// between rayon's threads when `threads`.
+/// `out` [m, n] = `a` · `b` (+ `out` when it accumulates), split between rayon's threads when
+/// `threads`.
 ///
 /// # Safety
-/// `out` must be valid for writes (and, when `accumulate`, reads) of an m x n matrix with that row
-/// stride, nothing else may access it during the call, and the operands must be checked.
+/// `out` must be valid for writes (and, when it accumulates, reads) of an m x n matrix, nothing
+/// else may access it during the call, and the operands must be checked.
 pub(super) unsafe fn product(
-    out: *mut f32,
-    out_row_stride: usize,
-    accumulate: bool,
+    out: Dest,
     [m, k, n]: [usize; 3],
     a: Operand,
     b: Operand,
@@ -48,7 +46,6 @@ pub(super) unsafe fn product(
         .div_ceil(pieces)
         .next_multiple_of(PIECE)
         .min(span.max(1));
-    let out = Output(out);
     (0..span.div_ceil(step.max(1)))
         .into_par_iter()
         .for_each(|p| {
@@ -61,37 +58,16 @@ pub(super) unsafe fn product(
                         data: &a.data[start * a.row_stride..],
                         ..a
                     };
-                    let at = out.at(start * out_row_stride);
-                    call(at, out_row_stride, accumulate, [len, k, n], &a, &b);
+                    call(out.at(start * out.row_stride), [len, k, n], &a, &b);
                 } else {
                     let b = Operand {
                         data: &b.data[start * b.col_stride..],
                         ..b
                     };
-                    let at = out.at(start);
-                    call(at, out_row_stride, accumulate, [m, k, len], &a, &b);
+                    call(out.at(start), [m, k, len], &a, &b);
                 }
             }
         });
-}
-
-/// The output shared by the pieces of a product, each writing its own band.
-#[derive(Clone, Copy)]
-struct Output(*mut f32);
-
-// SAFETY: the pieces write disjoint bands of the output, each from one thread.
-unsafe impl Send for Output {}
-unsafe impl Sync for Output {}
-
-impl Output {
-    /// The element `offset` past the output's first.
-    ///
-    /// # Safety
-    /// It must lie within the output.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller vouches that the offset is within the output.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 /// An operand as BLAS takes it: transposed or not, and the distance between its stored rows.
@@ -110,25 +86,18 @@ fn layout(x: &Operand, rows: usize, cols: usize) -> Option<(CBLAS_TRANSPOSE, c_i
 ///
 /// # Safety
 /// As [`product`]'s, for this piece.
-unsafe fn call(
-    out: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    [m, k, n]: [usize; 3],
-    a: &Operand,
-    b: &Operand,
-) {
-    let sizes = [m, k, n, ldc].map(|s| c_int::try_from(s).ok());
+unsafe fn call(out: Dest, [m, k, n]: [usize; 3], a: &Operand, b: &Operand) {
+    let sizes = [m, k, n, out.row_stride].map(|s| c_int::try_from(s).ok());
     let (Some((ta, lda)), Some((tb, ldb)), [Some(mi), Some(ki), Some(ni), Some(ldci)]) =
         (layout(a, m, k), layout(b, k, n), sizes)
     else {
         // SAFETY: as this function's.
-        return unsafe { super::gemm::gemm_crate(out, ldc, accumulate, [m, k, n], *a, *b, false) };
+        return unsafe { super::gemm::gemm_crate(out, [m, k, n], *a, *b, false) };
     };
     if m == 0 || n == 0 {
         return;
     }
-    let beta = if accumulate { 1.0 } else { 0.0 };
+    let beta = if out.accumulate { 1.0 } else { 0.0 };
     // SAFETY: the layouts keep every read within the operands (checked by the caller, strides
     // checked above); with beta 0 OpenBLAS writes the output without reading it.
     unsafe {
@@ -145,7 +114,7 @@ unsafe fn call(
             b.data.as_ptr(),
             ldb,
             beta,
-            out,
+            out.ptr,
             ldci,
         );
     }

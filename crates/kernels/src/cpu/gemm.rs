@@ -45,6 +45,38 @@ impl<'a> Operand<'a> {
     }
 }
 
+/// Where a product goes: an m x n matrix from `ptr`, rows `row_stride` apart, whose elements
+/// the product is added to (`accumulate`) or overwrites.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dest {
+    /// The first element.
+    pub ptr: *mut f32,
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Add to what the matrix holds instead of overwriting it.
+    pub accumulate: bool,
+}
+
+// SAFETY: a `Dest` is only an address; the unsafe functions that write through it require that
+// nothing else access its matrix, and OpenBLAS's pieces of a product write disjoint bands of it.
+#[cfg(feature = "blas")]
+unsafe impl Send for Dest {}
+#[cfg(feature = "blas")]
+unsafe impl Sync for Dest {}
+
+#[cfg(feature = "blas")]
+impl Dest {
+    /// The same destination from the element `offset` past its first on.
+    ///
+    /// # Safety
+    /// That element must lie within the matrix.
+    pub(super) unsafe fn at(self, offset: usize) -> Self {
+        // SAFETY: the caller vouches that the offset is within the matrix.
+        let ptr = unsafe { self.ptr.add(offset) };
+        Self { ptr, ..self }
+    }
+}
+
 /// `out` [m, n] (row-major) = `a` [m, k] · `b` [k, n], added to what `out` holds when `accumulate`
 /// (then `out` has m * n elements), else written into an emptied `out`. Both cores work on it from
 /// 192³ multiply-adds (burn-flex's threshold); gemm splits the output, not the sums, so the result
@@ -74,77 +106,42 @@ pub fn matmul_on(
     // SAFETY: the output has room for m * n elements in rows of n; with `accumulate` false both
     // engines write each of them without reading it, so all m * n are initialised before `set_len`.
     unsafe {
-        run(
-            engine,
-            out.as_mut_ptr(),
-            n,
+        let dest = Dest {
+            ptr: out.as_mut_ptr(),
+            row_stride: n,
             accumulate,
-            [m, k, n],
-            a,
-            b,
-            threads,
-        );
+        };
+        run(engine, dest, [m, k, n], a, b, threads);
         out.set_len(m * n);
     }
 }
 
-/// `out` [m, n], rows `out_row_stride` apart, = `a` · `b` (+ `out` when `accumulate`), on this
-/// thread or (`threads`) on all of rayon's.
+/// `out` [m, n] = `a` · `b` (+ `out` when it accumulates), on this thread or (`threads`) on all
+/// of rayon's.
 ///
 /// # Safety
-/// `out` must be valid for writes (and, when `accumulate`, reads) of an m x n matrix with that row
-/// stride, and nothing else may access that matrix during the call.
-pub(super) unsafe fn gemm_raw(
-    out: *mut f32,
-    out_row_stride: usize,
-    accumulate: bool,
-    [m, k, n]: [usize; 3],
-    a: Operand,
-    b: Operand,
-    threads: bool,
-) {
-    let engine = Engine::choose([m, k, n], threads);
+/// `out` must be valid for writes (and, when it accumulates, reads) of an m x n matrix, and
+/// nothing else may access that matrix during the call.
+pub(super) unsafe fn gemm_raw(out: Dest, dims: [usize; 3], a: Operand, b: Operand, threads: bool) {
+    let engine = Engine::choose(dims, threads);
     // SAFETY: as this function's.
-    unsafe {
-        run(
-            engine,
-            out,
-            out_row_stride,
-            accumulate,
-            [m, k, n],
-            a,
-            b,
-            threads,
-        )
-    }
+    unsafe { run(engine, out, dims, a, b, threads) }
 }
 
 /// [`gemm_raw`] on `engine`.
 ///
 /// # Safety
 /// As [`gemm_raw`]'s.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run(
-    engine: Engine,
-    out: *mut f32,
-    out_row_stride: usize,
-    accumulate: bool,
-    [m, k, n]: [usize; 3],
-    a: Operand,
-    b: Operand,
-    threads: bool,
-) {
+unsafe fn run(engine: Engine, out: Dest, dims: [usize; 3], a: Operand, b: Operand, threads: bool) {
+    let [m, k, n] = dims;
     a.check(m, k);
     b.check(k, n);
-    let dims = [m, k, n];
     match engine {
         // SAFETY: as this function's; the operands are checked.
-        Engine::Gemm => unsafe { gemm_crate(out, out_row_stride, accumulate, dims, a, b, threads) },
+        Engine::Gemm => unsafe { gemm_crate(out, dims, a, b, threads) },
         // SAFETY: as this function's; the operands are checked.
         #[cfg(feature = "blas")]
-        Engine::Blas => unsafe {
-            super::blas::product(out, out_row_stride, accumulate, dims, a, b, threads)
-        },
+        Engine::Blas => unsafe { super::blas::product(out, dims, a, b, threads) },
     }
 }
 
@@ -153,9 +150,7 @@ unsafe fn run(
 /// # Safety
 /// As [`gemm_raw`]'s, with the operands checked.
 pub(super) unsafe fn gemm_crate(
-    out: *mut f32,
-    out_row_stride: usize,
-    accumulate: bool,
+    out: Dest,
     [m, k, n]: [usize; 3],
     a: Operand,
     b: Operand,
@@ -172,10 +167,10 @@ pub(super) unsafe fn gemm_crate(
             m,
             n,
             k,
-            out,
+            out.ptr,
             1,
-            out_row_stride as isize,
-            accumulate,
+            out.row_stride as isize,
+            out.accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
             a.row_stride as isize,

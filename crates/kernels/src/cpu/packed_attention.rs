@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::DropMask;
 use super::attention::{Blocks, softmax_block};
-use super::gemm::{Operand, gemm_raw, matmul};
+use super::gemm::{Dest, Operand, gemm_raw, matmul};
 use super::softmax::softmax_backward_rows;
 
 /// Where the sequences of a packed attention lie: task t is head t % heads of sequence t / heads.
@@ -126,8 +126,13 @@ impl Packed {
         // SAFETY: the block's last element, offset + (n - 1) * width + dim - 1, lies within
         // `Packed::elements`; the caller vouches that the block is this task's alone.
         unsafe {
-            let at = out.at(self.offset(t));
-            gemm_raw(at, self.width(), false, [n, k, self.dim], a, b, false)
+            let ptr = out.at(self.offset(t));
+            let out = Dest {
+                ptr,
+                row_stride: self.width(),
+                accumulate: false,
+            };
+            gemm_raw(out, [n, k, self.dim], a, b, false)
         }
     }
 }
