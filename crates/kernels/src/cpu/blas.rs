@@ -4,20 +4,18 @@
 use std::ffi::c_int;
 use std::sync::Once;
 
-use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
-use rayon::prelude::*;
-
 use super::gemm::{Dest, Operand};
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, cblas_sgemm};
 // Links the system OpenBLAS (found by pkg-config) that `cblas_sgemm` comes from.
 use openblas_src as _;
+
+/// Rows or columns of the output a piece of a threaded product spans at least.
+const PIECE: usize = 16;
 
 // OpenBLAS's own entry point (every build has it; a serial build ignores it). Not in cblas-sys.
 unsafe extern "C" {
     fn openblas_set_num_threads(threads: c_int);
 }
-
-/// Rows or columns of the output a piece of a threaded product spans at least.
-const PIECE: usize = 16;
 
 /// `out` [m, n] = `a` · `b` (+ `out` when it accumulates), split between rayon's threads when
 /// `threads`.
@@ -25,49 +23,16 @@ const PIECE: usize = 16;
 /// # Safety
 /// `out` must be valid for writes (and, when it accumulates, reads) of an m x n matrix, nothing
 /// else may access it during the call, and the operands must be checked.
-pub(super) unsafe fn product(
-    out: Dest,
-    [m, k, n]: [usize; 3],
-    a: Operand,
-    b: Operand,
-    threads: bool,
-) {
+pub(super) unsafe fn product(out: Dest, dims: [usize; 3], a: Operand, b: Operand, threads: bool) {
     static SERIAL: Once = Once::new();
     // SAFETY: sets a global of the library; no product runs before it returns.
     SERIAL.call_once(|| unsafe { openblas_set_num_threads(1) });
-    let pieces = if threads {
-        rayon::current_num_threads()
-    } else {
-        1
-    };
-    let by_rows = m >= n;
-    let span = if by_rows { m } else { n };
-    let step = span
-        .div_ceil(pieces)
-        .next_multiple_of(PIECE)
-        .min(span.max(1));
-    (0..span.div_ceil(step.max(1)))
-        .into_par_iter()
-        .for_each(|p| {
-            let (start, len) = (p * step, step.min(span - p * step));
-            // SAFETY: the pieces are disjoint row (or column) bands of the output, within the m x n
-            // matrix the caller vouches for; each operand band lies within its checked operand.
-            unsafe {
-                if by_rows {
-                    let a = Operand {
-                        data: &a.data[start * a.row_stride..],
-                        ..a
-                    };
-                    call(out.at(start * out.row_stride), [len, k, n], &a, &b);
-                } else {
-                    let b = Operand {
-                        data: &b.data[start * b.col_stride..],
-                        ..b
-                    };
-                    call(out.at(start), [m, k, len], &a, &b);
-                }
-            }
-        });
+    // SAFETY: as this function's; `call` writes only the band it is handed.
+    unsafe {
+        super::bands::split(out, dims, a, b, threads, PIECE, |out, dims, a, b| {
+            call(out, dims, a, b)
+        })
+    }
 }
 
 /// An operand as BLAS takes it: transposed or not, and the distance between its stored rows.

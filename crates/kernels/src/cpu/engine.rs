@@ -85,8 +85,34 @@ fn measured([m, k, n]: [usize; 3], threads: bool) -> Engine {
     Engine::Gemm
 }
 
+/// Rows (or columns, when it has more of them) up to which a threaded product on the gemm crate
+/// runs as single-threaded bands on AVX-512 CPUs (measured on Zen 5 by whole `attn bench` runs:
+/// up to 1024, MiniLM's fine-tune step gains 1.7 % and its inference holds; up to 2048 the step
+/// gained 7 % but inference, whose batches pass 1024 rows, lost 7 %).
+const BANDS_UP_TO: usize = 1024;
+
+/// Whether a threaded m x n product on the gemm crate runs as single-threaded bands of its output,
+/// one per rayon thread, instead of on the crate's own threads (whose two joins per block of the
+/// inner dimension cost more than they save on the models' products): as `$ATTN_GEMM_SPLIT` says
+/// (`bands` or `crate`, read once), else as measured, bands up to [`BANDS_UP_TO`] on AVX-512 CPUs
+/// and the crate's threads elsewhere (on AVX2 CPUs, not yet measured).
+///
+/// # Panics
+/// On a setting other than `bands` and `crate`.
+pub(super) fn gemm_in_bands(m: usize, n: usize) -> bool {
+    static SETTING: OnceLock<Option<bool>> = OnceLock::new();
+    let setting = SETTING.get_or_init(|| {
+        let name = std::env::var("ATTN_GEMM_SPLIT").ok()?;
+        match name.as_str() {
+            "bands" => Some(true),
+            "crate" => Some(false),
+            _ => panic!("ATTN_GEMM_SPLIT={name}: the splits are bands and crate"),
+        }
+    });
+    setting.unwrap_or_else(|| wide_vectors() && m.max(n) <= BANDS_UP_TO)
+}
+
 /// Whether the CPU has 512-bit vectors (AVX-512F), where the gemm crate's x86-v4 kernels run.
-#[cfg(feature = "blas")]
 fn wide_vectors() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("avx512f");

@@ -58,13 +58,10 @@ pub(super) struct Dest {
 }
 
 // SAFETY: a `Dest` is only an address; the unsafe functions that write through it require that
-// nothing else access its matrix, and OpenBLAS's pieces of a product write disjoint bands of it.
-#[cfg(feature = "blas")]
+// nothing else access its matrix, and the pieces of a product write disjoint bands of it.
 unsafe impl Send for Dest {}
-#[cfg(feature = "blas")]
 unsafe impl Sync for Dest {}
 
-#[cfg(feature = "blas")]
 impl Dest {
     /// The same destination from the element `offset` past its first on.
     ///
@@ -145,6 +142,11 @@ unsafe fn run(engine: Engine, out: Dest, dims: [usize; 3], a: Operand, b: Operan
     }
 }
 
+/// Rows (or columns) a band of a product split for the gemm crate spans at least: over 64, so
+/// that no band takes the crate's path for small products, whose blocking of the inner dimension
+/// may differ from the whole product's.
+const BAND_LEAST: usize = 128;
+
 /// [`gemm_raw`] on the gemm crate, with the operands checked.
 ///
 /// # Safety
@@ -156,6 +158,13 @@ pub(super) unsafe fn gemm_crate(
     b: Operand,
     threads: bool,
 ) {
+    if threads && super::engine::gemm_in_bands(m, n) {
+        // SAFETY: `split` hands each piece a disjoint band within the output, operands checked.
+        let piece =
+            |out, dims, a: &Operand, b: &Operand| unsafe { gemm_crate(out, dims, *a, *b, false) };
+        // SAFETY: as this function's; each piece writes only its band.
+        return unsafe { super::bands::split(out, [m, k, n], a, b, true, BAND_LEAST, piece) };
+    }
     let parallelism = match threads {
         true => gemm::Parallelism::Rayon(0),
         false => gemm::Parallelism::None,

@@ -20,6 +20,7 @@ macro_rules! kernel {
 
 mod additive;
 mod attention;
+mod bands;
 #[cfg(feature = "blas")]
 mod blas;
 mod cross_entropy;
